@@ -1,0 +1,250 @@
+/**
+ * `autograde`: grade many submissions against the assignment source, `jobs` at a time, each in a
+ * fresh kernel whose working folder is a new temporary directory holding only the submission.
+ * Every submission gets a result — a broken file is an "error" result, never a stopped batch.
+ */
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { releaseNotebook } from "./assign.js";
+import type { CellExecution, ExecuteOptions, NotebookExecutor } from "./executor.js";
+import { gradeId, isGrade, isSolution, isTask, validateMetadata } from "./metadata.js";
+import { mergeSubmission } from "./merge.js";
+import { parseNotebook, readNotebook, writeFileAtomic, writeNotebook, type Notebook } from "./notebook.js";
+import { RESULT_FORMAT, feedbackHtml, gradesCsv, toGradescope, type SubmissionResult } from "./report.js";
+import { executedNotebook, scoreNotebook } from "./score.js";
+
+export interface AutogradeOptions {
+  /** submitted notebooks */
+  submissions: string[];
+  /** the assignment source (with solutions and hidden tests) */
+  source: string;
+  /** output folder: DIR/<student>/... and DIR/grades.csv */
+  out: string;
+  /** per-cell timeout in seconds (default 120) */
+  timeoutSeconds?: number;
+  /** kernels running at once (default 1) */
+  jobs?: number;
+  /** heap cap per kernel in MB */
+  memoryMb?: number;
+  /** Jupyter server base URL; when set (and no executor is given) cells run there */
+  server?: string;
+  token?: string;
+  /** kernelspec name (default "cnnlab") */
+  kernelName?: string;
+  /** how notebooks are executed; default: local kernel, or the server when `server` is set */
+  executor?: NotebookExecutor;
+  /** number of cores to share between kernels (default: os.availableParallelism()) */
+  cores?: number;
+  /** called after each submission is graded */
+  onResult?: (r: SubmissionResult) => void;
+}
+
+export interface AutogradeSummary {
+  results: SubmissionResult[];
+  /** path of grades.csv */
+  csv: string;
+}
+
+export const DEFAULT_TIMEOUT_SECONDS = 120;
+
+/**
+ * The student's name for a submission: its file name without .ipynb, or the name of its folder
+ * when the file is named like the assignment (`alice/conv-layers.ipynb` → `alice`).
+ */
+export function studentName(submission: string, sourcePath: string): string {
+  const base = path.basename(submission);
+  const stem = base.replace(/\.ipynb$/i, "");
+  if (base === path.basename(sourcePath)) {
+    const dir = path.basename(path.dirname(path.resolve(submission)));
+    if (dir !== "" && dir !== path.sep) return dir;
+  }
+  return stem;
+}
+
+/** Names that are unique within the batch (a suffix -2, -3 ... on repeats). */
+function uniqueNames(names: string[]): string[] {
+  const count = new Map<string, number>();
+  return names.map((n) => {
+    const k = (count.get(n) ?? 0) + 1;
+    count.set(n, k);
+    return k === 1 ? n : `${n}-${k}`;
+  });
+}
+
+/** Threads per kernel when `jobs` kernels share `cores` cores. */
+export function threadsPerKernel(cores: number, jobs: number): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, jobs)));
+}
+
+async function defaultExecutor(opts: AutogradeOptions): Promise<NotebookExecutor> {
+  if (opts.server !== undefined) {
+    const { JupyterServerExecutor } = await import("./executors/server.js");
+    return new JupyterServerExecutor({ baseUrl: opts.server, token: opts.token ?? "" });
+  }
+  const { LocalExecutor } = await import("./executors/local.js");
+  return new LocalExecutor();
+}
+
+interface Context {
+  source: Notebook;
+  release: Notebook;
+  assignment: string;
+  sourceBase: string;
+  executor: NotebookExecutor;
+  timeoutSeconds: number;
+  execOptions: Omit<ExecuteOptions, "cwd">;
+  out: string;
+}
+
+async function writeOutputs(dir: string, r: SubmissionResult, executed?: Notebook): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  if (executed) await writeNotebook(path.join(dir, r.assignment + ".ipynb"), executed);
+  await writeFileAtomic(path.join(dir, "result.json"), JSON.stringify(r, null, 2) + "\n");
+  await writeFileAtomic(path.join(dir, "results.json"), JSON.stringify(toGradescope(r), null, 2) + "\n");
+  await writeFileAtomic(path.join(dir, "feedback.html"), feedbackHtml(r));
+}
+
+async function gradeOne(ctx: Context, file: string, student: string): Promise<SubmissionResult> {
+  const base: SubmissionResult = {
+    format: RESULT_FORMAT,
+    student,
+    submission: path.resolve(file),
+    assignment: ctx.assignment,
+    status: "graded",
+    score: 0,
+    maxScore: 0,
+    manualMax: 0,
+    cells: [],
+    problems: [],
+    notes: [],
+    executor: ctx.executor.name,
+    timeoutSeconds: ctx.timeoutSeconds,
+    gradedAt: new Date().toISOString(),
+  };
+  const dir = path.join(ctx.out, student);
+  const maxScore = ctx.source.cells
+    .filter((c) => isGrade(c))
+    .reduce((s, c) => s + Number(c.metadata.nbgrader?.points ?? 0), 0);
+
+  let text: string;
+  let submission: Notebook;
+  try {
+    text = await fs.readFile(file, "utf8");
+    submission = parseNotebook(text, path.basename(file));
+  } catch (e) {
+    const r: SubmissionResult = {
+      ...base,
+      status: "error",
+      error: (e as Error).message,
+      maxScore,
+    };
+    await writeOutputs(dir, r);
+    return r;
+  }
+
+  const merged = mergeSubmission(ctx.source, ctx.release, submission);
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), "cnnlab-grade-"));
+  let executions: CellExecution[];
+  let failure: string | undefined;
+  try {
+    // The kernel's folder holds the submission only; the merged notebook (with hidden tests) is
+    // handed to the executor in memory.
+    await fs.writeFile(path.join(work, path.basename(file)), text, "utf8");
+    const result = await ctx.executor.execute(merged.notebook, { ...ctx.execOptions, cwd: work });
+    executions = result.cells;
+  } catch (e) {
+    failure = `the notebook could not be executed: ${(e as Error).message}`;
+    executions = [];
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+  const scored = scoreNotebook(merged.cells, executions, ctx.timeoutSeconds);
+  const r: SubmissionResult = {
+    ...base,
+    status: failure ? "error" : "graded",
+    error: failure,
+    score: scored.score,
+    maxScore: scored.maxScore,
+    manualMax: scored.manualMax,
+    cells: scored.cells,
+    problems: scored.problems,
+    notes: [
+      ...merged.notes,
+      ...merged.cells
+        .filter((c) => c.kind !== "test" && c.notes.length > 0)
+        .flatMap((c) => c.notes.map((n) => `${c.gradeId ?? `cell ${c.index}`}: ${n}`)),
+    ],
+  };
+  await writeOutputs(dir, r, executedNotebook(merged.notebook, executions));
+  return r;
+}
+
+/** Grade submissions; writes DIR/<student>/ for each and DIR/grades.csv. */
+export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummary> {
+  const source = await readNotebook(opts.source);
+  validateMetadata(source, opts.source);
+  const release = releaseNotebook(source, { file: opts.source });
+  const jobs = Math.max(1, Math.floor(opts.jobs ?? 1));
+  const cores = opts.cores ?? os.availableParallelism();
+  const timeoutSeconds = opts.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  if (!(timeoutSeconds > 0)) throw new Error(`autograde: --timeout must be > 0, got ${timeoutSeconds}`);
+  const executor = opts.executor ?? (await defaultExecutor(opts));
+  const ctx: Context = {
+    source,
+    release,
+    assignment: path.basename(opts.source).replace(/\.ipynb$/i, ""),
+    sourceBase: path.basename(opts.source),
+    executor,
+    timeoutSeconds,
+    out: opts.out,
+    execOptions: {
+      timeoutSeconds,
+      env: { CNNLAB_NUM_THREADS: String(threadsPerKernel(cores, jobs)) },
+      memoryMb: opts.memoryMb,
+      kernelName: opts.kernelName ?? "cnnlab",
+    },
+  };
+  const names = uniqueNames(opts.submissions.map((s) => studentName(s, opts.source)));
+  const results: SubmissionResult[] = new Array(opts.submissions.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++;
+      if (i >= opts.submissions.length) return;
+      const r = await gradeOne(ctx, opts.submissions[i]!, names[i]!);
+      results[i] = r;
+      opts.onResult?.(r);
+    }
+  };
+  try {
+    await fs.mkdir(opts.out, { recursive: true });
+    await Promise.all(Array.from({ length: Math.min(jobs, opts.submissions.length) }, worker));
+  } finally {
+    if (opts.executor === undefined) await executor.close?.();
+  }
+  const ids = source.cells
+    .filter((c) => isGrade(c) || (isTask(c) && isSolution(c)))
+    .map((c) => gradeId(c))
+    .filter((id): id is string => id !== undefined);
+  const csv = path.join(opts.out, "grades.csv");
+  await writeFileAtomic(csv, gradesCsv(results, ids));
+  return { results, csv };
+}
+
+/** `feedback DIR/<student>`: regenerate feedback.html from result.json; returns its path. */
+export async function feedback(studentDir: string): Promise<string> {
+  const file = path.join(studentDir, "result.json");
+  let r: SubmissionResult;
+  try {
+    r = JSON.parse(await fs.readFile(file, "utf8")) as SubmissionResult;
+  } catch (e) {
+    throw new Error(`feedback: cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (r.format !== RESULT_FORMAT) {
+    throw new Error(`feedback: ${file} is not a cnnlab grading result (format ${JSON.stringify(r.format)})`);
+  }
+  const out = path.join(studentDir, "feedback.html");
+  await writeFileAtomic(out, feedbackHtml(r));
+  return out;
+}
