@@ -1,0 +1,39 @@
+/**
+ * cnnlab's WebAssembly SIMD backend: GEMM in float32 (f32x4) and float64 (f64x2) with packing,
+ * register tiling, a reused scratch arena in WebAssembly memory and worker threads over a shared
+ * memory. The module is compiled synchronously on first use.
+ */
+import type { Backend, GemmArgs } from "../backend.js";
+import { gemm as jsGemm } from "../js/gemm.js";
+import { runtime, unavailableReason, forceUnavailable } from "./runtime.js";
+import { wasmGemm, shutdownThreads, workerCount, PARALLEL_MIN_FLOPS } from "./gemm.js";
+
+export { wasmGemm, shutdownThreads, workerCount, PARALLEL_MIN_FLOPS };
+export { setNumThreads, getNumThreads } from "./threads.js";
+
+/** True when this engine runs the SIMD128 + shared-memory module (compiles it on first call). */
+export function wasmAvailable(): boolean {
+  return runtime() !== null;
+}
+
+/** Why wasmAvailable() is false ("" when it is true). */
+export function wasmUnavailableReason(): string {
+  return unavailableReason();
+}
+
+/** Test hook: make wasmAvailable() false (true) to exercise the JavaScript fallback. */
+export function setWasmDisabled(disabled: boolean): void {
+  forceUnavailable(disabled);
+}
+
+/** GEMM on the WebAssembly kernels when available, else on the JavaScript reference kernel. */
+export function gemm(args: GemmArgs): void {
+  if (runtime() !== null) wasmGemm(args);
+  else jsGemm(args);
+}
+
+/** The WebAssembly backend ("wasm"); its kernels fall back to JavaScript when WebAssembly SIMD is missing. */
+export const wasmBackend: Backend = {
+  name: "wasm",
+  gemm,
+};

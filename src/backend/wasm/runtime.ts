@@ -1,0 +1,151 @@
+import { WASM_BASE64, WASM_MAX_PAGES } from "./generated/kernels.js";
+
+/** The exports of the kernels module (byte pointers into the shared memory; flags are 0/1). */
+export interface KernelExports {
+  heapBase(): number;
+  kc(): number;
+  packA32(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
+  packB32(src: number, dst: number, k: number, n: number, transB: number, s0: number, s1: number): void;
+  gemm32(
+    ap: number,
+    bp: number,
+    c: number,
+    m: number,
+    n: number,
+    k: number,
+    accumulate: number,
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    tmp: number,
+  ): void;
+  packA64(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
+  packB64(src: number, dst: number, k: number, n: number, transB: number, s0: number, s1: number): void;
+  gemm64(
+    ap: number,
+    bp: number,
+    c: number,
+    m: number,
+    n: number,
+    k: number,
+    accumulate: number,
+    i0: number,
+    i1: number,
+    j0: number,
+    j1: number,
+    tmp: number,
+  ): void;
+}
+
+const PAGE = 65536;
+/** Bytes reserved for the thread-control block and per-thread scratch tiles. */
+export const CTRL_BYTES = 16384;
+/** Byte offset (from the control block) of the per-thread 128-byte scratch tiles. */
+export const TILE_BASE = 8192;
+export const TILE_BYTES = 128;
+/** Most threads the control block has room for (main + workers). */
+export const MAX_THREADS = (CTRL_BYTES - TILE_BASE) / TILE_BYTES;
+
+/**
+ * The compiled module, its shared memory and one instance on this thread. Memory layout:
+ * [AssemblyScript data][control block, CTRL_BYTES][arena: grows, never shrinks].
+ */
+export class WasmRuntime {
+  readonly module: WebAssembly.Module;
+  readonly memory: WebAssembly.Memory;
+  readonly x: KernelExports;
+  readonly ctrlOffset: number;
+  readonly arenaOffset: number;
+  private buf: ArrayBufferLike;
+  f32: Float32Array;
+  f64: Float64Array;
+  ctrl: Int32Array;
+
+  constructor(module: WebAssembly.Module) {
+    this.module = module;
+    this.memory = new WebAssembly.Memory({ initial: 2, maximum: WASM_MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    this.x = instance.exports as unknown as KernelExports;
+    this.ctrlOffset = align(this.x.heapBase(), 4096);
+    this.arenaOffset = this.ctrlOffset + CTRL_BYTES;
+    this.buf = this.memory.buffer;
+    this.f32 = new Float32Array(this.buf);
+    this.f64 = new Float64Array(this.buf);
+    this.ctrl = new Int32Array(this.buf, this.ctrlOffset, CTRL_BYTES / 4);
+    this.ensureArena(0);
+  }
+
+  /** Grows the memory so that the arena holds at least `bytes` bytes; refreshes the views. */
+  ensureArena(bytes: number): void {
+    const need = this.arenaOffset + bytes;
+    const have = this.memory.buffer.byteLength;
+    if (need > have) {
+      const pages = Math.ceil((need - have) / PAGE);
+      if (have / PAGE + pages > WASM_MAX_PAGES) {
+        throw new RangeError(
+          `wasm backend: a kernel needs ${need} bytes of WebAssembly memory, more than the 4 GiB limit`,
+        );
+      }
+      // Grow by at least 1/8 of the current size so that slowly growing sizes do not grow every call.
+      this.memory.grow(Math.max(pages, Math.min(WASM_MAX_PAGES - have / PAGE, Math.ceil(have / PAGE / 8))));
+    }
+    if (this.memory.buffer.byteLength !== this.buf.byteLength) {
+      this.buf = this.memory.buffer;
+      this.f32 = new Float32Array(this.buf);
+      this.f64 = new Float64Array(this.buf);
+    }
+  }
+
+  /** Byte address of thread t's scratch tile (t = 0 is the calling thread). */
+  tile(t: number): number {
+    return this.ctrlOffset + TILE_BASE + t * TILE_BYTES;
+  }
+}
+
+export function align(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+let bytesCache: Uint8Array<ArrayBuffer> | undefined;
+/** The module's bytes, decoded once. */
+export function wasmBytes(): Uint8Array<ArrayBuffer> {
+  bytesCache ??= Uint8Array.from(Buffer.from(WASM_BASE64, "base64"));
+  return bytesCache;
+}
+
+let state: { rt: WasmRuntime | null; reason: string } | undefined;
+let disabled = false;
+
+/**
+ * The runtime, created (synchronously) on first use; null when this JavaScript engine cannot run
+ * the module (no SIMD128, no shared memory). `unavailableReason()` then says why.
+ */
+export function runtime(): WasmRuntime | null {
+  if (disabled) return null;
+  if (state) return state.rt;
+  state = { rt: null, reason: "" };
+  try {
+    if (typeof WebAssembly !== "object") state.reason = "WebAssembly is not available";
+    else if (typeof SharedArrayBuffer !== "function") state.reason = "SharedArrayBuffer is not available";
+    else if (!WebAssembly.validate(wasmBytes()))
+      state.reason = "this engine does not validate the SIMD128 + shared-memory module";
+    else state.rt = new WasmRuntime(new WebAssembly.Module(wasmBytes()));
+  } catch (e) {
+    state.reason = `the WebAssembly module failed to load: ${(e as Error).message}`;
+    state.rt = null;
+  }
+  return state.rt;
+}
+
+/** Why `runtime()` is null ("" when it is not). */
+export function unavailableReason(): string {
+  if (disabled) return "disabled by forceUnavailable(true)";
+  runtime();
+  return state?.reason ?? "";
+}
+
+/** Test hook: pretend (or stop pretending) that WebAssembly SIMD is unavailable. */
+export function forceUnavailable(on: boolean): void {
+  disabled = on;
+}

@@ -1,0 +1,230 @@
+import { Worker } from "node:worker_threads";
+import { availableParallelism } from "node:os";
+import { MAX_THREADS, type WasmRuntime } from "./runtime.js";
+
+// Control block (Int32 indices from the runtime's ctrlOffset), shared by the calling thread and workers.
+export const SEQ = 0; // bumped once per job; workers Atomics.wait on it
+export const DONE = 1; // workers that finished the current job
+export const GEN = 2; // pool generation; a worker whose generation differs exits
+export const BAR = 3; // barrier counter between the packing and the compute phase
+export const NT = 4; // threads taking part in the current job (caller included)
+export const ERR = 5; // set when a worker's kernel threw
+export const SLOT_BASE = 16;
+export const SLOT_INTS = 32;
+export const STATUS = 31; // per slot: 0 starting, 1 ready, 2 failed to start
+export const MAX_WORKERS = Math.min(MAX_THREADS - 1, (2048 - SLOT_BASE) / SLOT_INTS);
+
+// Task fields in a slot (the caller's own task uses the same numbering).
+export const F = {
+  op: 0, // 0 none, 1 float32 GEMM, 2 float64 GEMM
+  aSrc: 1,
+  bSrc: 2,
+  ap: 3,
+  bp: 4,
+  c: 5,
+  m: 6,
+  n: 7,
+  k: 8,
+  transA: 9,
+  transB: 10,
+  acc: 11,
+  pa0: 12,
+  pa1: 13,
+  pb0: 14,
+  pb1: 15,
+  i0: 16,
+  i1: 17,
+  j0: 18,
+  j1: 19,
+  tmp: 20,
+} as const;
+
+// The worker: plain JavaScript run with `eval: true`, so it works the same from .ts sources (tsx,
+// vitest) and from the compiled dist/ files. It runs the same steps as runTask() below.
+const WORKER_SOURCE = `"use strict";
+const { workerData } = require("node:worker_threads");
+const { module, memory, ctrl, slot, gen } = workerData;
+const I = new Int32Array(memory.buffer, ctrl, 2048);
+const S = ${SLOT_BASE} + slot * ${SLOT_INTS};
+let x = null;
+try {
+  x = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  Atomics.store(I, S + ${STATUS}, 1);
+} catch (e) {
+  Atomics.store(I, S + ${STATUS}, 2);
+}
+Atomics.notify(I, ${DONE});
+function barrier() {
+  Atomics.add(I, ${BAR}, 1);
+  Atomics.notify(I, ${BAR});
+  const nt = Atomics.load(I, ${NT});
+  for (;;) {
+    const v = Atomics.load(I, ${BAR});
+    if (v >= nt) return;
+    Atomics.wait(I, ${BAR}, v);
+  }
+}
+function run(op) {
+  const f = (i) => I[S + i];
+  const d = op === 2;
+  try {
+    (d ? x.packA64 : x.packA32)(f(${F.aSrc}), f(${F.ap}), f(${F.m}), f(${F.k}), f(${F.transA}), f(${F.pa0}), f(${F.pa1}));
+    (d ? x.packB64 : x.packB32)(f(${F.bSrc}), f(${F.bp}), f(${F.k}), f(${F.n}), f(${F.transB}), f(${F.pb0}), f(${F.pb1}));
+  } catch (e) {
+    Atomics.store(I, ${ERR}, 1);
+  }
+  barrier();
+  (d ? x.gemm64 : x.gemm32)(f(${F.ap}), f(${F.bp}), f(${F.c}), f(${F.m}), f(${F.n}), f(${F.k}), f(${F.acc}),
+    f(${F.i0}), f(${F.i1}), f(${F.j0}), f(${F.j1}), f(${F.tmp}));
+}
+let seq = workerData.seq;
+while (x !== null) {
+  Atomics.wait(I, ${SEQ}, seq);
+  seq = Atomics.load(I, ${SEQ});
+  if (Atomics.load(I, ${GEN}) !== gen) break;
+  const op = I[S + ${F.op}];
+  if (op === 0) continue;
+  try {
+    run(op);
+  } catch (e) {
+    Atomics.store(I, ${ERR}, 1);
+  }
+  Atomics.add(I, ${DONE}, 1);
+  Atomics.notify(I, ${DONE});
+}
+`;
+
+let numThreads = defaultThreads();
+
+function defaultThreads(): number {
+  try {
+    return Math.max(1, Math.min(MAX_THREADS, availableParallelism()));
+  } catch {
+    return 1;
+  }
+}
+
+/** Sets how many threads (the caller included) large kernels use; 1 turns the workers off. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`setNumThreads: n must be a positive integer, got ${String(n)}`);
+  }
+  numThreads = Math.min(n, MAX_THREADS);
+}
+
+export function getNumThreads(): number {
+  return numThreads;
+}
+
+/** Worker threads sharing one runtime's memory. Workers are unref()'d: they never keep Node alive. */
+export class ThreadPool {
+  private readonly rt: WasmRuntime;
+  private workers: Worker[] = [];
+  private gen = 1;
+
+  constructor(rt: WasmRuntime) {
+    this.rt = rt;
+    Atomics.store(rt.ctrl, GEN, this.gen);
+  }
+
+  /**
+   * Makes sure `count` workers exist and returns how many of the first `count` are ready to work
+   * (waits for starting ones, at most `timeoutMs` in total).
+   */
+  ready(count: number, timeoutMs = 10_000): number {
+    const want = Math.min(count, MAX_WORKERS);
+    const I = this.rt.ctrl;
+    while (this.workers.length < want) {
+      const slot = this.workers.length;
+      Atomics.store(I, SLOT_BASE + slot * SLOT_INTS + STATUS, 0);
+      Atomics.store(I, SLOT_BASE + slot * SLOT_INTS + F.op, 0);
+      const w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          module: this.rt.module,
+          memory: this.rt.memory,
+          ctrl: this.rt.ctrlOffset,
+          slot,
+          gen: this.gen,
+          seq: Atomics.load(I, SEQ),
+        },
+        // No inherited flags: the worker is plain CommonJS (a parent's --input-type=module or loader
+        // hooks such as tsx would break or slow its start).
+        execArgv: [],
+      });
+      w.unref();
+      // An error event can only be delivered when the caller is idle; the slot status covers startup failures.
+      w.on("error", () => Atomics.store(I, SLOT_BASE + slot * SLOT_INTS + STATUS, 2));
+      this.workers.push(w);
+    }
+    const deadline = Date.now() + timeoutMs;
+    let ready = 0;
+    for (let s = 0; s < want; s++) {
+      const at = SLOT_BASE + s * SLOT_INTS + STATUS;
+      while (Atomics.load(I, at) === 0 && Date.now() < deadline)
+        Atomics.wait(I, DONE, Atomics.load(I, DONE), 20);
+      if (Atomics.load(I, at) !== 1) break;
+      ready++;
+    }
+    return ready;
+  }
+
+  /**
+   * Runs one job: `fill(slot, t)` writes thread t's task (t >= 1) into worker slot t-1, then the caller
+   * runs `own()` (its share, which must call `barrier()` between its two phases) and waits for the
+   * workers. Throws if a worker's kernel failed.
+   */
+  run(nt: number, fill: (base: number, t: number) => void, own: () => void): void {
+    const I = this.rt.ctrl;
+    for (let s = 0; s < this.workers.length; s++) I[SLOT_BASE + s * SLOT_INTS + F.op] = 0;
+    for (let t = 1; t < nt; t++) fill(SLOT_BASE + (t - 1) * SLOT_INTS, t);
+    Atomics.store(I, DONE, 0);
+    Atomics.store(I, BAR, 0);
+    Atomics.store(I, ERR, 0);
+    Atomics.store(I, NT, nt);
+    Atomics.add(I, SEQ, 1);
+    Atomics.notify(I, SEQ);
+    let ownError: unknown = null;
+    try {
+      own();
+    } catch (e) {
+      ownError = e;
+    }
+    for (;;) {
+      const v = Atomics.load(I, DONE);
+      if (v >= nt - 1) break;
+      Atomics.wait(I, DONE, v);
+    }
+    if (ownError !== null) throw ownError;
+    if (Atomics.load(I, ERR) !== 0) throw new Error("wasm backend: a worker thread's kernel failed");
+  }
+
+  /** The caller's side of the barrier between packing and computing. */
+  barrier(): void {
+    const I = this.rt.ctrl;
+    Atomics.add(I, BAR, 1);
+    Atomics.notify(I, BAR);
+    const nt = Atomics.load(I, NT);
+    for (;;) {
+      const v = Atomics.load(I, BAR);
+      if (v >= nt) return;
+      Atomics.wait(I, BAR, v);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Ends all workers (they exit at their next wake-up; terminate() makes sure). */
+  shutdown(): Promise<void> {
+    const I = this.rt.ctrl;
+    this.gen++;
+    Atomics.store(I, GEN, this.gen);
+    Atomics.add(I, SEQ, 1);
+    Atomics.notify(I, SEQ);
+    const ws = this.workers;
+    this.workers = [];
+    return Promise.all(ws.map((w) => w.terminate())).then(() => undefined);
+  }
+}
