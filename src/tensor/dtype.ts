@@ -14,7 +14,9 @@ export function isDType(value: unknown): value is DType {
 
 export function assertDType(value: unknown, where: string): DType {
   if (!isDType(value)) {
-    throw new TypeError(`${where}: unknown dtype ${JSON.stringify(value)}; expected one of ${DTYPES.join(", ")}`);
+    throw new TypeError(
+      `${where}: unknown dtype ${JSON.stringify(value)}; expected one of ${DTYPES.join(", ")}`,
+    );
   }
   return value;
 }

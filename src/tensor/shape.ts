@@ -40,7 +40,9 @@ export function validateShape(shape: unknown, op: string, arg = "shape"): number
   }
   const n = numel(shape as number[]);
   if (n > 2 ** 31 - 1) {
-    throw new RangeError(`${op}: ${arg} ${shapeToString(shape as number[])} has ${n} elements, more than 2^31-1`);
+    throw new RangeError(
+      `${op}: ${arg} ${shapeToString(shape as number[])} has ${n} elements, more than 2^31-1`,
+    );
   }
   return [...(shape as number[])];
 }
@@ -49,16 +51,23 @@ export function validateShape(shape: unknown, op: string, arg = "shape"): number
 export function normalizeDim(dim: number, rank: number, op: string): number {
   const r = Math.max(rank, 1);
   if (!Number.isInteger(dim) || dim < -r || dim >= r) {
-    throw new RangeError(`${op}: dim ${dim} is out of range for a tensor of rank ${rank} (expected ${-r}..${r - 1})`);
+    throw new RangeError(
+      `${op}: dim ${dim} is out of range for a tensor of rank ${rank} (expected ${-r}..${r - 1})`,
+    );
   }
   return dim < 0 ? dim + r : dim;
 }
 
-export function normalizeDims(dims: number | readonly number[] | undefined | null, rank: number, op: string): number[] {
+export function normalizeDims(
+  dims: number | readonly number[] | undefined | null,
+  rank: number,
+  op: string,
+): number[] {
   if (dims === undefined || dims === null) return Array.from({ length: rank }, (_, i) => i);
   const list = typeof dims === "number" ? [dims] : [...dims];
   const out = list.map((d) => normalizeDim(d, rank, op));
-  if (new Set(out).size !== out.length) throw new RangeError(`${op}: dim ${JSON.stringify(list)} repeats a dimension`);
+  if (new Set(out).size !== out.length)
+    throw new RangeError(`${op}: dim ${JSON.stringify(list)} repeats a dimension`);
   return out.sort((a, b) => a - b);
 }
 

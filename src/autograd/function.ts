@@ -1,0 +1,76 @@
+import { Tensor } from "../tensor/tensor.js";
+import { isFloating } from "../tensor/dtype.js";
+import { isGradEnabled, withGradMode } from "./grad_mode.js";
+import { Context, Node, type BackwardFn } from "./node.js";
+
+export { Context } from "./node.js";
+
+/**
+ * A differentiable operation, PyTorch `torch.autograd.Function` style: `forward` computes the
+ * result (with autograd off) and saves what `backward` needs through `ctx.saveForBackward`;
+ * `backward` returns one gradient per forward argument, `null` where there is none.
+ */
+export interface FunctionDef<Args extends unknown[]> {
+  name: string;
+  forward(ctx: Context, ...args: Args): Tensor;
+  backward: BackwardFn;
+}
+
+export interface AppliedFunction<Args extends unknown[]> {
+  readonly name: string;
+  apply(...args: Args): Tensor;
+}
+
+export function defineFunction<Args extends unknown[]>(def: FunctionDef<Args>): AppliedFunction<Args> {
+  const nodeName = `${def.name[0].toUpperCase()}${def.name.slice(1)}Backward`;
+  return {
+    name: def.name,
+    apply(...args: Args): Tensor {
+      return applyFunction(def, nodeName, args);
+    },
+  };
+}
+
+function applyFunction<Args extends unknown[]>(def: FunctionDef<Args>, nodeName: string, args: Args): Tensor {
+  const needsInputGrad = args.map((a) => a instanceof Tensor && a.requiresGrad);
+  const ctx = new Context(def.name, needsInputGrad);
+  let out = withGradMode(false, () => def.forward(ctx, ...args));
+  if (!(out instanceof Tensor)) {
+    throw new TypeError(`${def.name}: forward must return a Tensor, got ${typeof out}`);
+  }
+  const record = isGradEnabled() && needsInputGrad.some(Boolean) && isFloating(out.dtype);
+  if (!record) return out;
+  // The output must be a fresh tensor object: it gets its own graph node.
+  if (args.includes(out)) out = new Tensor(out.storage, out.shape, out.strides, out.offset, out.dtype);
+  const inputs = args.map((a, i) => (needsInputGrad[i] ? (a as Tensor) : null));
+  out.attachGraph(new Node(nodeName, def.backward, ctx, inputs, out.shape, out.dtype));
+  return out;
+}
+
+/**
+ * Class form of a custom op: subclass and define static `forward(ctx, ...args)` and
+ * `backward(ctx, grad)`, then call `MyOp.apply(...args)`.
+ */
+export abstract class Function {
+  static forward(_ctx: Context, ..._args: any[]): Tensor {
+    throw new Error(`${this.name}: static forward(ctx, ...args) is not implemented`);
+  }
+
+  static backward(_ctx: Context, _grad: Tensor): (Tensor | null | undefined)[] {
+    throw new Error(`${this.name}: static backward(ctx, grad) is not implemented`);
+  }
+
+  static apply(...args: any[]): Tensor {
+    const cls = this as unknown as {
+      name: string;
+      forward: FunctionDef<any[]>["forward"];
+      backward: BackwardFn;
+    };
+    const def: FunctionDef<any[]> = {
+      name: cls.name,
+      forward: (ctx, ...a) => cls.forward(ctx, ...a),
+      backward: (ctx, g) => cls.backward(ctx, g),
+    };
+    return applyFunction(def, `${cls.name}Backward`, args);
+  }
+}

@@ -1,0 +1,66 @@
+import type { GradHook, Tensor } from "../tensor/tensor.js";
+
+const FREED_MESSAGE =
+  "Trying to backward through the graph a second time (or to read saved tensors after they were freed). " +
+  "Saved tensors are freed after .backward(); pass { retainGraph: true } to the first backward to keep them.";
+
+/** Per-call state of a Function: saved tensors plus any fields the forward wants to keep. */
+export class Context {
+  /** For each forward argument: does it need a gradient? */
+  readonly needsInputGrad: readonly boolean[];
+  private saved: { tensor: Tensor | null; version: number }[] = [];
+  private freed = false;
+  private readonly opName: string;
+  [field: string]: any;
+
+  constructor(opName: string, needsInputGrad: boolean[]) {
+    this.opName = opName;
+    this.needsInputGrad = needsInputGrad;
+  }
+
+  /** Keeps tensors for backward; modifying them in place before backward is detected. */
+  saveForBackward(...tensors: (Tensor | null | undefined)[]): void {
+    this.saved = tensors.map((t) => ({ tensor: t ?? null, version: t ? t.storage.version : 0 }));
+  }
+
+  get savedTensors(): Tensor[] {
+    if (this.freed) throw new Error(`${this.opName}: ${FREED_MESSAGE}`);
+    return this.saved.map(({ tensor, version }, i) => {
+      if (tensor && tensor.storage.version !== version) {
+        throw new Error(
+          `${this.opName}: saved tensor ${i} (shape [${tensor.shape.join(",")}]) was modified in place after it was saved ` +
+            `(version ${tensor.storage.version}, expected ${version}); gradients would be wrong`,
+        );
+      }
+      return tensor as Tensor;
+    });
+  }
+
+  /** Drops saved tensors (after backward without retainGraph). */
+  free(): void {
+    this.saved = [];
+    this.freed = true;
+  }
+
+  get isFreed(): boolean {
+    return this.freed;
+  }
+}
+
+export type BackwardFn = (ctx: Context, gradOutput: Tensor) => readonly (Tensor | null | undefined)[];
+
+/** A recorded operation in the define-by-run graph. */
+export class Node {
+  readonly hooks: GradHook[] = [];
+  retainTarget: Tensor | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly backward: BackwardFn,
+    readonly ctx: Context,
+    /** One entry per forward argument: the tensor if it needs a gradient, else null. */
+    readonly inputs: readonly (Tensor | null)[],
+    readonly outputShape: readonly number[],
+    readonly outputDtype: string,
+  ) {}
+}

@@ -1,0 +1,472 @@
+import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
+import { defineFunction } from "../autograd/function.js";
+import { noGrad } from "../autograd/grad_mode.js";
+import { allocate, castScalar, floatingOf, isFloating, promoteTypes, type DType } from "../tensor/dtype.js";
+import { broadcastShapes, broadcastStrides, numel, shapesEqual } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { contiguousData, sumToShape, toTensor, view, type TensorLike } from "./util.js";
+
+// ---------------------------------------------------------------- kernels
+
+type BinaryFn = (x: number, y: number) => number;
+
+function binaryKernel(op: string, a: Tensor, b: Tensor, outDtype: DType, f: BinaryFn): Tensor {
+  const shape = broadcastShapes(a.shape, b.shape, op);
+  const out = allocate(outDtype, numel(shape));
+  if (a.isContiguous() && b.isContiguous() && shapesEqual(a.shape, b.shape)) {
+    const x = a.data;
+    const y = b.data;
+    for (let i = 0; i < out.length; i++) out[i] = f(x[i], y[i]);
+  } else {
+    mapBinary(
+      shape,
+      a.storage.data,
+      broadcastStrides(a.shape, a.strides, shape),
+      a.offset,
+      b.storage.data,
+      broadcastStrides(b.shape, b.strides, shape),
+      b.offset,
+      out,
+      f,
+    );
+  }
+  if (outDtype === "int32") for (let i = 0; i < out.length; i++) out[i] = castScalar(out[i], "int32");
+  return Tensor.fromData(out, shape);
+}
+
+function unaryKernel(x: Tensor, outDtype: DType, f: (v: number) => number): Tensor {
+  const out = allocate(outDtype, x.numel());
+  if (x.isContiguous()) {
+    const d = x.data;
+    for (let i = 0; i < out.length; i++) out[i] = f(d[i]);
+  } else {
+    mapUnary(view(x), out, f);
+  }
+  return Tensor.fromData(out, x.shape);
+}
+
+function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
+  if (a instanceof Tensor) return [a, toTensor(b, op, "other", a)];
+  if (b instanceof Tensor) return [toTensor(a, op, "input", b), b];
+  return [toTensor(a, op, "input"), toTensor(b, op, "other")];
+}
+
+// ---------------------------------------------------------------- arithmetic
+
+const Add = defineFunction({
+  name: "add",
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.shapes = [a.shape, b.shape];
+    return binaryKernel("add", a, b, promoteTypes(a.dtype, b.dtype), (x, y) => x + y);
+  },
+  backward(ctx, g) {
+    return [
+      ctx.needsInputGrad[0] ? sumToShape(g, ctx.shapes[0]) : null,
+      ctx.needsInputGrad[1] ? sumToShape(g, ctx.shapes[1]) : null,
+    ];
+  },
+});
+
+const Sub = defineFunction({
+  name: "sub",
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.shapes = [a.shape, b.shape];
+    return binaryKernel("sub", a, b, promoteTypes(a.dtype, b.dtype), (x, y) => x - y);
+  },
+  backward(ctx, g) {
+    return [
+      ctx.needsInputGrad[0] ? sumToShape(g, ctx.shapes[0]) : null,
+      ctx.needsInputGrad[1] ? sumToShape(neg(g), ctx.shapes[1]) : null,
+    ];
+  },
+});
+
+const Mul = defineFunction({
+  name: "mul",
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.saveForBackward(a, b);
+    return binaryKernel("mul", a, b, promoteTypes(a.dtype, b.dtype), (x, y) => x * y);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.savedTensors;
+    return [
+      ctx.needsInputGrad[0] ? sumToShape(mul(g, b), a.shape) : null,
+      ctx.needsInputGrad[1] ? sumToShape(mul(g, a), b.shape) : null,
+    ];
+  },
+});
+
+const Div = defineFunction({
+  name: "div",
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.saveForBackward(a, b);
+    return binaryKernel("div", a, b, floatingOf(promoteTypes(a.dtype, b.dtype)), (x, y) => x / y);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.savedTensors;
+    return [
+      ctx.needsInputGrad[0] ? sumToShape(div(g, b), a.shape) : null,
+      ctx.needsInputGrad[1] ? sumToShape(neg(div(mul(g, a), mul(b, b))), b.shape) : null,
+    ];
+  },
+});
+
+const Pow = defineFunction({
+  name: "pow",
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.saveForBackward(a, b);
+    const dtype = promoteTypes(a.dtype, b.dtype);
+    return binaryKernel("pow", a, b, dtype === "bool" ? "int32" : dtype, Math.pow);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.savedTensors;
+    const ga = ctx.needsInputGrad[0] ? sumToShape(mul(g, mul(b, pow(a, sub(b, 1)))), a.shape) : null;
+    let gb: Tensor | null = null;
+    if (ctx.needsInputGrad[1]) {
+      // d/db a^b = a^b ln a, taken as 0 where a = 0 (PyTorch's convention)
+      const term = binaryKernel("pow", a, b, floatingOf(promoteTypes(a.dtype, b.dtype)), (x, y) =>
+        x === 0 ? 0 : Math.pow(x, y) * Math.log(x),
+      );
+      gb = sumToShape(mul(g, term), b.shape);
+    }
+    return [ga, gb];
+  },
+});
+
+function minMaxFunction(name: "maximum" | "minimum") {
+  const pick: BinaryFn =
+    name === "maximum"
+      ? (x, y) => (Number.isNaN(x) || x > y ? x : Number.isNaN(y) || y > x ? y : x)
+      : (x, y) => (Number.isNaN(x) || x < y ? x : Number.isNaN(y) || y < x ? y : x);
+  return defineFunction({
+    name,
+    forward(ctx, a: Tensor, b: Tensor) {
+      ctx.saveForBackward(a, b);
+      return binaryKernel(name, a, b, promoteTypes(a.dtype, b.dtype), pick);
+    },
+    backward(ctx, g) {
+      const [a, b] = ctx.savedTensors;
+      // the larger (smaller) side takes the gradient; ties split it evenly, as PyTorch does
+      const wins =
+        name === "maximum"
+          ? (x: number, y: number) => (x > y ? 1 : x === y ? 0.5 : 0)
+          : (x: number, y: number) => (x < y ? 1 : x === y ? 0.5 : 0);
+      const dtype = g.dtype;
+      const wa = binaryKernel(name, a, b, dtype, wins);
+      const wb = binaryKernel(name, a, b, dtype, (x, y) => 1 - wins(x, y));
+      return [
+        ctx.needsInputGrad[0] ? sumToShape(mul(g, wa), a.shape) : null,
+        ctx.needsInputGrad[1] ? sumToShape(mul(g, wb), b.shape) : null,
+      ];
+    },
+  });
+}
+
+const Maximum = minMaxFunction("maximum");
+const Minimum = minMaxFunction("minimum");
+
+export function add(a: TensorLike, b: TensorLike, alpha?: number): Tensor {
+  const [x, y] = operands("add", a, b);
+  return Add.apply(x, alpha === undefined || alpha === 1 ? y : mul(y, alpha));
+}
+export function sub(a: TensorLike, b: TensorLike, alpha?: number): Tensor {
+  const [x, y] = operands("sub", a, b);
+  return Sub.apply(x, alpha === undefined || alpha === 1 ? y : mul(y, alpha));
+}
+export function mul(a: TensorLike, b: TensorLike): Tensor {
+  return Mul.apply(...operands("mul", a, b));
+}
+export function div(a: TensorLike, b: TensorLike): Tensor {
+  return Div.apply(...operands("div", a, b));
+}
+export function pow(a: TensorLike, b: TensorLike): Tensor {
+  return Pow.apply(...operands("pow", a, b));
+}
+export function maximum(a: TensorLike, b: TensorLike): Tensor {
+  return Maximum.apply(...operands("maximum", a, b));
+}
+export function minimum(a: TensorLike, b: TensorLike): Tensor {
+  return Minimum.apply(...operands("minimum", a, b));
+}
+
+// ---------------------------------------------------------------- comparisons (no gradient)
+
+function comparison(name: string, f: (x: number, y: number) => boolean) {
+  return (a: TensorLike, b: TensorLike): Tensor => {
+    const [x, y] = operands(name, a, b);
+    return binaryKernel(name, x, y, "bool", (p, q) => (f(p, q) ? 1 : 0));
+  };
+}
+
+export const eq = comparison("eq", (x, y) => x === y);
+export const ne = comparison("ne", (x, y) => x !== y);
+export const lt = comparison("lt", (x, y) => x < y);
+export const le = comparison("le", (x, y) => x <= y);
+export const gt = comparison("gt", (x, y) => x > y);
+export const ge = comparison("ge", (x, y) => x >= y);
+export const logicalAnd = comparison("logicalAnd", (x, y) => x !== 0 && y !== 0);
+export const logicalOr = comparison("logicalOr", (x, y) => x !== 0 || y !== 0);
+
+export function logicalNot(x: Tensor): Tensor {
+  return unaryKernel(x, "bool", (v) => (v === 0 ? 1 : 0));
+}
+
+/** True when every element of a and b is within atol + rtol·|b| (PyTorch's `allclose`). */
+export function allclose(a: Tensor, b: TensorLike, rtol = 1e-5, atol = 1e-8): boolean {
+  const [x, y] = operands("allclose", a, b);
+  const close = binaryKernel("allclose", x, y, "bool", (p, q) =>
+    Math.abs(p - q) <= atol + rtol * Math.abs(q) || p === q ? 1 : 0,
+  );
+  return close.data.every((v) => v === 1);
+}
+
+// ---------------------------------------------------------------- where
+
+const Where = defineFunction({
+  name: "where",
+  forward(ctx, cond: Tensor, a: Tensor, b: Tensor) {
+    const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape, "where"), b.shape, "where");
+    ctx.saveForBackward(cond);
+    ctx.shapes = [a.shape, b.shape];
+    const out = allocate(promoteTypes(a.dtype, b.dtype), numel(shape));
+    mapTernary(
+      shape,
+      view(cond),
+      broadcastStrides(cond.shape, cond.strides, shape),
+      view(a),
+      broadcastStrides(a.shape, a.strides, shape),
+      view(b),
+      broadcastStrides(b.shape, b.strides, shape),
+      out,
+      (c, x, y) => (c !== 0 ? x : y),
+    );
+    return Tensor.fromData(out, shape);
+  },
+  backward(ctx, g) {
+    const [cond] = ctx.savedTensors;
+    const zero = zerosOf(g);
+    return [
+      null,
+      ctx.needsInputGrad[1] ? sumToShape(where(cond, g, zero), ctx.shapes[0]) : null,
+      ctx.needsInputGrad[2] ? sumToShape(where(cond, zero, g), ctx.shapes[1]) : null,
+    ];
+  },
+});
+
+function zerosOf(g: Tensor): Tensor {
+  return Tensor.fromData(allocate(g.dtype, 1), []);
+}
+
+/** Elements of a where cond is true, else of b (with broadcasting). */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  if (!(cond instanceof Tensor)) throw new TypeError("where: condition must be a Tensor");
+  const [x, y] = operands("where", a, b);
+  return Where.apply(cond, x, y);
+}
+
+// ---------------------------------------------------------------- unary
+
+function unaryFunction(
+  name: string,
+  f: (v: number) => number,
+  grad: (g: Tensor, x: Tensor, out: Tensor) => Tensor,
+  floatOut = true,
+) {
+  const op = defineFunction({
+    name,
+    forward(ctx, x: Tensor) {
+      const out = unaryKernel(x, floatOut ? floatingOf(x.dtype) : x.dtype === "bool" ? "int32" : x.dtype, f);
+      ctx.saveForBackward(x, out);
+      return out;
+    },
+    backward(ctx, g) {
+      const [x, out] = ctx.savedTensors;
+      return [grad(g, x, out)];
+    },
+  });
+  return (x: Tensor): Tensor => {
+    if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${typeof x}`);
+    return op.apply(x);
+  };
+}
+
+export const neg = unaryFunction(
+  "neg",
+  (v) => -v,
+  (g) => neg(g),
+  false,
+);
+export const abs = unaryFunction("abs", Math.abs, (g, x) => mul(g, sign(x)), false);
+export const exp = unaryFunction("exp", Math.exp, (g, _x, out) => mul(g, out));
+export const log = unaryFunction("log", Math.log, (g, x) => div(g, x));
+export const sqrt = unaryFunction("sqrt", Math.sqrt, (g, _x, out) => div(g, mul(out, 2)));
+export const tanh = unaryFunction("tanh", Math.tanh, (g, _x, out) => mul(g, sub(1, mul(out, out))));
+export const sigmoid = unaryFunction(
+  "sigmoid",
+  (v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))),
+  (g, _x, out) => mul(g, mul(out, sub(1, out))),
+);
+export const relu = unaryFunction(
+  "relu",
+  (v) => (v > 0 ? v : 0),
+  (g, x) => mul(g, gt(x, 0)),
+  false,
+);
+export const sin = unaryFunction("sin", Math.sin, (g, x) => mul(g, cos(x)));
+export const cos = unaryFunction("cos", Math.cos, (g, x) => neg(mul(g, sin(x))));
+export const square = unaryFunction(
+  "square",
+  (v) => v * v,
+  (g, x) => mul(g, mul(x, 2)),
+  false,
+);
+export const reciprocal = unaryFunction(
+  "reciprocal",
+  (v) => 1 / v,
+  (g, _x, out) => neg(mul(g, mul(out, out))),
+);
+
+/** -1, 0 or 1 elementwise (no gradient). */
+export function sign(x: Tensor): Tensor {
+  return unaryKernel(x, x.dtype === "bool" ? "int32" : x.dtype, Math.sign);
+}
+
+export function floor(x: Tensor): Tensor {
+  return unaryKernel(x, x.dtype, Math.floor);
+}
+
+export function round(x: Tensor): Tensor {
+  // round half to even, as PyTorch does
+  return unaryKernel(x, x.dtype, (v) => {
+    const r = Math.round(v);
+    return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  });
+}
+
+export function isnan(x: Tensor): Tensor {
+  return unaryKernel(x, "bool", (v) => (Number.isNaN(v) ? 1 : 0));
+}
+
+const LeakyRelu = defineFunction({
+  name: "leakyRelu",
+  forward(ctx, x: Tensor, slope: number) {
+    ctx.saveForBackward(x);
+    ctx.slope = slope;
+    return unaryKernel(x, x.dtype, (v) => (v > 0 ? v : v * slope));
+  },
+  backward(ctx, g) {
+    const [x] = ctx.savedTensors;
+    const slope: number = ctx.slope;
+    return [
+      mul(
+        g,
+        unaryKernel(x, g.dtype, (v) => (v > 0 ? 1 : slope)),
+      ),
+      null,
+    ];
+  },
+});
+
+export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
+  return LeakyRelu.apply(x, negativeSlope);
+}
+
+const Clamp = defineFunction({
+  name: "clamp",
+  forward(ctx, x: Tensor, lo: number, hi: number) {
+    ctx.saveForBackward(x);
+    ctx.lo = lo;
+    ctx.hi = hi;
+    return unaryKernel(x, x.dtype, (v) => (Number.isNaN(v) ? v : Math.min(Math.max(v, lo), hi)));
+  },
+  backward(ctx, g) {
+    const [x] = ctx.savedTensors;
+    const lo: number = ctx.lo;
+    const hi: number = ctx.hi;
+    return [
+      mul(
+        g,
+        unaryKernel(x, g.dtype, (v) => (v >= lo && v <= hi ? 1 : 0)),
+      ),
+      null,
+      null,
+    ];
+  },
+});
+
+/** Limits values to [min, max]; either bound may be omitted (null/undefined). */
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  if ((min === null || min === undefined) && (max === null || max === undefined)) {
+    throw new TypeError("clamp: at least one of min and max must be given");
+  }
+  const lo = min ?? -Infinity;
+  const hi = max ?? Infinity;
+  if (lo > hi) throw new RangeError(`clamp: min ${lo} is greater than max ${hi}`);
+  return Clamp.apply(x, lo, hi);
+}
+
+// ---------------------------------------------------------------- dtype conversion
+
+const Cast = defineFunction({
+  name: "to",
+  forward(ctx, x: Tensor, dtype: DType) {
+    ctx.from = x.dtype;
+    return unaryKernel(
+      x,
+      dtype,
+      dtype === "bool" ? (v) => (v !== 0 ? 1 : 0) : dtype === "int32" ? Math.trunc : (v) => v,
+    );
+  },
+  backward(ctx, g) {
+    return [isFloating(ctx.from) ? to(g, ctx.from) : null, null];
+  },
+});
+
+/** A copy converted to `dtype` (the tensor itself if it already has that dtype). */
+export function to(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x;
+  return Cast.apply(x, dtype);
+}
+
+// ---------------------------------------------------------------- in place (outside autograd)
+
+/** Writes `values` (broadcast to x's shape) into x's memory; for optimizers and initialisers. */
+export function assignInPlace(x: Tensor, values: TensorLike, op: string): Tensor {
+  x.checkInPlace(op);
+  const src = values instanceof Tensor ? values : toTensor(values, op, "value", x);
+  const shape = x.shape;
+  broadcastShapes(shape, src.shape, op);
+  if (src.ndim > x.ndim || !src.shape.every((d, i) => d === 1 || d === shape[shape.length - src.ndim + i])) {
+    throw new RangeError(
+      `${op}: a value of shape [${src.shape.join(",")}] cannot be written into shape [${shape.join(",")}]`,
+    );
+  }
+  const out = x.storage.data;
+  const data = src.storage.data;
+  const isInt = x.dtype === "int32" || x.dtype === "bool";
+  walk3(
+    shape,
+    x.strides,
+    x.offset,
+    broadcastStrides(src.shape, src.strides, shape),
+    src.offset,
+    x.strides,
+    0,
+    (count, px, ps, _pc, dx, ds) => {
+      for (let i = 0; i < count; i++)
+        out[px + i * dx] = isInt ? castScalar(data[ps + i * ds], x.dtype) : data[ps + i * ds];
+    },
+  );
+  x.bumpVersion();
+  return x;
+}
+
+export function inPlace(x: Tensor, op: string, compute: () => Tensor): Tensor {
+  x.checkInPlace(op);
+  const value = noGrad(compute);
+  return assignInPlace(x, value, op);
+}
+
+export function contiguousCopy(x: Tensor): Tensor {
+  return Tensor.fromData(contiguousData(x).slice(), x.shape);
+}

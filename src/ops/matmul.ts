@@ -1,0 +1,103 @@
+import { backend } from "../backend/index.js";
+import { defineFunction, type AppliedFunction } from "../autograd/function.js";
+import { allocate, type FloatArray } from "../tensor/dtype.js";
+import { broadcastShapes, numel, shapeToString } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { contiguousData, requireFloating, requireTensor } from "./util.js";
+import { expand, reshape, squeeze, transpose, unsqueeze } from "./view.js";
+
+/** A [batch, rows, cols] operand as contiguous data, using the transpose flag instead of copying a transposed view. */
+function operand(t: Tensor): { data: FloatArray; trans: boolean } {
+  const [, r, c] = t.shape;
+  const s = t.strides;
+  if (t.isContiguous()) return { data: t.data as FloatArray, trans: false };
+  const batchOk = t.shape[0] === 1 || s[0] === r * c;
+  if (
+    batchOk &&
+    (r === 1 || s[1] === 1) &&
+    (c === 1 || s[2] === r) &&
+    t.offset + numel(t.shape) <= t.storage.data.length
+  ) {
+    return { data: t.storage.data.subarray(t.offset, t.offset + numel(t.shape)) as FloatArray, trans: true };
+  }
+  return { data: contiguousData(t) as FloatArray, trans: false };
+}
+
+/** Batched [B,m,k] @ [B,k,n] with equal batch sizes; the building block of matmul. */
+const Bmm: AppliedFunction<[Tensor, Tensor]> = defineFunction({
+  name: "matmul",
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.saveForBackward(a, b);
+    const [batch, m, k] = a.shape;
+    const n = b.shape[2];
+    const out = allocate(a.dtype, batch * m * n) as FloatArray;
+    const A = operand(a);
+    const B = operand(b);
+    const be = backend();
+    for (let i = 0; i < batch; i++) {
+      be.gemm({
+        transA: A.trans,
+        transB: B.trans,
+        m,
+        n,
+        k,
+        a: A.data.subarray(i * m * k, (i + 1) * m * k),
+        b: B.data.subarray(i * k * n, (i + 1) * k * n),
+        c: out.subarray(i * m * n, (i + 1) * m * n),
+        accumulate: false,
+      });
+    }
+    return Tensor.fromData(out, [batch, m, n]);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.savedTensors;
+    return [
+      ctx.needsInputGrad[0] ? Bmm.apply(g, transpose(b, 1, 2)) : null,
+      ctx.needsInputGrad[1] ? Bmm.apply(transpose(a, 1, 2), g) : null,
+    ];
+  },
+});
+
+/**
+ * Matrix product with PyTorch's rules: 1-d operands are promoted to a row/column and squeezed
+ * after, and leading (batch) dims broadcast.
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  requireTensor(a, "matmul", "input");
+  requireTensor(b, "matmul", "other");
+  if (a.ndim === 0 || b.ndim === 0) {
+    throw new RangeError(
+      `matmul: both arguments need at least 1 dimension, got ${shapeToString(a.shape)} @ ${shapeToString(b.shape)}`,
+    );
+  }
+  const k1 = a.shape[a.ndim - 1];
+  const k2 = b.ndim === 1 ? b.shape[0] : b.shape[b.ndim - 2];
+  if (k1 !== k2) {
+    throw new RangeError(
+      `matmul: ${shapeToString(a.shape)} @ ${shapeToString(b.shape)} — inner dims ${k1} and ${k2} differ`,
+    );
+  }
+  if (a.dtype !== b.dtype) {
+    throw new TypeError(
+      `matmul: dtypes differ (${shapeToString(a.shape)} ${a.dtype} @ ${shapeToString(b.shape)} ${b.dtype}); convert one with .to(...)`,
+    );
+  }
+  requireFloating(a, "matmul", "input");
+  const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
+  const b2 = b.ndim === 1 ? unsqueeze(b, 1) : b;
+  const batchShape = broadcastShapes(a2.shape.slice(0, -2), b2.shape.slice(0, -2), "matmul");
+  const [m, k] = a2.shape.slice(-2);
+  const n = b2.shape[b2.ndim - 1];
+  const batch = numel(batchShape);
+  const a3 = reshape(expand(a2, [...batchShape, m, k]), [batch, m, k]);
+  const b3 = reshape(expand(b2, [...batchShape, k, n]), [batch, k, n]);
+  let out = reshape(Bmm.apply(a3, b3), [...batchShape, m, n]);
+  if (a.ndim === 1) out = squeeze(out, -2);
+  if (b.ndim === 1) out = squeeze(out, -1);
+  return out;
+}
+
+/** x @ w.T + b with w of shape [out, in] (PyTorch's `F.linear`). */
+export function linearRaw(x: Tensor, w: Tensor): Tensor {
+  return matmul(x, transpose(w, 0, 1));
+}
