@@ -41,7 +41,7 @@ export interface CellProblem {
   message?: string;
 }
 
-const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
+const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;?]*[A-Za-z]", "g");
 export function stripAnsi(s: string): string {
   return s.replace(ANSI, "");
 }
