@@ -3,6 +3,7 @@ import { WASM_BASE64, WASM_MAX_PAGES } from "./generated/kernels.js";
 /** The exports of the kernels module (byte pointers into the shared memory; flags are 0/1). */
 export interface KernelExports {
   heapBase(): number;
+  probe32(iters: number): number;
   kc(): number;
   packA32(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
   packB32(src: number, dst: number, k: number, n: number, transB: number, s0: number, s1: number): void;

@@ -431,3 +431,41 @@ export function gemm64(
     }
   }
 }
+
+// ---------------------------------------------------------------- machine probe
+/**
+ * 12 independent f32x4 mul+add chains, `iters` times (96 flops per iteration): what this machine
+ * gives WebAssembly SIMD right now. The benchmark prints it next to the GEMM figures.
+ */
+export function probe32(iters: i32): f32 {
+  let a0 = f32x4.splat(1);
+  let a1 = a0;
+  let a2 = a0;
+  let a3 = a0;
+  let a4 = a0;
+  let a5 = a0;
+  let a6 = a0;
+  let a7 = a0;
+  let a8 = a0;
+  let a9 = a0;
+  let a10 = a0;
+  let a11 = a0;
+  const m = f32x4.splat(0.9999999);
+  const d = f32x4.splat(0.0000001);
+  for (let i = 0; i < iters; i++) {
+    a0 = f32x4.add(f32x4.mul(a0, m), d);
+    a1 = f32x4.add(f32x4.mul(a1, m), d);
+    a2 = f32x4.add(f32x4.mul(a2, m), d);
+    a3 = f32x4.add(f32x4.mul(a3, m), d);
+    a4 = f32x4.add(f32x4.mul(a4, m), d);
+    a5 = f32x4.add(f32x4.mul(a5, m), d);
+    a6 = f32x4.add(f32x4.mul(a6, m), d);
+    a7 = f32x4.add(f32x4.mul(a7, m), d);
+    a8 = f32x4.add(f32x4.mul(a8, m), d);
+    a9 = f32x4.add(f32x4.mul(a9, m), d);
+    a10 = f32x4.add(f32x4.mul(a10, m), d);
+    a11 = f32x4.add(f32x4.mul(a11, m), d);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
+  return f32x4.extract_lane(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))), 0);
+}
