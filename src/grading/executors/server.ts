@@ -42,6 +42,38 @@ export interface JupyterServerOptions {
   startTimeoutMs?: number;
 }
 
+/**
+ * @jupyterlab/services reports its connection life cycle with console.debug/console.warn
+ * ("Starting WebSocket: ...", "Kernel: restarting (...)", "Connection lost, reconnecting ...").
+ * While an executor is open those lines are dropped; everything else passes through.
+ */
+const LIBRARY_NOISE = /^(Starting WebSocket: |Kernel: \w+ \(|Connection lost, reconnecting in )/;
+let quietCount = 0;
+let restoreConsole: (() => void) | undefined;
+function quietLibraryLogs(): () => void {
+  if (quietCount++ === 0) {
+    const { debug, warn } = console;
+    const filter =
+      (orig: (...a: unknown[]) => void) =>
+      (...args: unknown[]): void => {
+        if (typeof args[0] === "string" && LIBRARY_NOISE.test(args[0])) return;
+        orig.apply(console, args);
+      };
+    console.debug = filter(debug);
+    console.warn = filter(warn);
+    restoreConsole = () => {
+      console.debug = debug;
+      console.warn = warn;
+    };
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--quietCount === 0) restoreConsole?.();
+  };
+}
+
 function withSlash(url: string): string {
   return url.endsWith("/") ? url : url + "/";
 }
@@ -161,6 +193,20 @@ class ServerKernelSession implements KernelSession {
   }
 
   async shutdown(): Promise<void> {
+    if (this.died && this.kernel.connectionStatus !== "connected") {
+      // After a death the server restarts the kernel and the client reconnects on its own;
+      // disposing in the middle of that reconnect leaves a rejected promise behind.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, 10_000);
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+        this.kernel.connectionStatusChanged.connect((_k, s) => {
+          if (s !== "connecting") done();
+        });
+      });
+    }
     try {
       await this.session.shutdown();
     } catch {
@@ -176,6 +222,7 @@ export class JupyterServerExecutor implements NotebookExecutor {
   private readonly kernels: KernelManager;
   private readonly sessions: SessionManager;
   private readonly contents: ContentsManager;
+  private readonly releaseConsole = quietLibraryLogs();
 
   constructor(private readonly opts: JupyterServerOptions) {
     const baseUrl = withSlash(opts.baseUrl);
@@ -194,7 +241,7 @@ export class JupyterServerExecutor implements NotebookExecutor {
 
   async execute(nb: Notebook, options: ExecuteOptions): Promise<ExecutionResult> {
     // A fresh folder on the server holding what the local working folder holds (the submission).
-    const dir = `.cnnlab-grade-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    const dir = `cnnlab-grade-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
     await this.contents.save(dir, { type: "directory" });
     const files = (await fs.readdir(options.cwd, { withFileTypes: true })).filter((f) => f.isFile());
     const uploaded: string[] = [];
@@ -232,5 +279,6 @@ export class JupyterServerExecutor implements NotebookExecutor {
     this.sessions.dispose();
     this.kernels.dispose();
     this.contents.dispose();
+    this.releaseConsole();
   }
 }
