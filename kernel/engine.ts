@@ -1,0 +1,81 @@
+/** The evaluation engine interface the protocol handler talks to (a fake one in unit tests). */
+import type { DisplayPayload } from "./display.js";
+
+/** Where an engine sends what cells print and display, while they run and after. */
+export interface EngineIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  display(payload: DisplayPayload, displayId: string | undefined, update: boolean): void;
+  clearOutput(wait: boolean): void;
+  /** An error raised after its cell ended (unhandled rejection, exception in a timer). */
+  lateError(error: ErrorInfo): void;
+}
+
+export interface ErrorInfo {
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+export type ExecuteOutcome = { status: "ok"; result?: DisplayPayload } | ({ status: "error" } & ErrorInfo);
+
+export interface CompleteResult {
+  matches: string[];
+  /** Unicode code point offsets into the code. */
+  cursorStart: number;
+  cursorEnd: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface InspectResult {
+  found: boolean;
+  data: Record<string, unknown>;
+}
+
+export type IsCompleteResult = { status: "complete" | "invalid" | "unknown" } | { status: "incomplete"; indent: string };
+
+export interface LanguageInfo {
+  name: string;
+  version: string;
+  mimetype: string;
+  file_extension: string;
+  pygments_lexer: string;
+  codemirror_mode: string | Record<string, unknown>;
+  nbconvert_exporter: string;
+}
+
+export interface Engine {
+  readonly languageInfo: LanguageInfo;
+  readonly banner: string;
+  /** Resolves when the engine can execute (library loaded). */
+  ready(): Promise<void>;
+  setIO(io: EngineIO): void;
+  execute(code: string, options: { executionCount: number; silent: boolean }): Promise<ExecuteOutcome>;
+  /** cursorPos is in Unicode code points. */
+  complete(code: string, cursorPos: number): Promise<CompleteResult>;
+  inspect(code: string, cursorPos: number, detailLevel: number): Promise<InspectResult>;
+  isComplete(code: string): Promise<IsCompleteResult>;
+  /** Interrupt a cell that is awaiting (synchronous code is broken by SIGINT itself). */
+  interrupt(): void;
+}
+
+/** Convert a Unicode code point offset to a UTF-16 offset and back. */
+export function codePointsToUtf16(text: string, cp: number): number {
+  let i = 0;
+  let n = 0;
+  while (n < cp && i < text.length) {
+    const c = text.charCodeAt(i);
+    i += c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
+    n++;
+  }
+  return i;
+}
+
+export function utf16ToCodePoints(text: string, offset: number): number {
+  let n = 0;
+  for (let i = 0; i < offset && i < text.length; n++) {
+    const c = text.charCodeAt(i);
+    i += c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
+  }
+  return n;
+}

@@ -1,0 +1,336 @@
+/**
+ * The request handler: a plain object that turns incoming Jupyter requests into replies and iopub
+ * messages. It knows nothing of sockets (the transport calls `receive` and gives it an `Outbound`)
+ * and evaluates code only through an `Engine`, so it is tested with a fake engine.
+ */
+import { randomUUID } from "node:crypto";
+import type { DisplayPayload } from "./display.js";
+import type { Engine, EngineIO, ErrorInfo, ExecuteOutcome } from "./engine.js";
+import { makeHeader, PROTOCOL_VERSION, type IncomingMessage, type JupyterMessage, type MessageHeader } from "./wire.js";
+
+export type OutChannel = "shell" | "control" | "iopub" | "stdin";
+
+export interface Outbound {
+  send(channel: OutChannel, msg: JupyterMessage, idents?: Uint8Array[]): void;
+}
+
+export interface HandlerOptions {
+  engine: Engine;
+  out: Outbound;
+  /** Called after the shutdown reply has been handed to the transport. */
+  onShutdown?: (restart: boolean) => void;
+  log?: (line: string) => void;
+  implementationVersion?: string;
+  /** Clock for the "abort only already-queued requests" rule (ms, same clock as receivedAt). */
+  now?: () => number;
+  /** Stream output is sent at the latest after this many ms (default 50). */
+  streamFlushMs?: number;
+  /** Stream output is sent at once when this many characters are pending (default 64 Ki). */
+  streamFlushChars?: number;
+}
+
+export interface HistoryEntry {
+  session: number;
+  line: number;
+  input: string;
+  output: string | null;
+}
+
+const SESSION_NUMBER = 1;
+
+export class KernelHandler {
+  readonly session = randomUUID();
+  executionCount = 0;
+  readonly history: HistoryEntry[] = [];
+
+  readonly #engine: Engine;
+  readonly #out: Outbound;
+  readonly #opts: HandlerOptions;
+  #shellQueue: Promise<void> = Promise.resolve();
+  #controlQueue: Promise<void> = Promise.resolve();
+  #pending = 0;
+  #abortBefore = -Infinity;
+  #outputParent: Partial<MessageHeader> = {};
+  #streams: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
+  #streamOrder: ("stdout" | "stderr")[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastOutputText = "";
+
+  constructor(options: HandlerOptions) {
+    this.#opts = options;
+    this.#engine = options.engine;
+    this.#out = options.out;
+    this.#engine.setIO(this.#makeIO());
+  }
+
+  #log(line: string): void {
+    this.#opts.log?.(line);
+  }
+
+  #now(): number {
+    return this.#opts.now ? this.#opts.now() : performance.timeOrigin + performance.now();
+  }
+
+  /** Entry point for the transport. `receivedAt` is when the socket thread got the message. */
+  receive(channel: "shell" | "control", msg: IncomingMessage, receivedAt: number = this.#now()): void {
+    this.#pending++;
+    const run = async () => {
+      try {
+        await this.#handle(channel, msg, receivedAt);
+      } catch (e) {
+        this.#log(`error handling ${msg.header.msg_type}: ${(e as Error)?.stack ?? String(e)}`);
+      } finally {
+        this.#pending--;
+      }
+    };
+    if (channel === "control") this.#controlQueue = this.#controlQueue.then(run);
+    else this.#shellQueue = this.#shellQueue.then(run);
+  }
+
+  /** Resolves once every received request has been handled (for tests). */
+  async drain(): Promise<void> {
+    while (this.#pending > 0) {
+      await Promise.all([this.#shellQueue, this.#controlQueue]);
+    }
+  }
+
+  #message(msgType: string, content: Record<string, unknown>, parent: Partial<MessageHeader>, metadata: Record<string, unknown> = {}): JupyterMessage {
+    return { header: makeHeader(msgType, this.session), parent_header: parent, metadata, content };
+  }
+
+  #publish(msgType: string, content: Record<string, unknown>, parent: Partial<MessageHeader> = this.#outputParent, metadata: Record<string, unknown> = {}): void {
+    if (msgType !== "stream") this.flushStreams();
+    this.#out.send("iopub", this.#message(msgType, content, parent, metadata));
+  }
+
+  #reply(channel: OutChannel, req: IncomingMessage, content: Record<string, unknown>, metadata: Record<string, unknown> = {}): void {
+    const type = req.header.msg_type.replace(/_request$/, "_reply");
+    this.#out.send(channel, this.#message(type, content, req.header, metadata), req.idents);
+  }
+
+  #status(state: "busy" | "idle" | "starting", parent: Partial<MessageHeader>): void {
+    this.#publish("status", { execution_state: state }, parent);
+  }
+
+  /** Send pending stream text now. */
+  flushStreams(): void {
+    if (this.#flushTimer) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    const order = this.#streamOrder;
+    this.#streamOrder = [];
+    for (const name of order) {
+      const text = this.#streams[name];
+      if (!text) continue;
+      this.#streams[name] = "";
+      this.#out.send("iopub", this.#message("stream", { name, text }, this.#outputParent));
+    }
+  }
+
+  #write(name: "stdout" | "stderr", text: string): void {
+    if (!text) return;
+    const other = name === "stdout" ? "stderr" : "stdout";
+    if (this.#streams[other]) this.flushStreams(); // keep stdout/stderr interleaving order
+    if (!this.#streamOrder.includes(name)) this.#streamOrder.push(name);
+    this.#streams[name] += text;
+    if (name === "stdout" && this.#lastOutputText.length < 10_000) this.#lastOutputText += text;
+    if (this.#streams[name].length >= (this.#opts.streamFlushChars ?? 65536)) this.flushStreams();
+    else if (!this.#flushTimer) {
+      this.#flushTimer = setTimeout(() => this.flushStreams(), this.#opts.streamFlushMs ?? 50);
+      this.#flushTimer.unref?.();
+    }
+  }
+
+  #makeIO(): EngineIO {
+    return {
+      stdout: (t) => this.#write("stdout", t),
+      stderr: (t) => this.#write("stderr", t),
+      display: (payload: DisplayPayload, displayId, update) => {
+        const content: Record<string, unknown> = { data: payload.data, metadata: payload.metadata, transient: displayId ? { display_id: displayId } : {} };
+        this.#publish(update ? "update_display_data" : "display_data", content);
+      },
+      clearOutput: (wait) => this.#publish("clear_output", { wait }),
+      lateError: (err: ErrorInfo) => {
+        this.#publish("error", { ...err });
+      },
+    };
+  }
+
+  async #handle(channel: "shell" | "control", req: IncomingMessage, receivedAt: number): Promise<void> {
+    const type = req.header.msg_type;
+    this.#status("busy", req.header);
+    try {
+      switch (type) {
+        case "kernel_info_request":
+          this.#reply(channel, req, this.kernelInfo());
+          break;
+        case "execute_request":
+          await this.#execute(channel, req, receivedAt);
+          break;
+        case "complete_request": {
+          await this.#engine.ready();
+          const { code, cursor_pos } = req.content;
+          const r = await this.#engine.complete(String(code ?? ""), Number(cursor_pos ?? [...String(code ?? "")].length));
+          this.#reply(channel, req, { status: "ok", matches: r.matches, cursor_start: r.cursorStart, cursor_end: r.cursorEnd, metadata: r.metadata ?? {} });
+          break;
+        }
+        case "inspect_request": {
+          await this.#engine.ready();
+          const { code, cursor_pos, detail_level } = req.content;
+          const r = await this.#engine.inspect(String(code ?? ""), Number(cursor_pos ?? 0), Number(detail_level ?? 0));
+          this.#reply(channel, req, { status: "ok", found: r.found, data: r.found ? r.data : {}, metadata: {} });
+          break;
+        }
+        case "is_complete_request": {
+          const r = await this.#engine.isComplete(String(req.content.code ?? ""));
+          this.#reply(channel, req, { ...r });
+          break;
+        }
+        case "history_request":
+          this.#reply(channel, req, { status: "ok", history: this.#historyQuery(req.content) });
+          break;
+        case "comm_info_request":
+          this.#reply(channel, req, { status: "ok", comms: {} });
+          break;
+        case "interrupt_request":
+          this.#engine.interrupt();
+          this.#reply(channel, req, { status: "ok" });
+          break;
+        case "shutdown_request": {
+          const restart = !!req.content.restart;
+          this.#reply(channel, req, { status: "ok", restart });
+          this.#status("idle", req.header);
+          this.flushStreams();
+          this.#opts.onShutdown?.(restart);
+          return;
+        }
+        case "comm_open":
+        case "comm_msg":
+        case "comm_close":
+          this.#log(`ignoring ${type}: this kernel has no comm targets`);
+          break;
+        default:
+          if (type.endsWith("_request")) {
+            this.#log(`unknown request type ${type}: answered with an error reply`);
+            this.#reply(channel, req, { status: "error", ename: "UnknownMessageType", evalue: `cnnlab does not handle ${type}`, traceback: [] });
+          } else {
+            this.#log(`unknown message type ${type}: ignored`);
+          }
+      }
+    } finally {
+      if (type !== "shutdown_request") {
+        this.flushStreams();
+        this.#status("idle", req.header);
+      }
+    }
+  }
+
+  kernelInfo(): Record<string, unknown> {
+    return {
+      status: "ok",
+      protocol_version: PROTOCOL_VERSION,
+      implementation: "cnnlab",
+      implementation_version: this.#opts.implementationVersion ?? "0.0.0",
+      language_info: this.#engine.languageInfo,
+      banner: this.#engine.banner,
+      debugger: false,
+      help_links: [
+        { text: "cnnlab README", url: "https://www.npmjs.com/package/cnnlab" },
+        { text: "TypeScript handbook", url: "https://www.typescriptlang.org/docs/handbook/intro.html" },
+        { text: "CS231n ConvNet notes", url: "https://cs231n.github.io/convolutional-networks/" },
+      ],
+    };
+  }
+
+  async #execute(channel: "shell" | "control", req: IncomingMessage, receivedAt: number): Promise<void> {
+    const c = req.content;
+    const code = String(c.code ?? "");
+    const silent = !!c.silent;
+    const storeHistory = silent ? false : c.store_history !== false;
+    const stopOnError = c.stop_on_error !== false;
+
+    if (receivedAt < this.#abortBefore) {
+      this.#log(`aborting execute_request ${req.header.msg_id} queued before an error`);
+      this.#reply(channel, req, { status: "aborted", execution_count: this.executionCount });
+      return;
+    }
+    if (storeHistory) this.executionCount++;
+    const count = this.executionCount;
+    this.#outputParent = req.header;
+    this.#lastOutputText = "";
+    if (!silent) this.#publish("execute_input", { code, execution_count: count });
+
+    let outcome: ExecuteOutcome;
+    try {
+      await this.#engine.ready();
+      outcome = await this.#engine.execute(code, { executionCount: count, silent });
+    } catch (e) {
+      const err = e as Error;
+      outcome = { status: "error", ename: err?.name ?? "Error", evalue: err?.message ?? String(e), traceback: [String(err?.stack ?? e)] };
+    }
+    this.flushStreams();
+    let outputText: string | null = this.#lastOutputText || null;
+    if (outcome.status === "ok") {
+      if (outcome.result && !silent) {
+        this.#publish("execute_result", { execution_count: count, data: outcome.result.data, metadata: outcome.result.metadata });
+        const plain = outcome.result.data["text/plain"];
+        if (typeof plain === "string") outputText = plain;
+      }
+      this.#reply(channel, req, { status: "ok", execution_count: count, payload: [], user_expressions: {} });
+    } else {
+      const { ename, evalue, traceback } = outcome;
+      if (!silent) this.#publish("error", { ename, evalue, traceback });
+      this.#reply(channel, req, { status: "error", execution_count: count, ename, evalue, traceback });
+      if (stopOnError) this.#abortBefore = this.#now();
+    }
+    if (storeHistory) this.history.push({ session: SESSION_NUMBER, line: count, input: code, output: outputText });
+  }
+
+  #historyQuery(content: Record<string, any>): unknown[] {
+    const output = !!content.output;
+    const fmt = (h: HistoryEntry) => [h.session, h.line, output ? [h.input, h.output] : h.input];
+    let items = this.history;
+    switch (content.hist_access_type) {
+      case "range": {
+        const session = Number(content.session ?? 0);
+        if (session !== 0 && session !== SESSION_NUMBER) return [];
+        const start = Number(content.start ?? 1);
+        const stop = content.stop == null ? Infinity : Number(content.stop);
+        items = items.filter((h) => h.line >= start && h.line < stop);
+        break;
+      }
+      case "search": {
+        const pattern = String(content.pattern ?? "*");
+        const re = new RegExp(
+          "^" +
+            pattern
+              .split("")
+              .map((ch) => (ch === "*" ? "[\\s\\S]*" : ch === "?" ? "[\\s\\S]" : ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+              .join("") +
+            "$",
+        );
+        items = items.filter((h) => re.test(h.input));
+        if (content.unique) {
+          const seen = new Set<string>();
+          const kept: HistoryEntry[] = [];
+          for (let i = items.length - 1; i >= 0; i--) {
+            if (seen.has(items[i].input)) continue;
+            seen.add(items[i].input);
+            kept.unshift(items[i]);
+          }
+          items = kept;
+        }
+        const n = content.n == null ? 0 : Number(content.n);
+        if (n > 0) items = items.slice(-n);
+        break;
+      }
+      default: {
+        // "tail"
+        const n = content.n == null ? 10 : Number(content.n);
+        items = n > 0 ? items.slice(-n) : [];
+      }
+    }
+    return items.map(fmt);
+  }
+}
