@@ -1,112 +1,209 @@
 /**
- * Run submissions in a local cnnlab kernel through the kernel's headless runner
- * (kernel/runner.ts). The runner is loaded at run time so that the grading library does not
- * depend on the kernel at import time (and the kernel never depends on grading).
+ * Run submissions in local cnnlab kernels. Each submission gets a fresh kernel process (the
+ * kernel's own zeromq client, kernel/client.ts) started in the submission's temporary folder with
+ * CNNLAB_NUM_THREADS and, with --memory, `--max-old-space-size`. Cells are sent one at a time as
+ * execute requests: the merged notebook with the hidden tests never touches the disk.
+ *
+ * The kernel client is loaded at run time, so importing the grading library does not load
+ * zeromq, and grading never becomes a static dependency of the kernel or the other way round.
  */
-import type {
-  CellExecution,
-  CellStatus,
-  ExecuteOptions,
-  ExecutionResult,
-  NotebookExecutor,
+import {
+  appendOutput,
+  outputFromMessage,
+  runCellsInSession,
+  type ExecuteOptions,
+  type ExecutionResult,
+  type KernelSession,
+  type NotebookExecutor,
+  type RunOutcome,
 } from "../executor.js";
 import type { Notebook, Output } from "../notebook.js";
 
-/** The part of the kernel runner's API that grading uses. */
-export interface RunnerModule {
-  runNotebook(
-    notebook: Notebook,
-    options: {
-      timeout: number;
-      allowErrors: boolean;
-      cwd: string;
-      env: Record<string, string>;
-      nodeArgs: string[];
-    },
-  ): Promise<unknown>;
+/** The parts of kernel/client.ts that grading uses. */
+interface WireMessage {
+  header: { msg_type: string; msg_id?: string };
+  parent_header: { msg_id?: string; msg_type?: string };
+  content: Record<string, unknown>;
+}
+interface KernelClientLike {
+  onIopub: ((msg: WireMessage) => void) | undefined;
+  request(
+    msgType: string,
+    content: Record<string, unknown>,
+    options?: { timeoutMs?: number; waitIdle?: boolean },
+  ): Promise<{ reply: WireMessage; outputs: WireMessage[] }>;
+  interrupt(): void;
+  exited(): Promise<number | null>;
+  shutdown(restart?: boolean, timeoutMs?: number): Promise<unknown>;
+  close(timeoutMs?: number): Promise<number | null>;
+}
+export interface KernelClientModule {
+  KernelClient: {
+    start(options: {
+      cwd?: string;
+      env?: Record<string, string>;
+      nodeArgs?: string[];
+      argv?: string[];
+      startTimeoutMs?: number;
+    }): Promise<KernelClientLike>;
+  };
 }
 
-interface RunnerCell {
-  index?: number;
-  status?: string;
-  outputs?: Output[];
-  executionCount?: number | null;
-  execution_count?: number | null;
-  message?: string;
-}
-
-const STATUSES = new Set<CellStatus>(["ok", "error", "timeout", "kernel-died", "not-run"]);
-
-function mapStatus(s: string | undefined, outputs: Output[]): CellStatus {
-  if (s !== undefined) {
-    const norm = s.replace(/_/g, "-").toLowerCase();
-    if (STATUSES.has(norm as CellStatus)) return norm as CellStatus;
-    if (norm === "died" || norm === "dead" || norm === "crashed") return "kernel-died";
-    if (norm === "skipped" || norm === "notrun") return "not-run";
+async function loadKernelClient(): Promise<KernelClientModule> {
+  const errors: string[] = [];
+  // dist/src/grading/executors/local.js → dist/kernel/client.js; from the sources (tests, tsx)
+  // the TypeScript file is found instead.
+  for (const rel of ["../../../kernel/client.js", "../../../kernel/client.ts"]) {
+    try {
+      return (await import(new URL(rel, import.meta.url).href)) as KernelClientModule;
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
   }
-  return outputs.some((o) => o.output_type === "error") ? "error" : "ok";
+  throw new Error(
+    `the local cnnlab kernel could not be loaded (${errors[0]}); build cnnlab (npm run build) or grade on a Jupyter server with --server URL --token T`,
+  );
 }
 
-/** Turn whatever the runner returns into per-cell executions for the grader. */
-export function executionFromRunner(nb: Notebook, raw: unknown): ExecutionResult {
-  const r = (raw ?? {}) as { cells?: RunnerCell[]; notebook?: Notebook };
-  const cells: CellExecution[] = [];
-  if (Array.isArray(r.cells)) {
-    r.cells.forEach((c, i) => {
-      const index = c.index ?? i;
-      if (nb.cells[index]?.cell_type !== "code") return;
-      const outputs = c.outputs ?? [];
-      cells.push({
-        index,
-        status: mapStatus(c.status, outputs),
-        outputs,
-        executionCount: c.executionCount ?? c.execution_count ?? null,
-        message: c.message,
-      });
+export interface LocalExecutorOptions {
+  /** how long to wait for a kernel to answer after an interrupt, in ms (default 10 s) */
+  interruptGraceMs?: number;
+  /** start this command instead of the cnnlab kernel ("{connection_file}" is replaced) */
+  argv?: string[];
+  /** load the kernel client from elsewhere (tests) */
+  loadClient?: () => Promise<KernelClientModule>;
+}
+
+function delay<T extends string>(ms: number, value: T): Promise<T> & { cancel(): void } {
+  let t: NodeJS.Timeout | undefined;
+  const p = new Promise<T>((resolve) => {
+    t = setTimeout(() => resolve(value), ms);
+  }) as Promise<T> & { cancel(): void };
+  p.cancel = () => clearTimeout(t);
+  return p;
+}
+
+const OUTPUT_TYPES = new Set(["stream", "display_data", "execute_result", "error", "clear_output"]);
+
+class LocalKernelSession implements KernelSession {
+  private current: { outputs: Output[]; executionCount: number | null } | undefined;
+  private readonly died: Promise<"died">;
+  private dead = false;
+
+  constructor(
+    private readonly client: KernelClientLike,
+    private readonly graceMs: number,
+  ) {
+    this.died = client.exited().then(() => {
+      this.dead = true;
+      return "died" as const;
     });
-    return { cells };
+    client.onIopub = (msg) => {
+      const cur = this.current;
+      if (!cur) return;
+      const type = msg.header.msg_type;
+      if (type === "execute_input") {
+        cur.executionCount = (msg.content.execution_count as number | undefined) ?? null;
+        return;
+      }
+      if (!OUTPUT_TYPES.has(type)) return;
+      if (type === "clear_output") {
+        cur.outputs.length = 0;
+        return;
+      }
+      const out = outputFromMessage(type, msg.content);
+      if (out) appendOutput(cur.outputs, out);
+    };
   }
-  const executed = r.notebook ?? (raw as Notebook);
-  executed.cells.forEach((c, index) => {
-    if (c.cell_type !== "code") return;
-    cells.push({
-      index,
-      status: mapStatus(undefined, c.outputs),
-      outputs: c.outputs,
-      executionCount: c.execution_count,
-    });
-  });
-  return { cells };
+
+  async run(code: string, timeoutMs: number): Promise<RunOutcome> {
+    if (this.dead) {
+      return { status: "kernel-died", outputs: [], executionCount: null, message: "the kernel is dead" };
+    }
+    const cur = { outputs: [] as Output[], executionCount: null as number | null };
+    this.current = cur;
+    const reply = this.client
+      .request("execute_request", {
+        code,
+        silent: false,
+        store_history: true,
+        user_expressions: {},
+        allow_stdin: false,
+        stop_on_error: false,
+      })
+      .then(
+        (r) => r.reply,
+        () => undefined,
+      );
+    const timer = delay(timeoutMs, "timeout");
+    const first = await Promise.race([reply, timer, this.died]);
+    timer.cancel();
+    try {
+      if (first === "died") {
+        return {
+          status: "kernel-died",
+          outputs: cur.outputs,
+          executionCount: cur.executionCount,
+          message: "the kernel process ended while running this cell",
+        };
+      }
+      if (first === "timeout") {
+        this.client.interrupt();
+        const grace = delay(this.graceMs, "timeout");
+        const after = await Promise.race([reply, grace, this.died]);
+        grace.cancel();
+        const recovered = after !== "timeout" && after !== "died";
+        return {
+          status: "timeout",
+          outputs: cur.outputs,
+          executionCount: cur.executionCount,
+          recovered,
+          message: recovered
+            ? `interrupted after ${timeoutMs / 1000} s`
+            : `interrupted after ${timeoutMs / 1000} s; the kernel did not recover`,
+        };
+      }
+      const status = first?.content.status;
+      const count = first?.content.execution_count;
+      return {
+        status: status === "ok" ? "ok" : "error",
+        outputs: cur.outputs,
+        executionCount: typeof count === "number" ? count : cur.executionCount,
+        message: status === "abort" ? "the execution was aborted" : undefined,
+      };
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.dead) {
+      await this.client.close(0);
+      return;
+    }
+    await this.client.shutdown(false, 5000).catch(() => this.client.close(0));
+  }
 }
 
 export class LocalExecutor implements NotebookExecutor {
   readonly name = "local";
 
-  constructor(private readonly loadRunner?: () => Promise<RunnerModule>) {}
-
-  private async runner(): Promise<RunnerModule> {
-    if (this.loadRunner) return this.loadRunner();
-    // A computed specifier: resolved at run time, relative to this file (src/ or dist/src/).
-    const spec = new URL("../../../kernel/runner.js", import.meta.url).href;
-    try {
-      return (await import(spec)) as RunnerModule;
-    } catch (e) {
-      throw new Error(
-        `the local kernel runner could not be loaded (${(e as Error).message}); build cnnlab (npm run build) or grade with --server URL --token T`,
-      );
-    }
-  }
+  constructor(private readonly opts: LocalExecutorOptions = {}) {}
 
   async execute(nb: Notebook, options: ExecuteOptions): Promise<ExecutionResult> {
-    const runner = await this.runner();
+    const mod = await (this.opts.loadClient ?? loadKernelClient)();
     const nodeArgs = options.memoryMb ? [`--max-old-space-size=${options.memoryMb}`] : [];
-    const raw = await runner.runNotebook(nb, {
-      timeout: options.timeoutSeconds,
-      allowErrors: true,
+    const client = await mod.KernelClient.start({
       cwd: options.cwd,
       env: options.env,
       nodeArgs,
+      argv: this.opts.argv,
     });
-    return executionFromRunner(nb, raw);
+    const session = new LocalKernelSession(client, this.opts.interruptGraceMs ?? 10_000);
+    try {
+      return await runCellsInSession(session, nb, options.timeoutSeconds);
+    } finally {
+      await session.shutdown();
+    }
   }
 }
