@@ -17,7 +17,8 @@ export interface ErrorInfo {
   traceback: string[];
 }
 
-export type ExecuteOutcome = { status: "ok"; result?: DisplayPayload } | ({ status: "error" } & ErrorInfo);
+/** `payload` carries e.g. a pager page ({ source: "page", data, start }) for `name?` help cells. */
+export type ExecuteOutcome = { status: "ok"; result?: DisplayPayload; payload?: Record<string, unknown>[] } | ({ status: "error" } & ErrorInfo);
 
 export interface CompleteResult {
   matches: string[];

@@ -277,7 +277,7 @@ export class KernelHandler {
         const plain = outcome.result.data["text/plain"];
         if (typeof plain === "string") outputText = plain;
       }
-      this.#reply(channel, req, { status: "ok", execution_count: count, payload: [], user_expressions: {} });
+      this.#reply(channel, req, { status: "ok", execution_count: count, payload: outcome.payload ?? [], user_expressions: {} });
     } else {
       const { ename, evalue, traceback } = outcome;
       if (!silent) this.#publish("error", { ename, evalue, traceback });

@@ -431,6 +431,13 @@ export class TsEngine implements Engine {
       this.#io?.stdout(`warning: ${this.#libraryError}\n`);
       this.#libraryError = undefined;
     }
+    const help = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\s*$/.exec(code);
+    if (help) {
+      // IPython-style help: `name?` opens the documentation in the pager.
+      const r = await this.inspect(help[1], [...help[1]].length, 1);
+      if (!r.found) return { status: "error", ename: "NameError", evalue: `no documentation found for ${help[1]}`, traceback: [] };
+      return { status: "ok", payload: [{ source: "page", data: r.data, start: 0 }] };
+    }
     const cellLabel = `cell[${options.executionCount}]`;
     const n = ++this.#cellCounter;
     const file = this.#cellFile(n);
