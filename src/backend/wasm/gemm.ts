@@ -1,6 +1,6 @@
 import type { GemmArgs } from "../backend.js";
-import { align, runtime, type WasmRuntime } from "./runtime.js";
-import { F, ThreadPool, getNumThreads } from "./threads.js";
+import { align, runtime } from "./runtime.js";
+import { F, ThreadPool, getNumThreads, getPool, share } from "./threads.js";
 
 /** Below this many flops (2mnk) a GEMM runs on the calling thread only. */
 export const PARALLEL_MIN_FLOPS = 1 << 21;
@@ -8,25 +8,6 @@ export const PARALLEL_MIN_FLOPS = 1 << 21;
 const MR = 4;
 const NR32 = 8;
 const NR64 = 4;
-
-let pool: ThreadPool | null = null;
-
-function getPool(rt: WasmRuntime): ThreadPool {
-  pool ??= new ThreadPool(rt);
-  return pool;
-}
-
-/** Ends the worker threads (a later parallel GEMM starts new ones). */
-export function shutdownThreads(): Promise<void> {
-  const p = pool;
-  pool = null;
-  return p ? p.shutdown() : Promise.resolve();
-}
-
-/** Number of worker threads currently alive (for tests and benchmarks). */
-export function workerCount(): number {
-  return pool?.size ?? 0;
-}
 
 export function checkGemmArgs(args: GemmArgs): void {
   const { m, n, k, a, b, c, transA, transB } = args;
@@ -54,11 +35,6 @@ export function checkGemmArgs(args: GemmArgs): void {
     throw new RangeError(`gemm: b has ${b.length} elements, expected ${k * n} for shape ${shapeB}`);
   if (c.length !== m * n)
     throw new RangeError(`gemm: c has ${c.length} elements, expected ${m * n} for shape [${m}, ${n}]`);
-}
-
-/** Splits [0, total) into `parts` contiguous ranges; returns range `t`. */
-function share(total: number, parts: number, t: number): [number, number] {
-  return [Math.floor((total * t) / parts), Math.floor((total * (t + 1)) / parts)];
 }
 
 /**

@@ -6,10 +6,12 @@
 import type { Backend, GemmArgs } from "../backend.js";
 import { gemm as jsGemm } from "../js/gemm.js";
 import { runtime, unavailableReason, forceUnavailable } from "./runtime.js";
-import { wasmGemm, shutdownThreads, workerCount, PARALLEL_MIN_FLOPS } from "./gemm.js";
+import { wasmGemm, PARALLEL_MIN_FLOPS } from "./gemm.js";
 
-export { wasmGemm, shutdownThreads, workerCount, PARALLEL_MIN_FLOPS };
-export { setNumThreads, getNumThreads } from "./threads.js";
+export { wasmGemm, PARALLEL_MIN_FLOPS };
+export { setNumThreads, getNumThreads, shutdownThreads, workerCount } from "./threads.js";
+export { wasmConv2dForward, wasmConv2dBackward, conv2dOutputSize } from "./conv.js";
+export type { Conv2dShape, Conv2dForwardArgs, Conv2dBackwardArgs } from "./conv.js";
 
 /** True when this engine runs the SIMD128 + shared-memory module (compiles it on first call). */
 export function wasmAvailable(): boolean {

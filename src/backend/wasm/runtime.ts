@@ -21,6 +21,14 @@ export interface KernelExports {
     j1: number,
     tmp: number,
   ): void;
+  convForward32(params: number): void;
+  convForward64(params: number): void;
+  convBackward1_32(params: number): void;
+  convBackward1_64(params: number): void;
+  convBackward2_32(params: number): void;
+  convBackward2_64(params: number): void;
+  biasGrad32(dout: number, db: number, n: number, f: number, l: number): void;
+  biasGrad64(dout: number, db: number, n: number, f: number, l: number): void;
   packA64(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
   packB64(src: number, dst: number, k: number, n: number, transB: number, s0: number, s1: number): void;
   gemm64(

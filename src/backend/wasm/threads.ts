@@ -12,7 +12,22 @@ export const ERR = 5; // set when a worker's kernel threw
 export const SLOT_BASE = 16;
 export const SLOT_INTS = 32;
 export const STATUS = 31; // per slot: 0 starting, 1 ready, 2 failed to start
-export const MAX_WORKERS = Math.min(MAX_THREADS - 1, (2048 - SLOT_BASE) / SLOT_INTS);
+export const MAX_WORKERS = Math.min(MAX_THREADS - 1, (2048 - SLOT_BASE) / SLOT_INTS - 1);
+/** The calling thread's own parameter block (after the workers' slots). */
+export const MAIN_SLOT = MAX_WORKERS;
+
+/**
+ * Ops 3+ call one kernel export with a pointer to the slot's parameters (slot field 1 onwards).
+ * Ops 1 and 2 are the packed GEMM (float32, float64) with its two phases.
+ */
+export const PARAM_OPS: Record<number, string> = {
+  3: "convForward32",
+  4: "convForward64",
+  5: "convBackward1_32",
+  6: "convBackward1_64",
+  7: "convBackward2_32",
+  8: "convBackward2_64",
+};
 
 // Task fields in a slot (the caller's own task uses the same numbering).
 export const F = {
@@ -77,6 +92,7 @@ function run(op) {
   (d ? x.gemm64 : x.gemm32)(f(${F.ap}), f(${F.bp}), f(${F.c}), f(${F.m}), f(${F.n}), f(${F.k}), f(${F.acc}),
     f(${F.i0}), f(${F.i1}), f(${F.j0}), f(${F.j1}), f(${F.tmp}));
 }
+const OPS = ${JSON.stringify(PARAM_OPS)};
 let seq = workerData.seq;
 while (x !== null) {
   Atomics.wait(I, ${SEQ}, seq);
@@ -85,7 +101,8 @@ while (x !== null) {
   const op = I[S + ${F.op}];
   if (op === 0) continue;
   try {
-    run(op);
+    if (op <= 2) run(op);
+    else x[OPS[op]](ctrl + (S + 1) * 4);
   } catch (e) {
     Atomics.store(I, ${ERR}, 1);
   }
@@ -227,4 +244,29 @@ export class ThreadPool {
     this.workers = [];
     return Promise.all(ws.map((w) => w.terminate())).then(() => undefined);
   }
+}
+
+let shared: ThreadPool | null = null;
+
+/** The pool of the runtime's workers (created empty; workers start on demand). */
+export function getPool(rt: WasmRuntime): ThreadPool {
+  shared ??= new ThreadPool(rt);
+  return shared;
+}
+
+/** Ends the worker threads (a later parallel kernel starts new ones). */
+export function shutdownThreads(): Promise<void> {
+  const p = shared;
+  shared = null;
+  return p ? p.shutdown() : Promise.resolve();
+}
+
+/** Number of worker threads currently alive (for tests and benchmarks). */
+export function workerCount(): number {
+  return shared?.size ?? 0;
+}
+
+/** Splits [0, total) into `parts` contiguous ranges; returns range `t`. */
+export function share(total: number, parts: number, t: number): [number, number] {
+  return [Math.floor((total * t) / parts), Math.floor((total * (t + 1)) / parts)];
 }

@@ -1,0 +1,398 @@
+import type { FloatArray } from "../../tensor/dtype.js";
+import { align, runtime, type WasmRuntime } from "./runtime.js";
+import { MAIN_SLOT, SLOT_BASE, SLOT_INTS, getNumThreads, getPool, share } from "./threads.js";
+import { PARALLEL_MIN_FLOPS } from "./gemm.js";
+
+/** NCHW convolution geometry (groups = 1). */
+export interface Conv2dShape {
+  batch: number;
+  inC: number;
+  inH: number;
+  inW: number;
+  outC: number;
+  kH: number;
+  kW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+}
+
+/** out[N, F, Ho, Wo] = conv(x[N, C, H, W], weight[F, C, kH, kW]) + bias[F]; all one dtype. */
+export interface Conv2dForwardArgs extends Conv2dShape {
+  x: FloatArray;
+  weight: FloatArray;
+  bias?: FloatArray | null;
+  out: FloatArray;
+}
+
+/** Gradients of the convolution: any of dx [N,C,H,W], dw [F,C,kH,kW], db [F] (null: not wanted). */
+export interface Conv2dBackwardArgs extends Conv2dShape {
+  x: FloatArray;
+  weight: FloatArray;
+  dout: FloatArray;
+  dx?: FloatArray | null;
+  dw?: FloatArray | null;
+  db?: FloatArray | null;
+}
+
+/** PyTorch's output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. */
+export function conv2dOutputSize(s: Conv2dShape): [number, number] {
+  const ho = Math.floor((s.inH + 2 * s.padH - s.dilationH * (s.kH - 1) - 1) / s.strideH) + 1;
+  const wo = Math.floor((s.inW + 2 * s.padW - s.dilationW * (s.kW - 1) - 1) / s.strideW) + 1;
+  return [ho, wo];
+}
+
+// Parameter indices, as in assembly/conv.as (P_*).
+const P = {
+  x: 0,
+  w: 1,
+  wp: 2,
+  out: 3,
+  bias: 4,
+  dx: 5,
+  dw: 6,
+  C: 7,
+  H: 8,
+  W: 9,
+  F: 10,
+  KH: 11,
+  KW: 12,
+  SH: 13,
+  SW: 14,
+  PH: 15,
+  PW: 16,
+  DH: 17,
+  DW: 18,
+  HO: 19,
+  WO: 20,
+  n0: 21,
+  n1: 22,
+  s0: 23,
+  s1: 24,
+  scr: 25,
+  cols: 26,
+  tile: 27,
+} as const;
+
+function check(
+  op: string,
+  s: Conv2dShape,
+  arrays: [string, FloatArray | null | undefined, number][],
+): boolean {
+  for (const [k, v] of Object.entries({
+    batch: s.batch,
+    inC: s.inC,
+    inH: s.inH,
+    inW: s.inW,
+    outC: s.outC,
+    padH: s.padH,
+    padW: s.padW,
+  })) {
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`${op}: ${k} must be a non-negative integer, got ${v}`);
+  }
+  for (const [k, v] of Object.entries({
+    kH: s.kH,
+    kW: s.kW,
+    strideH: s.strideH,
+    strideW: s.strideW,
+    dilationH: s.dilationH,
+    dilationW: s.dilationW,
+  })) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`${op}: ${k} must be a positive integer, got ${v}`);
+  }
+  const [ho, wo] = conv2dOutputSize(s);
+  if (ho < 1 || wo < 1) {
+    throw new RangeError(
+      `${op}: kernel ${s.kH}x${s.kW} (dilation ${s.dilationH}x${s.dilationW}) does not fit input ${s.inH}x${s.inW} with padding ${s.padH}x${s.padW}`,
+    );
+  }
+  const ctor = arrays[0][1]!.constructor;
+  if (ctor !== Float32Array && ctor !== Float64Array)
+    throw new TypeError(`${op}: x must be a Float32Array or Float64Array`);
+  for (const [name, arr, len] of arrays) {
+    if (arr == null) continue;
+    if (arr.constructor !== ctor)
+      throw new TypeError(`${op}: ${name} is a ${arr.constructor.name}, x is a ${ctor.name}`);
+    if (arr.length !== len)
+      throw new RangeError(`${op}: ${name} has ${arr.length} elements, expected ${len}`);
+  }
+  return ctor === Float64Array;
+}
+
+function copyIn(rt: WasmRuntime, f64: boolean, off: number, a: FloatArray): void {
+  if (f64) rt.f64.set(a, off / 8);
+  else rt.f32.set(a, off / 4);
+}
+function copyOut(rt: WasmRuntime, f64: boolean, off: number, a: FloatArray): void {
+  if (f64) a.set(rt.f64.subarray(off / 8, off / 8 + a.length));
+  else a.set(rt.f32.subarray(off / 4, off / 4 + a.length));
+}
+
+/** Writes the geometry and the given fields into parameter block `base` (Int32 index of slot field 0). */
+function writeParams(
+  I: Int32Array,
+  base: number,
+  s: Conv2dShape,
+  ho: number,
+  wo: number,
+  fields: Partial<Record<keyof typeof P, number>>,
+): void {
+  const q = base + 1;
+  I.fill(0, q, q + 28);
+  I[q + P.C] = s.inC;
+  I[q + P.H] = s.inH;
+  I[q + P.W] = s.inW;
+  I[q + P.F] = s.outC;
+  I[q + P.KH] = s.kH;
+  I[q + P.KW] = s.kW;
+  I[q + P.SH] = s.strideH;
+  I[q + P.SW] = s.strideW;
+  I[q + P.PH] = s.padH;
+  I[q + P.PW] = s.padW;
+  I[q + P.DH] = s.dilationH;
+  I[q + P.DW] = s.dilationW;
+  I[q + P.HO] = ho;
+  I[q + P.WO] = wo;
+  for (const [k, v] of Object.entries(fields)) I[q + P[k as keyof typeof P]] = v as number;
+}
+
+/**
+ * Runs `op` (a PARAM_OPS code) over `parts` work shares: worker t gets params(t), the caller params(0).
+ * Uses up to getNumThreads() threads when `flops` is large enough.
+ */
+function dispatch(
+  rt: WasmRuntime,
+  op: number,
+  parts: number,
+  flops: number,
+  params: (base: number, t: number, nt: number) => void,
+  kernel: (ptr: number) => void,
+  ntFixed?: number,
+): number {
+  let nt = ntFixed ?? 1;
+  const wanted = getNumThreads();
+  const pool = wanted > 1 && parts >= 2 && flops >= PARALLEL_MIN_FLOPS ? getPool(rt) : null;
+  if (ntFixed === undefined && pool) nt = 1 + pool.ready(Math.min(wanted, parts) - 1);
+  const mainBase = SLOT_BASE + MAIN_SLOT * SLOT_INTS;
+  const mainPtr = rt.ctrlOffset + (mainBase + 1) * 4;
+  if (nt === 1 || !pool) {
+    params(mainBase, 0, 1);
+    kernel(mainPtr);
+    return 1;
+  }
+  const I = rt.ctrl;
+  pool.run(
+    nt,
+    (base, t) => {
+      params(base, t, nt);
+      I[base] = op;
+    },
+    () => {
+      params(mainBase, 0, nt);
+      kernel(mainPtr);
+    },
+  );
+  return nt;
+}
+
+/** Threads for a job: decided once so both backward phases use the same per-thread scratch. */
+function threadsFor(rt: WasmRuntime, parts: number, flops: number): number {
+  const wanted = getNumThreads();
+  if (wanted <= 1 || parts < 2 || flops < PARALLEL_MIN_FLOPS) return 1;
+  return 1 + getPool(rt).ready(Math.min(wanted, parts) - 1);
+}
+
+/**
+ * 2-D convolution forward (NCHW, groups 1) on the WebAssembly kernels: per image, im2col into
+ * WebAssembly memory, then the packed GEMM out[n] = W (F x C*kH*kW) * cols (C*kH*kW x Ho*Wo),
+ * plus bias. Images are split across threads; results do not depend on the thread count.
+ */
+export function wasmConv2dForward(args: Conv2dForwardArgs): void {
+  const op = "wasmConv2dForward";
+  const s = args;
+  const [ho, wo] = conv2dOutputSize(s);
+  const K = s.inC * s.kH * s.kW;
+  const L = ho * wo;
+  const f64 = check(op, s, [
+    ["x", args.x, s.batch * s.inC * s.inH * s.inW],
+    ["weight", args.weight, s.outC * K],
+    ["bias", args.bias, s.outC],
+    ["out", args.out, s.batch * s.outC * L],
+  ]);
+  const rt = runtime();
+  if (!rt) throw new Error(`${op}: WebAssembly SIMD is not available on this engine`);
+  if (s.batch === 0 || s.outC === 0) return;
+  if (K === 0) {
+    for (let n = 0; n < s.batch; n++)
+      for (let f = 0; f < s.outC; f++)
+        args.out.fill(args.bias ? args.bias[f] : 0, (n * s.outC + f) * L, (n * s.outC + f + 1) * L);
+    return;
+  }
+  const es = f64 ? 8 : 4;
+  const nr = f64 ? 4 : 8;
+  const F = s.outC;
+  const Fs = Math.ceil(F / 4);
+  const Ls = Math.ceil(L / nr);
+  const xOff = rt.arenaOffset;
+  const wOff = align(xOff + args.x.length * es, 64);
+  const bOff = align(wOff + args.weight.length * es, 64);
+  const outOff = align(bOff + F * es, 64);
+  const wpOff = align(outOff + args.out.length * es, 64);
+  const scrOff = align(wpOff + Fs * 4 * K * es, 64);
+  const scrSize = align(align(K * L * es, 64) + Ls * nr * K * es, 64);
+  const flops = 2 * s.batch * F * K * L;
+  const nt = threadsFor(rt, s.batch, flops);
+  rt.ensureArena(scrOff + nt * scrSize - rt.arenaOffset);
+  copyIn(rt, f64, xOff, args.x);
+  copyIn(rt, f64, wOff, args.weight);
+  if (args.bias) copyIn(rt, f64, bOff, args.bias);
+  const x = rt.x;
+  (f64 ? x.packA64 : x.packA32)(wOff, wpOff, F, K, 0, 0, Fs);
+  dispatch(
+    rt,
+    f64 ? 4 : 3,
+    s.batch,
+    flops,
+    (base, t, n) => {
+      const [n0, n1] = share(s.batch, n, t);
+      writeParams(rt.ctrl, base, s, ho, wo, {
+        x: xOff,
+        wp: wpOff,
+        out: outOff,
+        bias: args.bias ? bOff : 0,
+        n0,
+        n1,
+        scr: scrOff + t * scrSize,
+        tile: rt.tile(t),
+      });
+    },
+    f64 ? x.convForward64 : x.convForward32,
+    nt,
+  );
+  copyOut(rt, f64, outOff, args.out);
+}
+
+/**
+ * 2-D convolution backward on the WebAssembly kernels: dx = col2im(W^T * dout[n]) per image,
+ * dw = sum over images (in order) of dout[n] * cols[n]^T, db = sum of dout over n and pixels.
+ * Results do not depend on the thread count.
+ */
+export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
+  const op = "wasmConv2dBackward";
+  const s = args;
+  const [ho, wo] = conv2dOutputSize(s);
+  const K = s.inC * s.kH * s.kW;
+  const L = ho * wo;
+  const F = s.outC;
+  const N = s.batch;
+  const f64 = check(op, s, [
+    ["x", args.x, N * s.inC * s.inH * s.inW],
+    ["weight", args.weight, F * K],
+    ["dout", args.dout, N * F * L],
+    ["dx", args.dx, N * s.inC * s.inH * s.inW],
+    ["dw", args.dw, F * K],
+    ["db", args.db, F],
+  ]);
+  const rt = runtime();
+  if (!rt) throw new Error(`${op}: WebAssembly SIMD is not available on this engine`);
+  const es = f64 ? 8 : 4;
+  const nr = f64 ? 4 : 8;
+  const x = rt.x;
+  const wantDx = args.dx != null;
+  const wantDw = args.dw != null;
+  if (N === 0 || F === 0 || K === 0) {
+    args.dx?.fill(0);
+    args.dw?.fill(0);
+    args.db?.fill(0);
+    if (args.db && N > 0 && F > 0) {
+      for (let f = 0; f < F; f++) {
+        let t = 0;
+        for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) t += args.dout[(n * F + f) * L + l];
+        args.db[f] = t;
+      }
+    }
+    return;
+  }
+  const Ks = Math.ceil(K / 4);
+  const Ls = Math.ceil(L / nr);
+  const Kbs = Math.ceil(K / nr);
+  const Fs = Math.ceil(F / 4);
+  const xOff = rt.arenaOffset;
+  const wOff = align(xOff + args.x.length * es, 64);
+  const doutOff = align(wOff + args.weight.length * es, 64);
+  const dxOff = align(doutOff + args.dout.length * es, 64);
+  const dwOff = align(dxOff + (wantDx ? args.x.length * es : 0), 64);
+  const dbOff = align(dwOff + F * K * es, 64);
+  const wtpOff = align(dbOff + F * es, 64);
+  const colsOff = align(wtpOff + (wantDx ? Ks * 4 * F * es : 0), 64);
+  const colsBytes = wantDw ? N * Kbs * nr * L * es : 0;
+  const scrOff = align(colsOff + colsBytes, 64);
+  const kl = align(K * L * es, 64);
+  const scrSize = align(Math.max(2 * kl + Ls * nr * F * es, Fs * 4 * L * es), 64);
+  const flops = 2 * N * F * K * L * ((wantDx ? 1 : 0) + (wantDw ? 1 : 0));
+  const nt = threadsFor(rt, Math.min(N, wantDw ? Kbs : N), flops);
+  rt.ensureArena(scrOff + nt * scrSize - rt.arenaOffset);
+  if (wantDw) copyIn(rt, f64, xOff, args.x);
+  if (wantDx) copyIn(rt, f64, wOff, args.weight);
+  copyIn(rt, f64, doutOff, args.dout);
+  if (wantDx) (f64 ? x.packA64 : x.packA32)(wOff, wtpOff, K, F, 1, 0, Ks);
+  const common = {
+    x: xOff,
+    wp: wtpOff,
+    out: doutOff,
+    dx: wantDx ? dxOff : 0,
+    dw: wantDw ? dwOff : 0,
+    cols: colsOff,
+  };
+  if (wantDx || wantDw) {
+    dispatch(
+      rt,
+      f64 ? 6 : 5,
+      N,
+      flops,
+      (base, t, n) => {
+        const [n0, n1] = share(N, n, t);
+        writeParams(rt.ctrl, base, s, ho, wo, {
+          ...common,
+          n0,
+          n1,
+          scr: scrOff + t * scrSize,
+          tile: rt.tile(t),
+        });
+      },
+      f64 ? x.convBackward1_64 : x.convBackward1_32,
+      nt,
+    );
+  }
+  if (wantDw) {
+    dispatch(
+      rt,
+      f64 ? 8 : 7,
+      Kbs,
+      flops,
+      (base, t, n) => {
+        const [s0, s1] = share(Kbs, n, t);
+        writeParams(rt.ctrl, base, s, ho, wo, {
+          ...common,
+          n0: 0,
+          n1: N,
+          s0,
+          s1,
+          scr: scrOff + t * scrSize,
+          tile: rt.tile(t),
+        });
+      },
+      f64 ? x.convBackward2_64 : x.convBackward2_32,
+      Math.min(nt, Kbs),
+    );
+  }
+  if (args.db) (f64 ? x.biasGrad64 : x.biasGrad32)(doutOff, dbOff, N, F, L);
+  if (args.dx) copyOut(rt, f64, dxOff, args.dx);
+  if (args.dw) copyOut(rt, f64, dwOff, args.dw);
+  if (args.db) copyOut(rt, f64, dbOff, args.db);
+}
