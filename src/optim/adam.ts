@@ -1,0 +1,129 @@
+import type { FloatArray, TypedArray } from "../tensor/dtype.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { check, Optimizer, type ParamGroup, type ParamState, type ParamsInput } from "./optimizer.js";
+
+export interface AdamOptions {
+  /** Learning rate (default 1e-3). */
+  lr: number;
+  /** Decay rates of the first and second moment estimates (default [0.9, 0.999]). */
+  betas: [number, number];
+  /** Added to the denominator (default 1e-8). */
+  eps: number;
+  /** Adam: L2 penalty added to the gradient (default 0). AdamW: decoupled decay (default 1e-2). */
+  weightDecay: number;
+  /** Use the maximum of past second moments (AMSGrad). */
+  amsgrad: boolean;
+  /** Ascend instead of descend. */
+  maximize: boolean;
+}
+
+function validateAdam(name: string, o: AdamOptions): void {
+  check.number(name, "lr", o.lr, 0);
+  check.number(name, "eps", o.eps, 0);
+  if (!Array.isArray(o.betas) || o.betas.length !== 2) {
+    throw new TypeError(
+      `${name}: option betas must be a pair [beta1, beta2], got ${JSON.stringify(o.betas)}`,
+    );
+  }
+  check.range(name, "betas[0]", o.betas[0], 0, 1);
+  check.range(name, "betas[1]", o.betas[1], 0, 1);
+  check.number(name, "weightDecay", o.weightDecay, 0);
+  check.boolean(name, "amsgrad", o.amsgrad);
+  check.boolean(name, "maximize", o.maximize);
+}
+
+/** The shared update of Adam (L2 penalty in the gradient) and AdamW (decoupled decay). */
+function adamUpdate(
+  buffer: (state: ParamState, key: string, param: Tensor) => FloatArray,
+  decoupled: boolean,
+  param: Tensor,
+  p: FloatArray,
+  g: TypedArray,
+  group: ParamGroup<AdamOptions>,
+  state: ParamState,
+): void {
+  const { lr, eps, weightDecay: wd, amsgrad, maximize } = group;
+  const [beta1, beta2] = group.betas;
+  const step = ((state.step as number | undefined) ?? 0) + 1;
+  state.step = step;
+  const m = buffer(state, "expAvg", param);
+  const v = buffer(state, "expAvgSq", param);
+  const vmax = amsgrad ? buffer(state, "maxExpAvgSq", param) : null;
+  const stepSize = lr / (1 - beta1 ** step);
+  const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
+  const decay = 1 - lr * wd;
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    let gi = maximize ? -g[i] : g[i];
+    if (decoupled) {
+      if (wd !== 0) p[i] = p[i] * decay;
+    } else if (wd !== 0) gi += wd * p[i];
+    m[i] = m[i] * beta1 + (1 - beta1) * gi;
+    v[i] = v[i] * beta2 + (1 - beta2) * (gi * gi);
+    let second = v[i];
+    if (vmax !== null) {
+      if (second > vmax[i]) vmax[i] = second;
+      second = vmax[i];
+    }
+    const denom = Math.sqrt(second) / bc2Sqrt + eps;
+    p[i] = p[i] - stepSize * (m[i] / denom);
+  }
+}
+
+/**
+ * Adam (Kingma & Ba) with PyTorch's bias corrections; `weightDecay` adds λp to the gradient
+ * (coupled L2). For decoupled weight decay use `AdamW`.
+ */
+export class Adam extends Optimizer<AdamOptions> {
+  constructor(params: ParamsInput<AdamOptions>, options?: Partial<AdamOptions>) {
+    super(
+      "Adam",
+      params,
+      { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false },
+      options,
+    );
+  }
+
+  protected validate(o: AdamOptions): void {
+    validateAdam(this.name, o);
+  }
+
+  protected updateParam(
+    param: Tensor,
+    p: FloatArray,
+    g: TypedArray,
+    group: ParamGroup<AdamOptions>,
+    state: ParamState,
+  ): void {
+    adamUpdate((s, k, t) => this.buffer(s, k, t), false, param, p, g, group, state);
+  }
+}
+
+/**
+ * AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, p ← p·(1 − lr·λ) before the Adam
+ * step. Default `weightDecay` 1e-2, as in PyTorch.
+ */
+export class AdamW extends Optimizer<AdamOptions> {
+  constructor(params: ParamsInput<AdamOptions>, options?: Partial<AdamOptions>) {
+    super(
+      "AdamW",
+      params,
+      { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false },
+      options,
+    );
+  }
+
+  protected validate(o: AdamOptions): void {
+    validateAdam(this.name, o);
+  }
+
+  protected updateParam(
+    param: Tensor,
+    p: FloatArray,
+    g: TypedArray,
+    group: ParamGroup<AdamOptions>,
+    state: ParamState,
+  ): void {
+    adamUpdate((s, k, t) => this.buffer(s, k, t), true, param, p, g, group, state);
+  }
+}
