@@ -21,3 +21,61 @@ export interface Backend {
   readonly name: string;
   gemm(args: GemmArgs): void;
 }
+
+// ---- Convolution and pooling kernels (optional: ops fall back to the JS reference in backend/js) ----
+
+/**
+ * Geometry of a 2-d sliding window over images [n, c, h, w] producing [ho, wo] positions.
+ * Used by im2col/col2im and the pooling kernels.
+ */
+export interface Window2d {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  ho: number;
+  wo: number;
+}
+
+/**
+ * im2col / col2im: `cols` is a matrix with rows over (channel, kernel row, kernel col) and
+ * row stride `rowStride`; the column of (image i, output position p) is `i*imgStride + p*posStride`.
+ * im2col overwrites every entry of `cols` it addresses (zeros in the padding); col2im adds into `x`.
+ */
+export interface Im2colArgs extends Window2d {
+  x: FloatArray;
+  cols: FloatArray;
+  rowStride: number;
+  posStride: number;
+  imgStride: number;
+}
+
+/** Pooling over planes: `x` is [n*c, h, w], `out` is [n*c, ho, wo] (dilation fields are 1). */
+export interface Pool2dArgs extends Window2d {
+  x: FloatArray;
+  out: FloatArray;
+}
+
+export interface MaxPool2dArgs extends Pool2dArgs {
+  /** Per-plane flat index h*w of each maximum (PyTorch's returnIndices). */
+  indices: Int32Array;
+}
+
+export interface Backend {
+  im2col?(args: Im2colArgs): void;
+  col2im?(args: Im2colArgs): void;
+  maxPool2d?(args: MaxPool2dArgs): void;
+  /** Adds `out` (the output gradient) into `x` (the input gradient) at `indices`. */
+  maxPool2dBackward?(args: MaxPool2dArgs): void;
+  avgPool2d?(args: Pool2dArgs & { countIncludePad: boolean }): void;
+  /** Adds the spread of `out` (the output gradient) into `x` (the input gradient). */
+  avgPool2dBackward?(args: Pool2dArgs & { countIncludePad: boolean }): void;
+}

@@ -1,1 +1,309 @@
-export {};
+/**
+ * Pooling layers from the CS231n notes: max pooling (which remembers its "switches", the position
+ * of each maximum, so backward routes the gradient there), average pooling and adaptive average
+ * pooling. Each plane (image, channel) is pooled independently.
+ */
+import { backend } from "../backend/index.js";
+import type { MaxPool2dArgs, Pool2dArgs, Window2d } from "../backend/backend.js";
+import {
+  adaptiveAvgPool2d as jsAdaptiveAvgPool2d,
+  avgPool2d as jsAvgPool2d,
+  avgPool2dBackward as jsAvgPool2dBackward,
+  maxPool2d as jsMaxPool2d,
+  maxPool2dBackward as jsMaxPool2dBackward,
+} from "../backend/js/pool.js";
+import { defineFunction, type AppliedFunction } from "../autograd/function.js";
+import { allocate, type FloatArray } from "../tensor/dtype.js";
+import { checkOptions } from "../tensor/options.js";
+import { shapeToString } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { contiguousData, requireFloating, requireTensor } from "./util.js";
+import { reshape } from "./view.js";
+
+type Size2d = number | readonly [number, number];
+
+export interface MaxPool2dOptions {
+  /** Window size F, or `[fh, fw]` (required). */
+  kernelSize: Size2d;
+  /** Step between windows (default: the kernel size). */
+  stride?: Size2d;
+  /** Implicit padding on both sides, never a maximum (default 0; at most half the kernel). */
+  padding?: Size2d;
+  /** Spacing between window elements (default 1). */
+  dilation?: Size2d;
+  /** Round the output size up instead of down (default false). */
+  ceilMode?: boolean;
+  /** Also return the per-plane flat position h·W + w of every maximum (the notes' "switches"). */
+  returnIndices?: boolean;
+}
+
+export interface AvgPool2dOptions {
+  /** Window size F, or `[fh, fw]` (required). */
+  kernelSize: Size2d;
+  /** Step between windows (default: the kernel size). */
+  stride?: Size2d;
+  /** Implicit zero padding on both sides (default 0; at most half the kernel). */
+  padding?: Size2d;
+  /** Round the output size up instead of down (default false). */
+  ceilMode?: boolean;
+  /** Count padded zeros in the average's divisor (default true, as PyTorch). */
+  countIncludePad?: boolean;
+}
+
+const MAX_KEYS = ["kernelSize", "stride", "padding", "dilation", "ceilMode", "returnIndices"] as const;
+const AVG_KEYS = ["kernelSize", "stride", "padding", "ceilMode", "countIncludePad"] as const;
+
+function pair(
+  value: Size2d | undefined | null,
+  fallback: readonly [number, number],
+  op: string,
+  name: string,
+  min: number,
+) {
+  if (value === undefined || value === null) return [fallback[0], fallback[1]] as const;
+  const what = min > 0 ? "a positive integer" : "a non-negative integer";
+  const ok = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= min;
+  if (typeof value === "number" && ok(value)) return [value, value] as const;
+  if (Array.isArray(value) && value.length === 2 && ok(value[0]) && ok(value[1]))
+    return [value[0], value[1]] as const;
+  throw new RangeError(
+    `${op}: ${name} must be ${what} or a pair [h, w] of them, got ${JSON.stringify(value)}`,
+  );
+}
+
+function requireImages(op: string, x: Tensor): { x4: Tensor; unbatched: boolean } {
+  requireTensor(x, op, "input");
+  if (x.ndim !== 3 && x.ndim !== 4) {
+    throw new RangeError(
+      `${op}: input must be 4-D [N, C, H, W] (or 3-D [C, H, W]), got ${shapeToString(x.shape)}`,
+    );
+  }
+  requireFloating(x, op, "input");
+  const unbatched = x.ndim === 3;
+  return { x4: unbatched ? reshape(x, [1, ...x.shape]) : x, unbatched };
+}
+
+function poolSize(size: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
+  const span = d * (k - 1) + 1;
+  const num = size + 2 * p - span;
+  let out = (ceil ? Math.ceil(num / s) : Math.floor(num / s)) + 1;
+  // PyTorch: with ceilMode the last window must start inside the input or its left padding.
+  if (ceil && (out - 1) * s >= size + p) out--;
+  return out;
+}
+
+interface WindowOptions {
+  kernelSize: Size2d;
+  stride?: Size2d;
+  padding?: Size2d;
+  dilation?: Size2d;
+  ceilMode?: boolean;
+}
+
+function poolWindow(op: string, x: Tensor, opts: WindowOptions): Window2d {
+  if (opts.kernelSize === undefined) throw new TypeError(`${op}: options.kernelSize is required`);
+  const [kh, kw] = pair(opts.kernelSize, [1, 1], op, "kernelSize", 1);
+  const [sh, sw] = pair(opts.stride, [kh, kw], op, "stride", 1);
+  const [ph, pw] = pair(opts.padding, [0, 0], op, "padding", 0);
+  const [dh, dw] = pair(opts.dilation, [1, 1], op, "dilation", 1);
+  if (opts.ceilMode !== undefined && typeof opts.ceilMode !== "boolean") {
+    throw new TypeError(`${op}: ceilMode must be a boolean, got ${typeof opts.ceilMode}`);
+  }
+  const ceil = opts.ceilMode === true;
+  const [n, c, h, w] = x.shape;
+  const xs = shapeToString(x.shape);
+  if (2 * ph > kh || 2 * pw > kw) {
+    throw new RangeError(
+      `${op}: padding ${ph}x${pw} must be at most half the kernel size ${kh}x${kw} (input ${xs})`,
+    );
+  }
+  const spanH = dh * (kh - 1) + 1;
+  const spanW = dw * (kw - 1) + 1;
+  if (spanH > h + 2 * ph || spanW > w + 2 * pw) {
+    const dil = dh === 1 && dw === 1 ? "" : ` (dilation ${dh}x${dw} spans ${spanH}x${spanW})`;
+    throw new RangeError(
+      `${op}: kernel ${kh}x${kw}${dil} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} (input ${xs}, padding ${ph}x${pw})`,
+    );
+  }
+  const ho = poolSize(h, kh, sh, ph, dh, ceil);
+  const wo = poolSize(w, kw, sw, pw, dw, ceil);
+  return { n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo };
+}
+
+function finish(out: Tensor, unbatched: boolean): Tensor {
+  return unbatched ? reshape(out, out.shape.slice(1)) : out;
+}
+
+// ---------------------------------------------------------------- max pooling
+
+function runMaxPool(args: MaxPool2dArgs, backward: boolean): void {
+  const be = backend();
+  if (backward) {
+    if (be.maxPool2dBackward) be.maxPool2dBackward(args);
+    else jsMaxPool2dBackward(args);
+  } else if (be.maxPool2d) be.maxPool2d(args);
+  else jsMaxPool2d(args);
+}
+
+const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defineFunction({
+  name: "maxPool2d",
+  forward(ctx, x: Tensor, win: Window2d, sink: { indices?: Tensor }) {
+    const shape = [win.n, win.c, win.ho, win.wo];
+    const size = win.n * win.c * win.ho * win.wo;
+    const out = allocate(x.dtype, size) as FloatArray;
+    const indices = new Int32Array(size);
+    runMaxPool({ ...win, x: contiguousData(x) as FloatArray, out, indices }, false);
+    ctx.window = win;
+    ctx.indices = indices;
+    ctx.dtype = x.dtype;
+    sink.indices = Tensor.fromData(indices, shape);
+    return Tensor.fromData(out, shape);
+  },
+  backward(ctx, grad) {
+    const win = ctx.window as Window2d;
+    const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
+    runMaxPool(
+      { ...win, x: dx, out: contiguousData(grad) as FloatArray, indices: ctx.indices as Int32Array },
+      true,
+    );
+    return [Tensor.fromData(dx, [win.n, win.c, win.h, win.w]), null, null];
+  },
+});
+
+/**
+ * 2-d max pooling of `x` [N, C, H, W] (or [C, H, W]) over kernelSize windows moved by `stride`
+ * (default: kernelSize). With `returnIndices: true` returns `{ output, indices }`, the indices
+ * (int32) being each maximum's flat position h·W + w within its plane, as PyTorch's. Backward sends
+ * each output gradient to its maximum.
+ */
+export function maxPool2d(
+  x: Tensor,
+  options: MaxPool2dOptions & { returnIndices: true },
+): { output: Tensor; indices: Tensor };
+export function maxPool2d(x: Tensor, options: MaxPool2dOptions & { returnIndices?: false }): Tensor;
+export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor | { output: Tensor; indices: Tensor };
+export function maxPool2d(
+  x: Tensor,
+  options: MaxPool2dOptions,
+): Tensor | { output: Tensor; indices: Tensor } {
+  const op = "maxPool2d";
+  const { x4, unbatched } = requireImages(op, x);
+  const opts = checkOptions(op, options, MAX_KEYS);
+  if (opts.returnIndices !== undefined && typeof opts.returnIndices !== "boolean") {
+    throw new TypeError(`${op}: returnIndices must be a boolean, got ${typeof opts.returnIndices}`);
+  }
+  const sink: { indices?: Tensor } = {};
+  const output = finish(MaxPool.apply(x4, poolWindow(op, x4, opts), sink), unbatched);
+  if (!opts.returnIndices) return output;
+  return { output, indices: finish(sink.indices as Tensor, unbatched) };
+}
+
+// ---------------------------------------------------------------- average pooling
+
+type AvgArgs = Pool2dArgs & { countIncludePad: boolean };
+
+function runAvgPool(args: AvgArgs, backward: boolean): void {
+  const be = backend();
+  if (backward) {
+    if (be.avgPool2dBackward) be.avgPool2dBackward(args);
+    else jsAvgPool2dBackward(args);
+  } else if (be.avgPool2d) be.avgPool2d(args);
+  else jsAvgPool2d(args);
+}
+
+const AvgPool: AppliedFunction<[Tensor, Window2d, boolean]> = defineFunction({
+  name: "avgPool2d",
+  forward(ctx, x: Tensor, win: Window2d, countIncludePad: boolean) {
+    const out = allocate(x.dtype, win.n * win.c * win.ho * win.wo) as FloatArray;
+    runAvgPool({ ...win, x: contiguousData(x) as FloatArray, out, countIncludePad }, false);
+    ctx.window = win;
+    ctx.countIncludePad = countIncludePad;
+    ctx.dtype = x.dtype;
+    return Tensor.fromData(out, [win.n, win.c, win.ho, win.wo]);
+  },
+  backward(ctx, grad) {
+    const win = ctx.window as Window2d;
+    const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
+    runAvgPool(
+      {
+        ...win,
+        x: dx,
+        out: contiguousData(grad) as FloatArray,
+        countIncludePad: ctx.countIncludePad as boolean,
+      },
+      true,
+    );
+    return [Tensor.fromData(dx, [win.n, win.c, win.h, win.w]), null, null];
+  },
+});
+
+/**
+ * 2-d average pooling of `x` [N, C, H, W] (or [C, H, W]); `countIncludePad` (default true) counts
+ * the padding zeros in each window's divisor, as PyTorch does.
+ */
+export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
+  const op = "avgPool2d";
+  const { x4, unbatched } = requireImages(op, x);
+  const opts = checkOptions(op, options, AVG_KEYS);
+  if (opts.countIncludePad !== undefined && typeof opts.countIncludePad !== "boolean") {
+    throw new TypeError(`${op}: countIncludePad must be a boolean, got ${typeof opts.countIncludePad}`);
+  }
+  const win = poolWindow(op, x4, opts);
+  return finish(AvgPool.apply(x4, win, opts.countIncludePad ?? true), unbatched);
+}
+
+// ---------------------------------------------------------------- adaptive average pooling
+
+interface AdaptiveShape {
+  planes: number;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  ho: number;
+  wo: number;
+}
+
+const AdaptiveAvgPool: AppliedFunction<[Tensor, AdaptiveShape]> = defineFunction({
+  name: "adaptiveAvgPool2d",
+  forward(ctx, x: Tensor, s: AdaptiveShape) {
+    const out = allocate(x.dtype, s.planes * s.ho * s.wo) as FloatArray;
+    jsAdaptiveAvgPool2d(contiguousData(x) as FloatArray, out, s.planes, s.h, s.w, s.ho, s.wo, false);
+    ctx.shape = s;
+    ctx.dtype = x.dtype;
+    return Tensor.fromData(out, [s.n, s.c, s.ho, s.wo]);
+  },
+  backward(ctx, grad) {
+    const s = ctx.shape as AdaptiveShape;
+    const dx = allocate(ctx.dtype, s.planes * s.h * s.w) as FloatArray;
+    jsAdaptiveAvgPool2d(dx, contiguousData(grad) as FloatArray, s.planes, s.h, s.w, s.ho, s.wo, true);
+    return [Tensor.fromData(dx, [s.n, s.c, s.h, s.w]), null];
+  },
+});
+
+/**
+ * Average pooling to a fixed output size `[Ho, Wo]` (a number for both; `null` keeps that input
+ * size): output cell i covers inputs floor(i·H/Ho) to ceil((i+1)·H/Ho), as in PyTorch.
+ */
+export function adaptiveAvgPool2d(
+  x: Tensor,
+  outputSize: number | readonly [number | null, number | null],
+): Tensor {
+  const op = "adaptiveAvgPool2d";
+  const { x4, unbatched } = requireImages(op, x);
+  const [n, c, h, w] = x4.shape;
+  const ok = (v: unknown) => v === null || (typeof v === "number" && Number.isInteger(v) && v > 0);
+  let size: [number | null, number | null];
+  if (typeof outputSize === "number" && ok(outputSize)) size = [outputSize, outputSize];
+  else if (Array.isArray(outputSize) && outputSize.length === 2 && ok(outputSize[0]) && ok(outputSize[1]))
+    size = [outputSize[0], outputSize[1]];
+  else {
+    throw new RangeError(
+      `${op}: outputSize must be a positive integer or a pair [h, w] of them (null keeps the input size), got ${JSON.stringify(outputSize)}`,
+    );
+  }
+  if (h === 0 || w === 0) throw new RangeError(`${op}: input ${shapeToString(x.shape)} has an empty plane`);
+  const ho = size[0] ?? h;
+  const wo = size[1] ?? w;
+  return finish(AdaptiveAvgPool.apply(x4, { planes: n * c, n, c, h, w, ho, wo }), unbatched);
+}
