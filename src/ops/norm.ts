@@ -1,1 +1,456 @@
-export {};
+/**
+ * Normalization layers: `batchNorm` (hand-written forward and backward, training and eval, running
+ * statistics), `layerNorm` and `groupNorm` (a hand-written row normalization plus a composed affine
+ * step), `localResponseNorm` (composed, PyTorch's definition).
+ */
+import { defineFunction } from "../autograd/function.js";
+import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
+import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
+import { checkOptions } from "../tensor/options.js";
+import { Tensor } from "../tensor/tensor.js";
+import { add, assignInPlace, div, mul, pow } from "./elementwise.js";
+import { pad } from "./indexing.js";
+import { contiguousData, requireFloating, requireTensor } from "./util.js";
+import { narrow, reshape } from "./view.js";
+
+function sameDtype(op: string, x: Tensor, t: Tensor, name: string): void {
+  if (t.dtype !== x.dtype) {
+    throw new TypeError(
+      `${op}: ${name} ${shapeToString(t.shape)} is ${t.dtype} but input ${shapeToString(x.shape)} is ${x.dtype}; convert with .to("${x.dtype}")`,
+    );
+  }
+}
+
+function perChannel(
+  op: string,
+  x: Tensor,
+  t: Tensor | null | undefined,
+  name: string,
+  channels: number,
+): Tensor | null {
+  if (t === null || t === undefined) return null;
+  requireTensor(t, op, name);
+  if (t.ndim !== 1 || t.shape[0] !== channels) {
+    throw new RangeError(
+      `${op}: ${name} ${shapeToString(t.shape)} must be [${channels}], one value per channel of input ${shapeToString(x.shape)}`,
+    );
+  }
+  sameDtype(op, x, t, name);
+  return t;
+}
+
+function checkEps(op: string, eps: unknown): number {
+  if (eps === undefined) return 1e-5;
+  if (typeof eps !== "number" || !(eps >= 0)) {
+    throw new RangeError(`${op}: eps must be a non-negative number, got ${String(eps)}`);
+  }
+  return eps;
+}
+
+// ---------------------------------------------------------------- batch norm
+
+interface BatchNormConfig {
+  training: boolean;
+  momentum: number;
+  eps: number;
+}
+
+/** Per-channel statistics and normalization of a contiguous [N, C, S] block. */
+const BatchNormFn = defineFunction({
+  name: "batchNorm",
+  forward(
+    ctx,
+    x: Tensor,
+    weight: Tensor | null,
+    bias: Tensor | null,
+    runningMean: Tensor | null,
+    runningVar: Tensor | null,
+    cfg: BatchNormConfig,
+  ) {
+    const n = x.shape[0];
+    const c = x.shape[1];
+    const s = numel(x.shape.slice(2));
+    const m = n * s;
+    const xd = contiguousData(x);
+    const w = weight ? contiguousData(weight) : null;
+    const b = bias ? contiguousData(bias) : null;
+    const means = new Float64Array(c);
+    const invstd = new Float64Array(c);
+    const out = allocate(x.dtype, xd.length) as FloatArray;
+    if (cfg.training) {
+      const variances = new Float64Array(c);
+      for (let ch = 0; ch < c; ch++) {
+        let sum = 0;
+        for (let i = 0; i < n; i++) {
+          const base = (i * c + ch) * s;
+          for (let k = 0; k < s; k++) sum += xd[base + k];
+        }
+        const mu = sum / m;
+        let sq = 0;
+        for (let i = 0; i < n; i++) {
+          const base = (i * c + ch) * s;
+          for (let k = 0; k < s; k++) {
+            const d = xd[base + k] - mu;
+            sq += d * d;
+          }
+        }
+        means[ch] = mu;
+        variances[ch] = sq / m;
+        invstd[ch] = 1 / Math.sqrt(sq / m + cfg.eps);
+      }
+      // running statistics: exponential moving average with the unbiased variance, as PyTorch does
+      if (runningMean) {
+        const rm = contiguousData(runningMean);
+        const next = allocate(runningMean.dtype, c);
+        for (let ch = 0; ch < c; ch++) next[ch] = (1 - cfg.momentum) * rm[ch] + cfg.momentum * means[ch];
+        assignInPlace(runningMean, Tensor.fromData(next, [c]), "batchNorm");
+      }
+      if (runningVar) {
+        const rv = contiguousData(runningVar);
+        const next = allocate(runningVar.dtype, c);
+        const unbias = m / (m - 1);
+        for (let ch = 0; ch < c; ch++) {
+          next[ch] = (1 - cfg.momentum) * rv[ch] + cfg.momentum * variances[ch] * unbias;
+        }
+        assignInPlace(runningVar, Tensor.fromData(next, [c]), "batchNorm");
+      }
+    } else {
+      const rm = contiguousData(runningMean as Tensor);
+      const rv = contiguousData(runningVar as Tensor);
+      for (let ch = 0; ch < c; ch++) {
+        means[ch] = rm[ch];
+        invstd[ch] = 1 / Math.sqrt(rv[ch] + cfg.eps);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      for (let ch = 0; ch < c; ch++) {
+        const scale = invstd[ch] * (w ? w[ch] : 1);
+        const shift = (b ? b[ch] : 0) - means[ch] * scale;
+        const base = (i * c + ch) * s;
+        for (let k = 0; k < s; k++) out[base + k] = xd[base + k] * scale + shift;
+      }
+    }
+    ctx.saveForBackward(x, weight);
+    Object.assign(ctx, { means, invstd, n, c, s, training: cfg.training });
+    return Tensor.fromData(out, x.shape);
+  },
+  backward(ctx, g) {
+    const [x, weight] = ctx.savedTensors;
+    const { means, invstd, n, c, s, training } = ctx as unknown as {
+      means: Float64Array;
+      invstd: Float64Array;
+      n: number;
+      c: number;
+      s: number;
+      training: boolean;
+    };
+    const m = n * s;
+    const xd = contiguousData(x);
+    const gd = contiguousData(g);
+    const w = weight ? contiguousData(weight) : null;
+    const dtype: DType = g.dtype;
+    const sumDy = new Float64Array(c);
+    const sumDyXhat = new Float64Array(c);
+    for (let i = 0; i < n; i++) {
+      for (let ch = 0; ch < c; ch++) {
+        const mu = means[ch];
+        const is = invstd[ch];
+        const base = (i * c + ch) * s;
+        let a = 0;
+        let bsum = 0;
+        for (let k = 0; k < s; k++) {
+          const gv = gd[base + k];
+          a += gv;
+          bsum += gv * (xd[base + k] - mu) * is;
+        }
+        sumDy[ch] += a;
+        sumDyXhat[ch] += bsum;
+      }
+    }
+    let dx: Tensor | null = null;
+    if (ctx.needsInputGrad[0]) {
+      const out = allocate(dtype, xd.length) as FloatArray;
+      for (let i = 0; i < n; i++) {
+        for (let ch = 0; ch < c; ch++) {
+          const mu = means[ch];
+          const is = invstd[ch];
+          const k0 = (w ? w[ch] : 1) * is;
+          const base = (i * c + ch) * s;
+          if (training) {
+            const meanDy = sumDy[ch] / m;
+            const meanDyXhat = sumDyXhat[ch] / m;
+            for (let k = 0; k < s; k++) {
+              const xhat = (xd[base + k] - mu) * is;
+              out[base + k] = k0 * (gd[base + k] - meanDy - xhat * meanDyXhat);
+            }
+          } else {
+            for (let k = 0; k < s; k++) out[base + k] = k0 * gd[base + k];
+          }
+        }
+      }
+      dx = Tensor.fromData(out, x.shape);
+    }
+    const perChannelGrad = (values: Float64Array) => {
+      const out = allocate(dtype, c);
+      out.set(values);
+      return Tensor.fromData(out, [c]);
+    };
+    return [
+      dx,
+      ctx.needsInputGrad[1] ? perChannelGrad(sumDyXhat) : null,
+      ctx.needsInputGrad[2] ? perChannelGrad(sumDy) : null,
+      null,
+      null,
+      null,
+    ];
+  },
+});
+
+export interface BatchNormOptions {
+  /** Use batch statistics and update the running ones (default false, as PyTorch's F.batch_norm). */
+  training?: boolean;
+  /** Weight of the new batch statistics in the running averages (default 0.1). */
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Batch normalization over dim 1 of [N, C] or [N, C, ...] (spatial batch norm for [N, C, H, W]),
+ * PyTorch's `F.batch_norm`. In training it normalizes with the batch mean and biased variance and
+ * updates `runningMean`/`runningVar` in place (unbiased variance, momentum); in eval it uses them.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null | undefined,
+  runningVar: Tensor | null | undefined,
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  options?: BatchNormOptions,
+): Tensor {
+  const op = "batchNorm";
+  const opts = checkOptions(op, options, ["training", "momentum", "eps"]);
+  requireTensor(x, op, "input");
+  requireFloating(x, op, "input");
+  if (x.ndim < 2) {
+    throw new RangeError(
+      `${op}: input must be [N, C] or [N, C, ...] (e.g. [N, C, H, W]), got ${shapeToString(x.shape)}`,
+    );
+  }
+  const training = opts.training ?? false;
+  if (typeof training !== "boolean")
+    throw new TypeError(`${op}: training must be a boolean, got ${typeof training}`);
+  const momentum = opts.momentum ?? 0.1;
+  if (typeof momentum !== "number" || !Number.isFinite(momentum)) {
+    throw new TypeError(`${op}: momentum must be a number, got ${String(momentum)}`);
+  }
+  const eps = checkEps(op, opts.eps);
+  const c = x.shape[1];
+  const rm = perChannel(op, x, runningMean, "runningMean", c);
+  const rv = perChannel(op, x, runningVar, "runningVar", c);
+  const w = perChannel(op, x, weight, "weight", c);
+  const b = perChannel(op, x, bias, "bias", c);
+  if (!training && (!rm || !rv)) {
+    throw new TypeError(`${op}: eval mode (training: false) needs runningMean and runningVar`);
+  }
+  if (training && x.numel() / c <= 1) {
+    throw new RangeError(
+      `${op}: training needs more than 1 value per channel, input ${shapeToString(x.shape)} has ${x.numel() / c}`,
+    );
+  }
+  return BatchNormFn.apply(x, w, b, rm, rv, { training, momentum, eps });
+}
+
+// ---------------------------------------------------------------- layer norm / group norm
+
+/** Normalizes each row of a contiguous [rows, size] block to zero mean and unit (biased) variance. */
+const RowNormalize = defineFunction({
+  name: "rowNormalize",
+  forward(ctx, x: Tensor, rows: number, size: number, eps: number) {
+    const xd = contiguousData(x);
+    const out = allocate(x.dtype, xd.length) as FloatArray;
+    const invstd = new Float64Array(rows);
+    // xhat is kept in float64 so the backward is exact even for float32 inputs
+    const xhat = new Float64Array(xd.length);
+    for (let r = 0; r < rows; r++) {
+      const base = r * size;
+      let sum = 0;
+      for (let k = 0; k < size; k++) sum += xd[base + k];
+      const mu = sum / size;
+      let sq = 0;
+      for (let k = 0; k < size; k++) {
+        const d = xd[base + k] - mu;
+        sq += d * d;
+      }
+      const is = 1 / Math.sqrt(sq / size + eps);
+      invstd[r] = is;
+      for (let k = 0; k < size; k++) {
+        const v = (xd[base + k] - mu) * is;
+        xhat[base + k] = v;
+        out[base + k] = v;
+      }
+    }
+    Object.assign(ctx, { xhat, invstd, rows, size });
+    return Tensor.fromData(out, x.shape);
+  },
+  backward(ctx, g) {
+    const { xhat, invstd, rows, size } = ctx as unknown as {
+      xhat: Float64Array;
+      invstd: Float64Array;
+      rows: number;
+      size: number;
+    };
+    const gd = contiguousData(g);
+    const dx = allocate(g.dtype, gd.length) as FloatArray;
+    for (let r = 0; r < rows; r++) {
+      const base = r * size;
+      let a = 0;
+      let b = 0;
+      for (let k = 0; k < size; k++) {
+        a += gd[base + k];
+        b += gd[base + k] * xhat[base + k];
+      }
+      a /= size;
+      b /= size;
+      const is = invstd[r];
+      for (let k = 0; k < size; k++) dx[base + k] = is * (gd[base + k] - a - xhat[base + k] * b);
+    }
+    return [Tensor.fromData(dx, g.shape), null, null, null];
+  },
+});
+
+function normalizeRows(x: Tensor, rows: number, size: number, eps: number): Tensor {
+  const flat = reshape(x, [rows, size]);
+  return reshape(RowNormalize.apply(flat, rows, size, eps), x.shape);
+}
+
+export interface EpsOptions {
+  eps?: number;
+}
+
+/**
+ * Layer normalization over the trailing dims `normalizedShape` (PyTorch's `F.layer_norm`), with an
+ * optional elementwise affine `weight`/`bias` of shape `normalizedShape`.
+ */
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: number | readonly number[],
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  options?: EpsOptions,
+): Tensor {
+  const op = "layerNorm";
+  const opts = checkOptions(op, options, ["eps"]);
+  requireTensor(x, op, "input");
+  requireFloating(x, op, "input");
+  const eps = checkEps(op, opts.eps);
+  const shape = typeof normalizedShape === "number" ? [normalizedShape] : [...normalizedShape];
+  const k = shape.length;
+  if (k === 0 || k > x.ndim || !shapesEqual(x.shape.slice(x.ndim - k), shape)) {
+    throw new RangeError(
+      `${op}: normalizedShape ${shapeToString(shape)} must match the trailing dims of input ${shapeToString(x.shape)}`,
+    );
+  }
+  for (const [t, name] of [
+    [weight, "weight"],
+    [bias, "bias"],
+  ] as const) {
+    if (t === null || t === undefined) continue;
+    requireTensor(t, op, name);
+    if (!shapesEqual(t.shape, shape)) {
+      throw new RangeError(
+        `${op}: ${name} ${shapeToString(t.shape)} must have normalizedShape ${shapeToString(shape)}`,
+      );
+    }
+    sameDtype(op, x, t, name);
+  }
+  const size = numel(shape);
+  let out = normalizeRows(x, x.numel() / Math.max(size, 1), size, eps);
+  if (weight) out = mul(out, weight);
+  if (bias) out = add(out, bias);
+  return out;
+}
+
+/**
+ * Group normalization (PyTorch's `F.group_norm`): the C channels of [N, C, ...] split into
+ * `numGroups` groups, each normalized over its channels and positions; per-channel affine after.
+ */
+export function groupNorm(
+  x: Tensor,
+  numGroups: number,
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  options?: EpsOptions,
+): Tensor {
+  const op = "groupNorm";
+  const opts = checkOptions(op, options, ["eps"]);
+  requireTensor(x, op, "input");
+  requireFloating(x, op, "input");
+  const eps = checkEps(op, opts.eps);
+  if (x.ndim < 2) throw new RangeError(`${op}: input must be [N, C, ...], got ${shapeToString(x.shape)}`);
+  const c = x.shape[1];
+  if (!Number.isInteger(numGroups) || numGroups <= 0 || c % numGroups !== 0) {
+    throw new RangeError(
+      `${op}: numGroups ${numGroups} must be a positive divisor of the ${c} channels of input ${shapeToString(x.shape)}`,
+    );
+  }
+  const w = perChannel(op, x, weight, "weight", c);
+  const b = perChannel(op, x, bias, "bias", c);
+  const n = x.shape[0];
+  const rows = n * numGroups;
+  let out = normalizeRows(x, rows, rows === 0 ? 0 : x.numel() / rows, eps);
+  const affineShape = [c, ...x.shape.slice(2).map(() => 1)];
+  if (w) out = mul(out, reshape(w, affineShape));
+  if (b) out = add(out, reshape(b, affineShape));
+  return out;
+}
+
+// ---------------------------------------------------------------- local response norm
+
+export interface LocalResponseNormOptions {
+  alpha?: number;
+  beta?: number;
+  k?: number;
+}
+
+/**
+ * Local response normalization across channels (PyTorch's `F.local_response_norm`):
+ * b_c = a_c / (k + alpha/size · Σ_{c' near c} a_{c'}²)^beta, the window covering `size` channels
+ * (size/2 before, (size−1)/2 after, zero outside).
+ */
+export function localResponseNorm(x: Tensor, size: number, options?: LocalResponseNormOptions): Tensor {
+  const op = "localResponseNorm";
+  const opts = checkOptions(op, options, ["alpha", "beta", "k"]);
+  requireTensor(x, op, "input");
+  requireFloating(x, op, "input");
+  if (x.ndim < 3) {
+    throw new RangeError(
+      `${op}: input must be [N, C, ...] with at least 3 dims, got ${shapeToString(x.shape)}`,
+    );
+  }
+  if (!Number.isInteger(size) || size < 1) {
+    throw new RangeError(`${op}: size must be a positive integer (channels in the window), got ${size}`);
+  }
+  const alpha = opts.alpha ?? 1e-4;
+  const beta = opts.beta ?? 0.75;
+  const k = opts.k ?? 1;
+  for (const [name, v] of [
+    ["alpha", alpha],
+    ["beta", beta],
+    ["k", k],
+  ] as const) {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new TypeError(`${op}: ${name} must be a finite number, got ${String(v)}`);
+    }
+  }
+  const c = x.shape[1];
+  const sq = mul(x, x);
+  // pad the channel dim (pairs run from the last dim backwards)
+  const pads = new Array<number>(2 * (x.ndim - 1)).fill(0);
+  pads[pads.length - 2] = Math.floor(size / 2);
+  pads[pads.length - 1] = Math.floor((size - 1) / 2);
+  const padded = pad(sq, pads);
+  let windowSum = narrow(padded, 1, 0, c);
+  for (let i = 1; i < size; i++) windowSum = add(windowSum, narrow(padded, 1, i, c));
+  const denom = pow(add(mul(windowSum, alpha / size), k), beta);
+  return div(x, denom);
+}
