@@ -12,7 +12,7 @@ import {
   wasmUnavailableReason,
 } from "../src/backend/wasm/index.js";
 import { runtime } from "../src/backend/wasm/runtime.js";
-import { bench, loadPeers, row, table, writeResults, type Row } from "./timing.js";
+import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
 
 const smoke = process.argv.includes("--smoke");
 const SYS = "cnnlab-wasm";
@@ -70,36 +70,7 @@ function main(): void {
   }
   setNumThreads(defaultThreads);
 
-  // Ratios against the peers (time ratio: ours / theirs; < 1 means faster).
-  const peers = loadPeers();
-  const peerSys = [
-    ["torch_t1", 1],
-    ["torch_t2", 2],
-    ["numpy_t1", 1],
-    ["numpy_t2", 2],
-    ["tfjs_wasm", 1],
-  ] as const;
-  const body: string[][] = [];
-  for (const r of rows) {
-    const cells = [r.case, String(r.threads), `${r.ms.toFixed(3)} (${r.gflops ?? "?"})`];
-    for (const [file, th] of peerSys) {
-      if (!peers.found) {
-        cells.push("peers missing");
-        continue;
-      }
-      const p = peers.rows.find((x) => x.file === file && x.workload === "W1" && x.case === r.case);
-      if (th !== r.threads) cells.push("");
-      else if (!p) cells.push("not measured");
-      else cells.push(`${(r.ms / p.ms).toFixed(2)}x (${p.ms} ms)`);
-    }
-    body.push(cells);
-  }
-  console.log("");
-  console.log(
-    `W1 GEMM, median ms (GFLOP/s); peers as time ratio ours/theirs (their ms). Peers: ${peers.dir}`,
-  );
-  if (!peers.found) console.log("peers: results directory not found; set CNNLAB_PEERS to compare");
-  console.log(table(["case", "threads", "cnnlab wasm", ...peerSys.map(([f]) => f)], body));
+  printPeerRatios(rows);
   if (!smoke) {
     const cpu = cpus()[0]?.model ?? "unknown cpu";
     const file = writeResults(

@@ -127,3 +127,51 @@ export function table(head: string[], body: string[][]): string {
   const fmt = (r: string[]) => "| " + r.map((c, i) => (c ?? "").padEnd(w[i])).join(" | ") + " |";
   return [fmt(head), "|" + w.map((x) => "-".repeat(x + 2)).join("|") + "|", ...body.map(fmt)].join("\n");
 }
+
+/** The peers compared in every table: results file name and its thread count. */
+export const PEERS: readonly (readonly [string, number])[] = [
+  ["torch_t1", 1],
+  ["torch_t2", 2],
+  ["numpy_t1", 1],
+  ["numpy_t2", 2],
+  ["tfjs_wasm", 1],
+  ["tfjs_cpu", 1],
+  ["convnetjs", 1],
+];
+
+/**
+ * Prints our rows next to the peers' rows of the same workload and case as time ratios
+ * (ours / theirs; below 1 is faster). Missing peers and unmeasured cases are said, not skipped.
+ */
+export function printPeerRatios(rows: Row[]): void {
+  const peers = loadPeers();
+  const used = PEERS.filter(([file]) =>
+    peers.rows.some((p) => p.file === file && rows.some((r) => r.workload === p.workload)),
+  );
+  const cols = peers.found ? used : PEERS;
+  const body: string[][] = [];
+  for (const r of rows) {
+    const cells = [
+      r.workload,
+      r.case,
+      String(r.threads),
+      `${r.ms.toFixed(3)}${r.gflops ? ` (${r.gflops})` : ""}`,
+    ];
+    for (const [file, th] of cols) {
+      if (!peers.found) {
+        cells.push("peers missing");
+        continue;
+      }
+      const p = peers.rows.find((x) => x.file === file && x.workload === r.workload && x.case === r.case);
+      if (th !== r.threads) cells.push("");
+      else if (!p) cells.push("not measured");
+      else if (typeof p.ms !== "number") cells.push(`fails: ${String(p.error ?? "no time").slice(0, 40)}`);
+      else cells.push(`${(r.ms / p.ms).toFixed(2)}x (${p.ms} ms)`);
+    }
+    body.push(cells);
+  }
+  console.log("");
+  console.log(`median ms (GFLOP/s); peers as time ratio ours/theirs (their median ms). Peers: ${peers.dir}`);
+  if (!peers.found) console.log("peers: results directory not found; set CNNLAB_PEERS to compare");
+  console.log(table(["workload", "case", "threads", "cnnlab wasm", ...cols.map(([f]) => f)], body));
+}

@@ -1,0 +1,75 @@
+// W2 / W3: conv2d forward and backward (dx + dw) on the WebAssembly backend at 1 and 2 threads,
+// float32, NCHW, against the peers' figures for the same shapes.
+//   node --import tsx bench/conv.ts            full run, writes bench/results/wasm_conv.jsonl
+//   node --import tsx bench/conv.ts --smoke    tiny batch, a few runs, writes nothing (CI)
+import { cpus } from "node:os";
+import {
+  conv2dOutputSize,
+  getNumThreads,
+  setNumThreads,
+  shutdownThreads,
+  wasmAvailable,
+  wasmConv2dBackward,
+  wasmConv2dForward,
+  wasmUnavailableReason,
+  type Conv2dShape,
+} from "../src/backend/wasm/index.js";
+import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
+
+const smoke = process.argv.includes("--smoke");
+const SYS = "cnnlab-wasm";
+
+function rand(len: number): Float32Array {
+  const a = new Float32Array(len);
+  for (let i = 0; i < len; i++) a[i] = Math.random() * 2 - 1;
+  return a;
+}
+
+const base = { strideH: 1, strideW: 1, dilationH: 1, dilationW: 1 };
+const batch = smoke ? 2 : 64;
+const SHAPES: [string, Conv2dShape][] = [
+  ["conv1", { ...base, batch, inC: 3, inH: 32, inW: 32, outC: 32, kH: 5, kW: 5, padH: 2, padW: 2 }],
+  ["conv2", { ...base, batch, inC: 32, inH: 16, inW: 16, outC: 64, kH: 3, kW: 3, padH: 1, padW: 1 }],
+];
+
+function main(): void {
+  if (!wasmAvailable()) {
+    console.log(`W2/W3: WebAssembly SIMD unavailable (${wasmUnavailableReason()}); nothing to measure`);
+    process.exitCode = 1;
+    return;
+  }
+  const defaultThreads = getNumThreads();
+  const opts = smoke ? { warmup: 1, minRuns: 2, minTimeS: 0 } : {};
+  const rows: Row[] = [];
+  for (const threads of [1, 2]) {
+    setNumThreads(threads);
+    for (const [name, s] of SHAPES) {
+      const [ho, wo] = conv2dOutputSize(s);
+      const x = rand(s.batch * s.inC * s.inH * s.inW);
+      const weight = rand(s.outC * s.inC * s.kH * s.kW);
+      const bias = rand(s.outC);
+      const out = new Float32Array(s.batch * s.outC * ho * wo);
+      const dout = rand(out.length);
+      const dx = new Float32Array(x.length);
+      const dw = new Float32Array(weight.length);
+      const flops = 2 * s.batch * s.outC * s.inC * s.kH * s.kW * ho * wo;
+      const fwd = bench(() => wasmConv2dForward({ ...s, x, weight, bias, out }), opts);
+      const tag = smoke ? ` (smoke, batch ${s.batch})` : "";
+      rows.push(row(SYS, threads, "W2", `${name} fwd${tag}`, fwd, flops));
+      const bwd = bench(() => wasmConv2dBackward({ ...s, x, weight, dout, dx, dw }), opts);
+      rows.push(row(SYS, threads, "W3", `${name} bwd(dx,dw)${tag}`, bwd, 2 * flops));
+      for (const r of rows.slice(-2)) console.log(JSON.stringify(r));
+    }
+  }
+  setNumThreads(defaultThreads);
+  printPeerRatios(rows);
+  if (!smoke) {
+    const cpu = cpus()[0]?.model ?? "unknown cpu";
+    console.log(
+      `wrote ${writeResults("wasm_conv", rows, `node ${process.version}; ${cpu}; ${new Date().toISOString()}`)}`,
+    );
+  }
+}
+
+main();
+await shutdownThreads();
