@@ -192,8 +192,9 @@ export class KernelClient {
   #sendQueue: Promise<unknown> = Promise.resolve();
 
   /** Send a request; resolves with the reply and the iopub outputs (after idle). */
-  request(msgType: string, content: Record<string, unknown>, options: { channel?: "shell" | "control"; timeoutMs?: number; waitIdle?: boolean } = {}): Promise<ExecuteResult> {
+  request(msgType: string, content: Record<string, unknown>, options: { channel?: "shell" | "control"; timeoutMs?: number; waitIdle?: boolean; msgId?: string } = {}): Promise<ExecuteResult> {
     const msg: JupyterMessage = { header: makeHeader(msgType, this.session, "client"), parent_header: {}, metadata: {}, content };
+    if (options.msgId) msg.header.msg_id = options.msgId;
     const id = msg.header.msg_id;
     const sock = options.channel === "control" ? this.control : this.shell;
     const waitIdle = options.waitIdle !== false;
@@ -231,12 +232,12 @@ export class KernelClient {
     });
   }
 
-  /** Send a request without waiting (returns its msg_id). */
-  execute(code: string, options: { timeoutMs?: number; silent?: boolean; storeHistory?: boolean; stopOnError?: boolean } = {}): Promise<ExecuteResult> {
+  /** Execute code; resolves after the reply and the idle status. */
+  execute(code: string, options: { timeoutMs?: number; silent?: boolean; storeHistory?: boolean; stopOnError?: boolean; msgId?: string } = {}): Promise<ExecuteResult> {
     return this.request(
       "execute_request",
       { code, silent: !!options.silent, store_history: options.storeHistory !== false, user_expressions: {}, allow_stdin: false, stop_on_error: options.stopOnError !== false },
-      { timeoutMs: options.timeoutMs },
+      { timeoutMs: options.timeoutMs, msgId: options.msgId },
     );
   }
 

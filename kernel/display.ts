@@ -127,7 +127,7 @@ export function toDisplay(value: unknown, metadata: Record<string, unknown> = {}
 export interface CellDisplayApi {
   display(obj: unknown, options?: { displayId?: string; metadata?: Record<string, unknown> }): void;
   updateDisplay(displayId: string, obj: unknown): void;
-  clearOutput(options?: { wait?: boolean }): void;
+  clearOutput(options?: { wait?: boolean } | boolean): void;
 }
 
 /** Sink of display payloads, implemented by the kernel. */
@@ -158,7 +158,7 @@ export function makeCellDisplayApi(sink: DisplaySink): CellDisplayApi {
       sink.displayData(toDisplay(obj), displayId, true);
     },
     clearOutput(options = {}) {
-      sink.clearOutput(!!options.wait);
+      sink.clearOutput(typeof options === "boolean" ? options : !!options.wait);
     },
   };
 }

@@ -64,6 +64,8 @@ interface DeclaredNames {
 }
 
 const RT = "__cnnlab_rt";
+/** Names the kernel gives cells itself (they take precedence over library exports of the same name). */
+const KERNEL_GLOBALS = ["display", "updateDisplay", "clearOutput"];
 const KERNEL_DIR = dirname(fileURLToPath(import.meta.url));
 const CELL_PREFIX = "__cnnlab_cell_";
 
@@ -86,7 +88,7 @@ declare global {
   /** Replace the output shown earlier with display(obj, { displayId }). */
   function updateDisplay(displayId: string, obj: unknown): void;
   /** Clear the cell's output; with wait: true, just before the next output arrives. */
-  function clearOutput(options?: { wait?: boolean }): void;
+  function clearOutput(options?: { wait?: boolean } | boolean): void;
 }
 `;
 
@@ -186,7 +188,7 @@ export class TsEngine implements Engine {
     const ns = this.#libraryNs;
     if (ns) {
       for (const key of Object.keys(ns)) {
-        if (key === "default") continue;
+        if (key === "default" || KERNEL_GLOBALS.includes(key)) continue;
         if (Object.prototype.hasOwnProperty.call(g, key) && !this.#libraryValueNames.has(key)) {
           this.#log(`library export ${key} not preloaded: a Node global has that name`);
           continue;
@@ -198,12 +200,10 @@ export class TsEngine implements Engine {
     }
     const api = this.#rt.api as ReturnType<typeof makeCellDisplayApi>;
     for (const [name, fn] of Object.entries({ display: api.display, updateDisplay: api.updateDisplay, clearOutput: api.clearOutput })) {
-      if (!this.#libraryValueNames.has(name)) {
-        Object.defineProperty(g, name, { value: fn, writable: true, configurable: true, enumerable: false });
-      }
+      Object.defineProperty(g, name, { value: fn, writable: true, configurable: true, enumerable: false });
     }
-    // Types must match what is really there at run time.
-    this.#libraryTypeNames = this.#libraryTypeNames.filter((n) => !ns || this.#libraryValueNames.has(n) || !(n in ns));
+    // Types must match what is really there at run time; the kernel's display functions win.
+    this.#libraryTypeNames = this.#libraryTypeNames.filter((n) => !KERNEL_GLOBALS.includes(n) && (!ns || this.#libraryValueNames.has(n) || !(n in ns)));
   }
 
   #typeRoots(): { typeRoots?: string[]; types?: string[]; lib: string[] } {
