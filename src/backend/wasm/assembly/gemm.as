@@ -27,6 +27,25 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
+/**
+ * Reads 4 float32 from each of 4 rows (src, src+ld, ...) and writes them transposed: output row q
+ * (at dst + q*dstLd) holds element q of the 4 input rows.
+ */
+@inline function transpose4x4to(dst: usize, src: usize, ld: usize, dstLd: usize): void {
+  const x0 = v128.load(src);
+  const x1 = v128.load(src + ld);
+  const x2 = v128.load(src + 2 * ld);
+  const x3 = v128.load(src + 3 * ld);
+  const t0 = v128.shuffle<i32>(x0, x1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<i32>(x0, x1, 2, 6, 3, 7);
+  const t2 = v128.shuffle<i32>(x2, x3, 0, 4, 1, 5);
+  const t3 = v128.shuffle<i32>(x2, x3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<i64>(t0, t2, 0, 2));
+  v128.store(dst + dstLd, v128.shuffle<i64>(t0, t2, 1, 3));
+  v128.store(dst + 2 * dstLd, v128.shuffle<i64>(t1, t3, 0, 2));
+  v128.store(dst + 3 * dstLd, v128.shuffle<i64>(t1, t3, 1, 3));
+}
+
 /** Packs strips [s0, s1) of op(A) (m x k) from src into dst (float32). */
 export function packA32(src: usize, dst: usize, m: i32, k: i32, transA: i32, s0: i32, s1: i32): void {
   const mpad = ((m + MR32 - 1) / MR32) * MR32;
@@ -123,7 +142,19 @@ export function packB32(src: usize, dst: usize, k: i32, n: i32, transB: i32, s0:
         }
       } else {
         // B stored n x k: op(B)[kk][j] = B[j*k + kk]
-        for (let kk = 0; kk < kb; kk++) {
+        let kk = 0;
+        if (cols == NR32) {
+          // 8 rows of B, 4 k at a time: two 4x4 transposes.
+          const r0 = src + (<usize>(j0 * k + pc) << 2);
+          const ld = <usize>k << 2;
+          for (; kk + 4 <= kb; kk += 4) {
+            const o = r0 + (<usize>kk << 2);
+            transpose4x4to(d, o, ld, 32);
+            transpose4x4to(d + 16, o + (ld << 2), ld, 32);
+            d += 4 * (NR32 << 2);
+          }
+        }
+        for (; kk < kb; kk++) {
           for (let c = 0; c < NR32; c++) {
             store<f32>(d + (<usize>c << 2), c < cols ? load<f32>(src + (<usize>((j0 + c) * k + pc + kk) << 2)) : 0);
           }
@@ -271,7 +302,20 @@ export function packA64(src: usize, dst: usize, m: i32, k: i32, transA: i32, s0:
         const r1 = r0 + ld;
         const r2 = r1 + ld;
         const r3 = r2 + ld;
-        for (let kk = 0; kk < kb; kk++) {
+        let kk = 0;
+        for (; kk + 2 <= kb; kk += 2) {
+          const o = <usize>kk << 3;
+          const x0 = v128.load(r0 + o);
+          const x1 = v128.load(r1 + o);
+          const x2 = v128.load(r2 + o);
+          const x3 = v128.load(r3 + o);
+          v128.store(d, v128.shuffle<i64>(x0, x1, 0, 2));
+          v128.store(d, v128.shuffle<i64>(x2, x3, 0, 2), 16);
+          v128.store(d, v128.shuffle<i64>(x0, x1, 1, 3), 32);
+          v128.store(d, v128.shuffle<i64>(x2, x3, 1, 3), 48);
+          d += 64;
+        }
+        for (; kk < kb; kk++) {
           const o = <usize>kk << 3;
           store<f64>(d, load<f64>(r0 + o));
           store<f64>(d, load<f64>(r1 + o), 8);
@@ -318,7 +362,27 @@ export function packB64(src: usize, dst: usize, k: i32, n: i32, transB: i32, s0:
           }
         }
       } else {
-        for (let kk = 0; kk < kb; kk++) {
+        let kk = 0;
+        if (cols == NR64) {
+          const r0 = src + (<usize>(j0 * k + pc) << 3);
+          const ld = <usize>k << 3;
+          const r1 = r0 + ld;
+          const r2 = r1 + ld;
+          const r3 = r2 + ld;
+          for (; kk + 2 <= kb; kk += 2) {
+            const o = <usize>kk << 3;
+            const x0 = v128.load(r0 + o);
+            const x1 = v128.load(r1 + o);
+            const x2 = v128.load(r2 + o);
+            const x3 = v128.load(r3 + o);
+            v128.store(d, v128.shuffle<i64>(x0, x1, 0, 2));
+            v128.store(d, v128.shuffle<i64>(x2, x3, 0, 2), 16);
+            v128.store(d, v128.shuffle<i64>(x0, x1, 1, 3), 32);
+            v128.store(d, v128.shuffle<i64>(x2, x3, 1, 3), 48);
+            d += 64;
+          }
+        }
+        for (; kk < kb; kk++) {
           for (let c = 0; c < NR64; c++) {
             store<f64>(d + (<usize>c << 3), c < cols ? load<f64>(src + (<usize>((j0 + c) * k + pc + kk) << 3)) : 0);
           }
