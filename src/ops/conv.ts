@@ -50,7 +50,7 @@ const CONV_KEYS = ["stride", "padding", "dilation", "groups"] as const;
 const IM2COL_KEYS = ["kernelSize", "stride", "padding"] as const;
 
 /** Elements of the im2col buffer a chunk of images may use (the batch is processed in chunks). */
-const COLS_BUDGET = 1 << 22;
+const COLS_BUDGET = 1 << 20;
 
 function pair(
   value: Size2d | undefined,

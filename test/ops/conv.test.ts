@@ -102,7 +102,7 @@ describe.each(cn.listBackends())("conv2d (%s backend)", (backendName) => {
   it("processes a batch larger than one im2col chunk (matches conv2dNaive)", () => {
     withBackend(backendName, () => {
       cn.manualSeed(3);
-      // 16*9*32*32 = 147,456 column entries per image: 30 images need two chunks of 2^22.
+      // 16*9*32*32 = 147,456 column entries per image: 30 images need several chunks of 2^20.
       const x = cn.randn([30, 16, 32, 32], { dtype: "float64" });
       const w = cn.randn([2, 16, 3, 3], { dtype: "float64" });
       const b = cn.randn([2], { dtype: "float64" });

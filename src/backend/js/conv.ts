@@ -5,6 +5,13 @@
 import type { Im2colArgs } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 
+/** Output columns ox whose input column ix0 + ox*sw lies inside [0, w): [lo, hi). */
+function validRange(ix0: number, sw: number, w: number, wo: number): [number, number] {
+  const lo = ix0 >= 0 ? 0 : Math.min(wo, Math.ceil(-ix0 / sw));
+  const hi = ix0 > w - 1 ? 0 : Math.min(wo, Math.floor((w - 1 - ix0) / sw) + 1);
+  return [lo, Math.max(lo, hi)];
+}
+
 /** Unfolds image patches into columns (see Im2colArgs for the layout). */
 export function im2col(a: Im2colArgs): void {
   const { x, cols, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, rowStride, posStride, imgStride } = a;
@@ -14,21 +21,24 @@ export function im2col(a: Im2colArgs): void {
       for (let kj = 0; kj < kw; kj++) {
         const rowBase = ((ci * kh + ki) * kw + kj) * rowStride;
         const ix0 = kj * dw - pw;
+        const [lo, hi] = validRange(ix0, sw, w, wo);
         for (let img = 0; img < n; img++) {
           const xBase = (img * c + ci) * plane;
           const colBase = rowBase + img * imgStride;
           for (let oy = 0; oy < ho; oy++) {
             const iy = oy * sh - ph + ki * dh;
-            let dst = colBase + oy * wo * posStride;
+            const dst = colBase + oy * wo * posStride;
             if (iy < 0 || iy >= h) {
-              for (let ox = 0; ox < wo; ox++, dst += posStride) cols[dst] = 0;
+              for (let ox = 0, d = dst; ox < wo; ox++, d += posStride) cols[d] = 0;
               continue;
             }
-            const xRow = xBase + iy * w;
-            let ix = ix0;
-            for (let ox = 0; ox < wo; ox++, dst += posStride, ix += sw) {
-              cols[dst] = ix >= 0 && ix < w ? x[xRow + ix] : 0;
+            for (let ox = 0, d = dst; ox < lo; ox++, d += posStride) cols[d] = 0;
+            for (let ox = lo, d = dst + lo * posStride, s = xBase + iy * w + ix0 + lo * sw; ox < hi; ox++) {
+              cols[d] = x[s];
+              d += posStride;
+              s += sw;
             }
+            for (let ox = hi, d = dst + hi * posStride; ox < wo; ox++, d += posStride) cols[d] = 0;
           }
         }
       }
@@ -45,17 +55,21 @@ export function col2im(a: Im2colArgs): void {
       for (let kj = 0; kj < kw; kj++) {
         const rowBase = ((ci * kh + ki) * kw + kj) * rowStride;
         const ix0 = kj * dw - pw;
+        const [lo, hi] = validRange(ix0, sw, w, wo);
         for (let img = 0; img < n; img++) {
           const xBase = (img * c + ci) * plane;
           const colBase = rowBase + img * imgStride;
           for (let oy = 0; oy < ho; oy++) {
             const iy = oy * sh - ph + ki * dh;
             if (iy < 0 || iy >= h) continue;
-            const xRow = xBase + iy * w;
-            let src = colBase + oy * wo * posStride;
-            let ix = ix0;
-            for (let ox = 0; ox < wo; ox++, src += posStride, ix += sw) {
-              if (ix >= 0 && ix < w) x[xRow + ix] += cols[src];
+            for (
+              let ox = lo, src = colBase + (oy * wo + lo) * posStride, d = xBase + iy * w + ix0 + lo * sw;
+              ox < hi;
+              ox++
+            ) {
+              x[d] += cols[src];
+              src += posStride;
+              d += sw;
             }
           }
         }
