@@ -27,6 +27,8 @@ export interface AutogradeOptions {
   jobs?: number;
   /** heap cap per kernel in MB */
   memoryMb?: number;
+  /** time allowed for a kernel to start and run a first trivial cell (default 120 s) */
+  startTimeoutSeconds?: number;
   /** Jupyter server base URL; when set (and no executor is given) cells run there */
   server?: string;
   token?: string;
@@ -202,6 +204,7 @@ export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummar
       timeoutSeconds,
       env: { CNNLAB_NUM_THREADS: String(threadsPerKernel(cores, jobs)) },
       memoryMb: opts.memoryMb,
+      startTimeoutSeconds: opts.startTimeoutSeconds,
       kernelName: opts.kernelName ?? "cnnlab",
     },
   };

@@ -38,6 +38,11 @@ export interface ExecuteOptions {
   memoryMb?: number;
   /** kernelspec name, e.g. "cnnlab" */
   kernelName: string;
+  /**
+   * Time allowed for the kernel's first, trivial cell (start-up and compiler warm-up, which the
+   * per-cell timeout should not charge to the student's first cell). Default 120 s.
+   */
+  startTimeoutSeconds?: number;
 }
 
 export interface ExecutionResult {
@@ -64,8 +69,24 @@ export interface RunOutcome {
 
 /** A live kernel, for executors that drive cells one at a time (Jupyter server, local kernel). */
 export interface KernelSession {
-  run(code: string, timeoutMs: number): Promise<RunOutcome>;
+  run(code: string, timeoutMs: number, options?: { storeHistory?: boolean }): Promise<RunOutcome>;
   shutdown(): Promise<void>;
+}
+
+/** Code that every kernel language accepts and that does nothing: a number literal. */
+export const WARM_UP_CODE = "0";
+export const DEFAULT_START_TIMEOUT_SECONDS = 120;
+
+/**
+ * Run a trivial cell (not stored in the history) so that kernel start-up and compiler warm-up are
+ * not charged to the first cell's timeout. Throws when the kernel cannot run even that.
+ */
+export async function warmUp(session: KernelSession, startTimeoutSeconds: number): Promise<void> {
+  const r = await session.run(WARM_UP_CODE, startTimeoutSeconds * 1000, { storeHistory: false });
+  if (r.status === "kernel-died") throw new Error("the kernel died while starting");
+  if (r.status === "timeout") {
+    throw new Error(`the kernel did not run a first trivial cell within ${startTimeoutSeconds} s`);
+  }
 }
 
 /**
@@ -77,7 +98,9 @@ export async function runCellsInSession(
   session: KernelSession,
   nb: Notebook,
   timeoutSeconds: number,
+  startTimeoutSeconds?: number,
 ): Promise<ExecutionResult> {
+  if (startTimeoutSeconds !== undefined) await warmUp(session, startTimeoutSeconds);
   const cells: CellExecution[] = [];
   let stopped: string | undefined;
   for (let index = 0; index < nb.cells.length; index++) {

@@ -192,7 +192,7 @@ export function scoreNotebook(
     const graded = info.kind === "test" || info.kind === "manual" || info.kind === "task";
     if (graded && (info.maxPoints > 0 || info.kind === "test")) {
       cells.push(scoreCell(info, exec, timeoutSeconds));
-    } else if (exec && exec.status !== "ok") {
+    } else if (exec && exec.status !== "ok" && exec.status !== "not-run") {
       problems.push({
         index: info.index,
         id: info.gradeId,

@@ -8,6 +8,7 @@
  * zeromq, and grading never becomes a static dependency of the kernel or the other way round.
  */
 import {
+  DEFAULT_START_TIMEOUT_SECONDS,
   appendOutput,
   outputFromMessage,
   runCellsInSession,
@@ -116,7 +117,7 @@ class LocalKernelSession implements KernelSession {
     };
   }
 
-  async run(code: string, timeoutMs: number): Promise<RunOutcome> {
+  async run(code: string, timeoutMs: number, options: { storeHistory?: boolean } = {}): Promise<RunOutcome> {
     if (this.dead) {
       return { status: "kernel-died", outputs: [], executionCount: null, message: "the kernel is dead" };
     }
@@ -126,7 +127,7 @@ class LocalKernelSession implements KernelSession {
       .request("execute_request", {
         code,
         silent: false,
-        store_history: true,
+        store_history: options.storeHistory !== false,
         user_expressions: {},
         allow_stdin: false,
         stop_on_error: false,
@@ -201,7 +202,12 @@ export class LocalExecutor implements NotebookExecutor {
     });
     const session = new LocalKernelSession(client, this.opts.interruptGraceMs ?? 10_000);
     try {
-      return await runCellsInSession(session, nb, options.timeoutSeconds);
+      return await runCellsInSession(
+        session,
+        nb,
+        options.timeoutSeconds,
+        options.startTimeoutSeconds ?? DEFAULT_START_TIMEOUT_SECONDS,
+      );
     } finally {
       await session.shutdown();
     }

@@ -19,6 +19,7 @@ import {
   type Session,
 } from "@jupyterlab/services";
 import {
+  DEFAULT_START_TIMEOUT_SECONDS,
   appendOutput,
   outputFromMessage,
   runCellsInSession,
@@ -117,7 +118,7 @@ class ServerKernelSession implements KernelSession {
     });
   }
 
-  async run(code: string, timeoutMs: number): Promise<RunOutcome> {
+  async run(code: string, timeoutMs: number, options: { storeHistory?: boolean } = {}): Promise<RunOutcome> {
     if (this.died) {
       return { status: "kernel-died", outputs: [], executionCount: null, message: "the kernel is dead" };
     }
@@ -126,7 +127,7 @@ class ServerKernelSession implements KernelSession {
     const future = this.kernel.requestExecute({
       code,
       silent: false,
-      store_history: true,
+      store_history: options.storeHistory !== false,
       allow_stdin: false,
       stop_on_error: false,
     });
@@ -267,7 +268,12 @@ export class JupyterServerExecutor implements NotebookExecutor {
       const info = await Promise.race([kernel.info.then(() => "ok" as const), ready]);
       ready.cancel();
       if (info === "timeout") throw new Error(`kernel "${options.kernelName}" did not become ready`);
-      return await runCellsInSession(kernelSession, nb, options.timeoutSeconds);
+      return await runCellsInSession(
+        kernelSession,
+        nb,
+        options.timeoutSeconds,
+        options.startTimeoutSeconds ?? DEFAULT_START_TIMEOUT_SECONDS,
+      );
     } finally {
       await kernelSession?.shutdown();
       for (const f of uploaded) await this.contents.delete(f).catch(() => undefined);

@@ -661,7 +661,12 @@ def main():
     # process.exit inside max pool forward: the kernel dies in test_maxpool_forward (0/2) and
     # test_maxpool_backward is not run (0/2): 8.
     subs["dave"] = answered(nb, {
-        "maxpool_forward": replace("const out = zeros([N, C, Ho, Wo]", "process.exit(3);\n  const out = zeros([N, C, Ho, Wo]"),
+        "maxpool_forward": replace("const out = zeros([N, C, Ho, Wo]", "// TypeScript would reject code after an unconditional exit, so it hides behind an if.\n  if (N > 0) process.exit(3);\n  const out = zeros([N, C, Ho, Wo]"),
+    })
+    # Runs out of memory inside max pool forward (ordinary arrays live on the V8 heap, which
+    # --memory caps): the kernel dies in test_maxpool_forward, as for dave: 8.
+    subs["judy"] = answered(nb, {
+        "maxpool_forward": replace("const out = zeros([N, C, Ho, Wo]", "const hog: number[][] = [];\n  while (hog.length >= 0) hog.push(new Array(1_000_000).fill(Math.random()));\n  const out = zeros([N, C, Ho, Wo]"),
     })
     # A syntax error in conv backward: that cell fails, convBackwardNaive is undefined, its test
     # fails (0/3), everything else passes: 9.
