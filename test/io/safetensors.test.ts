@@ -265,6 +265,23 @@ function mlp(dtype: "float32" | "float64" = "float32"): nn.Sequential {
   );
 }
 
+function smallCnn(dtype: "float32" | "float64" = "float32"): nn.Sequential {
+  return new nn.Sequential(
+    new nn.Conv2d(3, 4, 3, { padding: 1, dtype }),
+    new nn.BatchNorm2d(4, { dtype }),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Conv2d(4, 6, 3, { stride: 2, padding: 1, groups: 2, dtype }),
+    new nn.GroupNorm(2, 6, { dtype }),
+    new nn.LeakyReLU(0.1),
+    new nn.Flatten(),
+    new nn.Linear(6 * 2 * 2, 8, { dtype }),
+    new nn.Dropout(0.5),
+    new nn.LayerNorm(8, { dtype }),
+    new nn.Linear(8, 5, { dtype }),
+  );
+}
+
 const python = "/usr/bin/python3";
 const pythonTorch =
   existsSync(python) && spawnSync(python, ["-c", "import torch, numpy"], { encoding: "utf8" }).status === 0;
@@ -279,11 +296,16 @@ describe("PyTorch interop", () => {
     expectClose(model.forward(decode(fx.input) as Tensor), decode(fx.output) as Tensor, "torch mlp output");
   });
 
-  it("loads PyTorch's I64 num_batches_tracked as int32 (committed CNN fixture)", () => {
-    const sd = load(join(fixtures, nnFixtures.models.small_cnn.file));
-    expect(Object.keys(sd)).toEqual(nnFixtures.models.small_cnn.keys);
+  it("loads a PyTorch CNN (conv, batchnorm with I64 num_batches_tracked, groups, groupnorm, layernorm) and gives its outputs", () => {
+    const fx = nnFixtures.models.small_cnn;
+    const sd = load(join(fixtures, fx.file));
+    expect(Object.keys(sd)).toEqual(fx.keys);
     expect(sd["1.num_batches_tracked"].dtype).toBe("int32");
     expect(sd["1.num_batches_tracked"].item()).toBe(3);
+    const model = smallCnn();
+    model.loadStateDict(sd);
+    model.eval();
+    expectClose(model.forward(decode(fx.input) as Tensor), decode(fx.output) as Tensor, "torch CNN output");
   });
 
   it.skipIf(!pythonTorch && process.env.CI !== "true")(
@@ -303,6 +325,36 @@ describe("PyTorch interop", () => {
       const result = JSON.parse(run.stdout) as { keys: string[]; output: never };
       expect(result.keys).toEqual(Object.keys(model.stateDict()));
       expectClose(decode(result.output) as Tensor, model.forward(x), "PyTorch output on cnnlab's weights");
+    },
+  );
+
+  it.skipIf(!pythonTorch && process.env.CI !== "true")(
+    `PyTorch loads a CNN state dict cnnlab saved (batchnorm buffers included)${pythonTorch ? "" : " — SKIPPED: needs /usr/bin/python3 with python3-torch and numpy"}`,
+    () => {
+      expect(pythonTorch, `${python} with torch and numpy is required when CI=true`).toBe(true);
+      manualSeed(43);
+      const model = smallCnn("float64");
+      for (const p of model.parameters()) nn.init.normal(p, 0, 0.5);
+      for (let step = 0; step < 3; step++) model.forward(randn([4, 3, 8, 8], { dtype: "float64" }));
+      model.eval();
+      expect(model.stateDict()["1.num_batches_tracked"].item()).toBe(3);
+      const x = randn([2, 3, 8, 8], { dtype: "float64" });
+      const statePath = join(dir, "ours_cnn.safetensors");
+      const inputPath = join(dir, "ours_cnn_input.safetensors");
+      save(model, statePath);
+      save({ x }, inputPath);
+      const script = join(fixtures, "torch_cases", "nn.py");
+      const run = spawnSync(python, [script, "check", "small_cnn", statePath, inputPath], {
+        encoding: "utf8",
+      });
+      expect(run.status, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout) as { keys: string[]; output: never };
+      expect(result.keys).toEqual(Object.keys(model.stateDict()));
+      expectClose(
+        decode(result.output) as Tensor,
+        model.forward(x),
+        "PyTorch CNN output on cnnlab's weights",
+      );
     },
   );
 });
