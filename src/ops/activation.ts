@@ -35,12 +35,19 @@ function softmaxKernel(
       for (let k = 0, p = start; k < size; k++, p += inner) if (x[p] > m) m = x[p];
       if (m === -Infinity || Number.isNaN(m)) m = 0;
       let s = 0;
-      for (let k = 0, p = start; k < size; k++, p += inner) s += Math.exp(x[p] - m);
       if (log) {
+        for (let k = 0, p = start; k < size; k++, p += inner) s += Math.exp(x[p] - m);
         const lse = m + Math.log(s);
         for (let k = 0, p = start; k < size; k++, p += inner) out[p] = x[p] - lse;
       } else {
-        for (let k = 0, p = start; k < size; k++, p += inner) out[p] = Math.exp(x[p] - m) / s;
+        // exp once, into the output, then normalize (the sum is taken in double precision)
+        for (let k = 0, p = start; k < size; k++, p += inner) {
+          const e = Math.exp(x[p] - m);
+          out[p] = e;
+          s += e;
+        }
+        const inv = 1 / s;
+        for (let k = 0, p = start; k < size; k++, p += inner) out[p] *= inv;
       }
     }
   }

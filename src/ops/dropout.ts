@@ -40,7 +40,9 @@ function dropoutMask(x: Tensor, count: number, p: number, shape: readonly number
   const mask = allocate(x.dtype, count);
   const keep = 1 - p;
   const scale = p === 1 ? 0 : 1 / keep;
-  for (let i = 0; i < count; i++) mask[i] = defaultGenerator.random() < keep ? scale : 0;
+  // keep an element when a uniform 32-bit draw falls below (1 − p)·2³²
+  const threshold = keep * 4294967296;
+  for (let i = 0; i < count; i++) mask[i] = defaultGenerator.nextUint32() < threshold ? scale : 0;
   return Tensor.fromData(mask, shape);
 }
 

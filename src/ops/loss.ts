@@ -125,6 +125,49 @@ function checkTargets(
   }
 }
 
+// kernels (pure, typed arrays): x is a contiguous [n, classes, spatial] block, t the [n·spatial] targets
+
+/** Per-sample −w[t]·x[t] and the weights used (0 for ignored samples). */
+function nllForwardKernel(
+  x: ArrayLike<number>,
+  t: Int32Array,
+  w: ArrayLike<number> | null,
+  classes: number,
+  spatial: number,
+  ignore: number,
+  loss: Float64Array,
+  sampleWeight: Float64Array,
+): void {
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i];
+    if (c === ignore) continue;
+    const n = Math.floor(i / spatial);
+    const s = i - n * spatial;
+    const wi = w ? w[c] : 1;
+    sampleWeight[i] = wi;
+    loss[i] = -wi * x[(n * classes + c) * spatial + s];
+  }
+}
+
+/** dx[t] = −w[t]·g_i where g_i is the upstream gradient of sample i; zeros elsewhere. */
+function nllBackwardKernel(
+  t: Int32Array,
+  sampleWeight: Float64Array,
+  gradOfSample: (i: number) => number,
+  classes: number,
+  spatial: number,
+  ignore: number,
+  dx: FloatArray,
+): void {
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i];
+    if (c === ignore) continue;
+    const n = Math.floor(i / spatial);
+    const s = i - n * spatial;
+    dx[(n * classes + c) * spatial + s] = -sampleWeight[i] * gradOfSample(i);
+  }
+}
+
 const NllLoss = defineFunction({
   name: "nllLoss",
   forward(
@@ -136,35 +179,29 @@ const NllLoss = defineFunction({
     ignore: number,
     L: ClassLayout,
   ) {
-    ctx.layout = L;
-    const x = contiguousData(input);
     const t = contiguousData(target) as Int32Array;
-    const w = weight ? contiguousData(weight) : null;
-    const { batch, classes, spatial } = L;
-    // per-sample loss and weight (0 for ignored samples)
-    const loss = new Float64Array(batch);
-    const sw = new Float64Array(batch);
+    const loss = new Float64Array(L.batch);
+    const sampleWeight = new Float64Array(L.batch);
+    nllForwardKernel(
+      contiguousData(input),
+      t,
+      weight ? contiguousData(weight) : null,
+      L.classes,
+      L.spatial,
+      ignore,
+      loss,
+      sampleWeight,
+    );
     let total = 0;
     let wsum = 0;
-    for (let i = 0; i < batch; i++) {
-      const c = t[i];
-      if (c === ignore) continue;
-      const n = Math.floor(i / spatial);
-      const s = i - n * spatial;
-      const wi = w ? w[c] : 1;
-      sw[i] = wi;
-      loss[i] = -wi * x[(n * classes + c) * spatial + s];
+    for (let i = 0; i < loss.length; i++) {
       total += loss[i];
-      wsum += wi;
+      wsum += sampleWeight[i];
     }
     ctx.saveForBackward(target);
-    ctx.sampleWeight = sw;
-    ctx.wsum = wsum;
-    ctx.inputShape = input.shape;
-    ctx.reduction = reduction;
-    ctx.ignore = ignore;
+    Object.assign(ctx, { layout: L, sampleWeight, wsum, inputShape: input.shape, reduction, ignore });
     if (reduction === "none") {
-      const out = allocate(input.dtype, batch);
+      const out = allocate(input.dtype, L.batch);
       out.set(loss);
       return Tensor.fromData(out, L.lossShape);
     }
@@ -175,20 +212,18 @@ const NllLoss = defineFunction({
   backward(ctx, g) {
     const [target] = ctx.savedTensors;
     const L = ctx.layout as ClassLayout;
-    const t = contiguousData(target) as Int32Array;
-    const sw = ctx.sampleWeight as Float64Array;
-    const { batch, classes, spatial } = L;
-    const dx = allocate(g.dtype, batch * classes) as FloatArray;
+    const dx = allocate(g.dtype, L.batch * L.classes) as FloatArray;
     const gd = contiguousData(g);
-    const scale = ctx.reduction === "mean" ? 1 / ctx.wsum : 1;
-    const perSample = ctx.reduction === "none";
-    for (let i = 0; i < batch; i++) {
-      const c = t[i];
-      if (c === ctx.ignore) continue;
-      const n = Math.floor(i / spatial);
-      const s = i - n * spatial;
-      dx[(n * classes + c) * spatial + s] = -sw[i] * (perSample ? gd[i] : gd[0] * scale);
-    }
+    const scaled = ctx.reduction === "mean" ? gd[0] / ctx.wsum : gd[0];
+    nllBackwardKernel(
+      contiguousData(target) as Int32Array,
+      ctx.sampleWeight,
+      ctx.reduction === "none" ? (i) => gd[i] : () => scaled,
+      L.classes,
+      L.spatial,
+      ctx.ignore,
+      dx,
+    );
     return [Tensor.fromData(dx, ctx.inputShape), null, null, null, null, null];
   },
 });
@@ -363,37 +398,83 @@ export function bceWithLogits(input: Tensor, target: Tensor, options?: BceWithLo
 
 // ---------------------------------------------------------------- multiclass SVM
 
+/** Per-sample w[y]·Σ_{j≠y} max(0, margin − x_y + x_j)^p / C over a contiguous [n, c] block. */
+function multiMarginForwardKernel(
+  x: ArrayLike<number>,
+  t: Int32Array,
+  w: ArrayLike<number> | null,
+  n: number,
+  c: number,
+  margin: number,
+  p: number,
+  loss: Float64Array,
+): void {
+  for (let i = 0; i < n; i++) {
+    const y = t[i];
+    const sy = x[i * c + y];
+    let s = 0;
+    for (let j = 0; j < c; j++) {
+      if (j === y) continue;
+      const m = margin - sy + x[i * c + j];
+      if (m > 0) s += p === 1 ? m : m * m;
+    }
+    loss[i] = ((w ? w[y] : 1) * s) / c;
+  }
+}
+
+/** Gradient of the SVM loss: each active margin adds to x_j and subtracts from x_y. */
+function multiMarginBackwardKernel(
+  x: ArrayLike<number>,
+  t: Int32Array,
+  w: ArrayLike<number> | null,
+  n: number,
+  c: number,
+  margin: number,
+  p: number,
+  gradOfSample: (i: number) => number,
+  dx: FloatArray,
+): void {
+  for (let i = 0; i < n; i++) {
+    const y = t[i];
+    const scale = (gradOfSample(i) * (w ? w[y] : 1)) / c;
+    const sy = x[i * c + y];
+    for (let j = 0; j < c; j++) {
+      if (j === y) continue;
+      const m = margin - sy + x[i * c + j];
+      if (m > 0) {
+        const d = scale * (p === 1 ? 1 : 2 * m);
+        dx[i * c + j] += d;
+        dx[i * c + y] -= d;
+      }
+    }
+  }
+}
+
+interface MarginConfig {
+  margin: number;
+  p: number;
+  reduction: Reduction;
+}
+
 const MultiMargin = defineFunction({
   name: "multiMarginLoss",
-  forward(
-    ctx,
-    x: Tensor,
-    target: Tensor,
-    weight: Tensor | null,
-    margin: number,
-    p: number,
-    reduction: Reduction,
-  ) {
+  forward(ctx, x: Tensor, target: Tensor, weight: Tensor | null, cfg: MarginConfig) {
     const n = x.ndim === 1 ? 1 : x.shape[0];
     const c = x.shape[x.ndim - 1];
-    const xd = contiguousData(x);
-    const t = contiguousData(target) as Int32Array;
-    const w = weight ? contiguousData(weight) : null;
     const loss = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const y = t[i];
-      const sy = xd[i * c + y];
-      let s = 0;
-      for (let j = 0; j < c; j++) {
-        if (j === y) continue;
-        const m = margin - sy + xd[i * c + j];
-        if (m > 0) s += p === 1 ? m : m * m;
-      }
-      loss[i] = ((w ? w[y] : 1) * s) / c;
-    }
+    multiMarginForwardKernel(
+      contiguousData(x),
+      contiguousData(target) as Int32Array,
+      weight ? contiguousData(weight) : null,
+      n,
+      c,
+      cfg.margin,
+      cfg.p,
+      loss,
+    );
     ctx.saveForBackward(x, target, weight);
-    Object.assign(ctx, { n, c, margin, p, reduction });
-    if (reduction === "none") {
+    Object.assign(ctx, { n, c, cfg });
+    if (cfg.reduction === "none") {
       const out = allocate(x.dtype, n);
       out.set(loss);
       return Tensor.fromData(out, x.ndim === 1 ? [] : [n]);
@@ -401,39 +482,27 @@ const MultiMargin = defineFunction({
     let total = 0;
     for (let i = 0; i < n; i++) total += loss[i];
     const out = allocate(x.dtype, 1);
-    out[0] = reduction === "sum" ? total : total / n;
+    out[0] = cfg.reduction === "sum" ? total : total / n;
     return Tensor.fromData(out, []);
   },
   backward(ctx, g) {
     const [x, target, weight] = ctx.savedTensors;
-    const { n, c, margin, p, reduction } = ctx as unknown as {
-      n: number;
-      c: number;
-      margin: number;
-      p: number;
-      reduction: Reduction;
-    };
-    const xd = contiguousData(x);
-    const t = contiguousData(target) as Int32Array;
-    const w = weight ? contiguousData(weight) : null;
+    const { n, c, cfg } = ctx as unknown as { n: number; c: number; cfg: MarginConfig };
     const gd = contiguousData(g);
+    const shared = cfg.reduction === "mean" ? gd[0] / n : gd[0];
     const dx = allocate(g.dtype, n * c) as FloatArray;
-    for (let i = 0; i < n; i++) {
-      const y = t[i];
-      const gi = reduction === "none" ? gd[i] : reduction === "sum" ? gd[0] : gd[0] / n;
-      const scale = (gi * (w ? w[y] : 1)) / c;
-      const sy = xd[i * c + y];
-      for (let j = 0; j < c; j++) {
-        if (j === y) continue;
-        const m = margin - sy + xd[i * c + j];
-        if (m > 0) {
-          const d = scale * (p === 1 ? 1 : 2 * m);
-          dx[i * c + j] += d;
-          dx[i * c + y] -= d;
-        }
-      }
-    }
-    return [Tensor.fromData(dx, x.shape), null, null, null, null, null];
+    multiMarginBackwardKernel(
+      contiguousData(x),
+      contiguousData(target) as Int32Array,
+      weight ? contiguousData(weight) : null,
+      n,
+      c,
+      cfg.margin,
+      cfg.p,
+      cfg.reduction === "none" ? (i) => gd[i] : () => shared,
+      dx,
+    );
+    return [Tensor.fromData(dx, x.shape), null, null, null];
   },
 });
 
@@ -486,5 +555,5 @@ export function multiMarginLoss(x: Tensor, target: Tensor, options?: MultiMargin
     sameDtype(op, x, "input", weight, "weight");
   }
   checkTargets(op, contiguousData(target) as Int32Array, target.shape, c, Number.NaN);
-  return MultiMargin.apply(x, target, weight, margin, p, reduction);
+  return MultiMargin.apply(x, target, weight, { margin, p, reduction });
 }

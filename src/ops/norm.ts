@@ -47,12 +47,185 @@ function checkEps(op: string, eps: unknown): number {
   return eps;
 }
 
+// ---------------------------------------------------------------- kernels (pure, typed arrays)
+
+type Numbers = ArrayLike<number>;
+
+/** Per-channel mean and biased variance of a contiguous [n, c, s] block (two passes). */
+function channelMoments(
+  x: Numbers,
+  n: number,
+  c: number,
+  s: number,
+  mean: Float64Array,
+  variance: Float64Array,
+): void {
+  const m = n * s;
+  for (let ch = 0; ch < c; ch++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const base = (i * c + ch) * s;
+      for (let k = 0; k < s; k++) sum += x[base + k];
+    }
+    const mu = sum / m;
+    let sq = 0;
+    for (let i = 0; i < n; i++) {
+      const base = (i * c + ch) * s;
+      for (let k = 0; k < s; k++) {
+        const d = x[base + k] - mu;
+        sq += d * d;
+      }
+    }
+    mean[ch] = mu;
+    variance[ch] = sq / m;
+  }
+}
+
+/** out = x · scale[ch] + shift[ch] over a contiguous [n, c, s] block. */
+function channelAffine(
+  x: Numbers,
+  n: number,
+  c: number,
+  s: number,
+  scale: Float64Array,
+  shift: Float64Array,
+  out: FloatArray,
+): void {
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const a = scale[ch];
+      const b = shift[ch];
+      const base = (i * c + ch) * s;
+      for (let k = 0; k < s; k++) out[base + k] = x[base + k] * a + b;
+    }
+  }
+}
+
+/**
+ * Batch-norm backward over [n, c, s]: fills Σg and Σg·x̂ per channel and, when `dx` is given, the
+ * input gradient (training: γ·invstd·(g − mean(g) − x̂·mean(g·x̂)); eval: γ·invstd·g).
+ */
+function batchNormBackwardKernel(
+  x: Numbers,
+  g: Numbers,
+  n: number,
+  c: number,
+  s: number,
+  mean: Float64Array,
+  invstd: Float64Array,
+  gamma: Numbers | null,
+  training: boolean,
+  sumDy: Float64Array,
+  sumDyXhat: Float64Array,
+  dx: FloatArray | null,
+): void {
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const mu = mean[ch];
+      const is = invstd[ch];
+      const base = (i * c + ch) * s;
+      let a = 0;
+      let b = 0;
+      for (let k = 0; k < s; k++) {
+        const gv = g[base + k];
+        a += gv;
+        b += gv * (x[base + k] - mu) * is;
+      }
+      sumDy[ch] += a;
+      sumDyXhat[ch] += b;
+    }
+  }
+  if (!dx) return;
+  const m = n * s;
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const mu = mean[ch];
+      const is = invstd[ch];
+      const k0 = (gamma ? gamma[ch] : 1) * is;
+      const base = (i * c + ch) * s;
+      if (training) {
+        const meanDy = sumDy[ch] / m;
+        const meanDyXhat = sumDyXhat[ch] / m;
+        for (let k = 0; k < s; k++) {
+          const xhat = (x[base + k] - mu) * is;
+          dx[base + k] = k0 * (g[base + k] - meanDy - xhat * meanDyXhat);
+        }
+      } else {
+        for (let k = 0; k < s; k++) dx[base + k] = k0 * g[base + k];
+      }
+    }
+  }
+}
+
+/** Normalizes each row of a contiguous [rows, size] block (biased variance); keeps x̂ and 1/σ. */
+function rowNormalizeKernel(
+  x: Numbers,
+  rows: number,
+  size: number,
+  eps: number,
+  out: FloatArray,
+  xhat: Float64Array,
+  invstd: Float64Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const base = r * size;
+    let sum = 0;
+    for (let k = 0; k < size; k++) sum += x[base + k];
+    const mu = sum / size;
+    let sq = 0;
+    for (let k = 0; k < size; k++) {
+      const d = x[base + k] - mu;
+      sq += d * d;
+    }
+    const is = 1 / Math.sqrt(sq / size + eps);
+    invstd[r] = is;
+    for (let k = 0; k < size; k++) {
+      const v = (x[base + k] - mu) * is;
+      xhat[base + k] = v;
+      out[base + k] = v;
+    }
+  }
+}
+
+/** Backward of the row normalization: dx = (1/σ)(g − mean(g) − x̂·mean(g·x̂)) per row. */
+function rowNormalizeBackwardKernel(
+  g: Numbers,
+  xhat: Float64Array,
+  invstd: Float64Array,
+  rows: number,
+  size: number,
+  dx: FloatArray,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const base = r * size;
+    let a = 0;
+    let b = 0;
+    for (let k = 0; k < size; k++) {
+      a += g[base + k];
+      b += g[base + k] * xhat[base + k];
+    }
+    a /= size;
+    b /= size;
+    const is = invstd[r];
+    for (let k = 0; k < size; k++) dx[base + k] = is * (g[base + k] - a - xhat[base + k] * b);
+  }
+}
+
 // ---------------------------------------------------------------- batch norm
 
 interface BatchNormConfig {
   training: boolean;
   momentum: number;
   eps: number;
+}
+
+/** Exponential moving average of one running statistic, written in place outside autograd. */
+function updateRunning(stat: Tensor, batch: Float64Array, momentum: number, factor: number): void {
+  const old = contiguousData(stat);
+  const next = allocate(stat.dtype, batch.length);
+  for (let ch = 0; ch < batch.length; ch++)
+    next[ch] = (1 - momentum) * old[ch] + momentum * batch[ch] * factor;
+  assignInPlace(stat, Tensor.fromData(next, [batch.length]), "batchNorm");
 }
 
 /** Per-channel statistics and normalization of a contiguous [N, C, S] block. */
@@ -70,133 +243,69 @@ const BatchNormFn = defineFunction({
     const n = x.shape[0];
     const c = x.shape[1];
     const s = numel(x.shape.slice(2));
-    const m = n * s;
     const xd = contiguousData(x);
+    const mean = new Float64Array(c);
+    const variance = new Float64Array(c);
+    if (cfg.training) {
+      channelMoments(xd, n, c, s, mean, variance);
+      // running statistics: moving averages with the unbiased variance, as PyTorch does
+      if (runningMean) updateRunning(runningMean, mean, cfg.momentum, 1);
+      if (runningVar) updateRunning(runningVar, variance, cfg.momentum, (n * s) / (n * s - 1));
+    } else {
+      mean.set(contiguousData(runningMean as Tensor));
+      variance.set(contiguousData(runningVar as Tensor));
+    }
     const w = weight ? contiguousData(weight) : null;
     const b = bias ? contiguousData(bias) : null;
-    const means = new Float64Array(c);
     const invstd = new Float64Array(c);
+    const scale = new Float64Array(c);
+    const shift = new Float64Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      invstd[ch] = 1 / Math.sqrt(variance[ch] + cfg.eps);
+      scale[ch] = invstd[ch] * (w ? w[ch] : 1);
+      shift[ch] = (b ? b[ch] : 0) - mean[ch] * scale[ch];
+    }
     const out = allocate(x.dtype, xd.length) as FloatArray;
-    if (cfg.training) {
-      const variances = new Float64Array(c);
-      for (let ch = 0; ch < c; ch++) {
-        let sum = 0;
-        for (let i = 0; i < n; i++) {
-          const base = (i * c + ch) * s;
-          for (let k = 0; k < s; k++) sum += xd[base + k];
-        }
-        const mu = sum / m;
-        let sq = 0;
-        for (let i = 0; i < n; i++) {
-          const base = (i * c + ch) * s;
-          for (let k = 0; k < s; k++) {
-            const d = xd[base + k] - mu;
-            sq += d * d;
-          }
-        }
-        means[ch] = mu;
-        variances[ch] = sq / m;
-        invstd[ch] = 1 / Math.sqrt(sq / m + cfg.eps);
-      }
-      // running statistics: exponential moving average with the unbiased variance, as PyTorch does
-      if (runningMean) {
-        const rm = contiguousData(runningMean);
-        const next = allocate(runningMean.dtype, c);
-        for (let ch = 0; ch < c; ch++) next[ch] = (1 - cfg.momentum) * rm[ch] + cfg.momentum * means[ch];
-        assignInPlace(runningMean, Tensor.fromData(next, [c]), "batchNorm");
-      }
-      if (runningVar) {
-        const rv = contiguousData(runningVar);
-        const next = allocate(runningVar.dtype, c);
-        const unbias = m / (m - 1);
-        for (let ch = 0; ch < c; ch++) {
-          next[ch] = (1 - cfg.momentum) * rv[ch] + cfg.momentum * variances[ch] * unbias;
-        }
-        assignInPlace(runningVar, Tensor.fromData(next, [c]), "batchNorm");
-      }
-    } else {
-      const rm = contiguousData(runningMean as Tensor);
-      const rv = contiguousData(runningVar as Tensor);
-      for (let ch = 0; ch < c; ch++) {
-        means[ch] = rm[ch];
-        invstd[ch] = 1 / Math.sqrt(rv[ch] + cfg.eps);
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      for (let ch = 0; ch < c; ch++) {
-        const scale = invstd[ch] * (w ? w[ch] : 1);
-        const shift = (b ? b[ch] : 0) - means[ch] * scale;
-        const base = (i * c + ch) * s;
-        for (let k = 0; k < s; k++) out[base + k] = xd[base + k] * scale + shift;
-      }
-    }
+    channelAffine(xd, n, c, s, scale, shift, out);
     ctx.saveForBackward(x, weight);
-    Object.assign(ctx, { means, invstd, n, c, s, training: cfg.training });
+    Object.assign(ctx, { mean, invstd, n, c, s, training: cfg.training });
     return Tensor.fromData(out, x.shape);
   },
   backward(ctx, g) {
     const [x, weight] = ctx.savedTensors;
-    const { means, invstd, n, c, s, training } = ctx as unknown as {
-      means: Float64Array;
+    const { mean, invstd, n, c, s, training } = ctx as unknown as {
+      mean: Float64Array;
       invstd: Float64Array;
       n: number;
       c: number;
       s: number;
       training: boolean;
     };
-    const m = n * s;
-    const xd = contiguousData(x);
-    const gd = contiguousData(g);
-    const w = weight ? contiguousData(weight) : null;
     const dtype: DType = g.dtype;
     const sumDy = new Float64Array(c);
     const sumDyXhat = new Float64Array(c);
-    for (let i = 0; i < n; i++) {
-      for (let ch = 0; ch < c; ch++) {
-        const mu = means[ch];
-        const is = invstd[ch];
-        const base = (i * c + ch) * s;
-        let a = 0;
-        let bsum = 0;
-        for (let k = 0; k < s; k++) {
-          const gv = gd[base + k];
-          a += gv;
-          bsum += gv * (xd[base + k] - mu) * is;
-        }
-        sumDy[ch] += a;
-        sumDyXhat[ch] += bsum;
-      }
-    }
-    let dx: Tensor | null = null;
-    if (ctx.needsInputGrad[0]) {
-      const out = allocate(dtype, xd.length) as FloatArray;
-      for (let i = 0; i < n; i++) {
-        for (let ch = 0; ch < c; ch++) {
-          const mu = means[ch];
-          const is = invstd[ch];
-          const k0 = (w ? w[ch] : 1) * is;
-          const base = (i * c + ch) * s;
-          if (training) {
-            const meanDy = sumDy[ch] / m;
-            const meanDyXhat = sumDyXhat[ch] / m;
-            for (let k = 0; k < s; k++) {
-              const xhat = (xd[base + k] - mu) * is;
-              out[base + k] = k0 * (gd[base + k] - meanDy - xhat * meanDyXhat);
-            }
-          } else {
-            for (let k = 0; k < s; k++) out[base + k] = k0 * gd[base + k];
-          }
-        }
-      }
-      dx = Tensor.fromData(out, x.shape);
-    }
+    const dx = ctx.needsInputGrad[0] ? (allocate(dtype, x.numel()) as FloatArray) : null;
+    batchNormBackwardKernel(
+      contiguousData(x),
+      contiguousData(g),
+      n,
+      c,
+      s,
+      mean,
+      invstd,
+      weight ? contiguousData(weight) : null,
+      training,
+      sumDy,
+      sumDyXhat,
+      dx,
+    );
     const perChannelGrad = (values: Float64Array) => {
       const out = allocate(dtype, c);
       out.set(values);
       return Tensor.fromData(out, [c]);
     };
     return [
-      dx,
+      dx ? Tensor.fromData(dx, x.shape) : null,
       ctx.needsInputGrad[1] ? perChannelGrad(sumDyXhat) : null,
       ctx.needsInputGrad[2] ? perChannelGrad(sumDy) : null,
       null,
@@ -266,29 +375,11 @@ export function batchNorm(
 const RowNormalize = defineFunction({
   name: "rowNormalize",
   forward(ctx, x: Tensor, rows: number, size: number, eps: number) {
-    const xd = contiguousData(x);
-    const out = allocate(x.dtype, xd.length) as FloatArray;
+    const out = allocate(x.dtype, x.numel()) as FloatArray;
+    // x̂ is kept in float64 so the backward is exact even for float32 inputs
+    const xhat = new Float64Array(x.numel());
     const invstd = new Float64Array(rows);
-    // xhat is kept in float64 so the backward is exact even for float32 inputs
-    const xhat = new Float64Array(xd.length);
-    for (let r = 0; r < rows; r++) {
-      const base = r * size;
-      let sum = 0;
-      for (let k = 0; k < size; k++) sum += xd[base + k];
-      const mu = sum / size;
-      let sq = 0;
-      for (let k = 0; k < size; k++) {
-        const d = xd[base + k] - mu;
-        sq += d * d;
-      }
-      const is = 1 / Math.sqrt(sq / size + eps);
-      invstd[r] = is;
-      for (let k = 0; k < size; k++) {
-        const v = (xd[base + k] - mu) * is;
-        xhat[base + k] = v;
-        out[base + k] = v;
-      }
-    }
+    rowNormalizeKernel(contiguousData(x), rows, size, eps, out, xhat, invstd);
     Object.assign(ctx, { xhat, invstd, rows, size });
     return Tensor.fromData(out, x.shape);
   },
@@ -299,21 +390,8 @@ const RowNormalize = defineFunction({
       rows: number;
       size: number;
     };
-    const gd = contiguousData(g);
-    const dx = allocate(g.dtype, gd.length) as FloatArray;
-    for (let r = 0; r < rows; r++) {
-      const base = r * size;
-      let a = 0;
-      let b = 0;
-      for (let k = 0; k < size; k++) {
-        a += gd[base + k];
-        b += gd[base + k] * xhat[base + k];
-      }
-      a /= size;
-      b /= size;
-      const is = invstd[r];
-      for (let k = 0; k < size; k++) dx[base + k] = is * (gd[base + k] - a - xhat[base + k] * b);
-    }
+    const dx = allocate(g.dtype, g.numel()) as FloatArray;
+    rowNormalizeBackwardKernel(contiguousData(g), xhat, invstd, rows, size, dx);
     return [Tensor.fromData(dx, g.shape), null, null, null];
   },
 });
