@@ -36,6 +36,8 @@ export interface Conv2dBackwardArgs extends Conv2dShape {
   dx?: FloatArray | null;
   dw?: FloatArray | null;
   db?: FloatArray | null;
+  /** Add the gradients into dx, dw, db instead of overwriting them (default false). */
+  accumulate?: boolean;
 }
 
 /** PyTorch's output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. */
@@ -75,6 +77,7 @@ const P = {
   scr: 25,
   cols: 26,
   tile: 27,
+  acc: 28,
 } as const;
 
 function check(
@@ -143,7 +146,7 @@ function writeParams(
   fields: Partial<Record<keyof typeof P, number>>,
 ): void {
   const q = base + 1;
-  I.fill(0, q, q + 28);
+  I.fill(0, q, q + 29);
   I[q + P.C] = s.inC;
   I[q + P.H] = s.inH;
   I[q + P.W] = s.inW;
@@ -305,15 +308,17 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   const x = rt.x;
   const wantDx = args.dx != null;
   const wantDw = args.dw != null;
+  const acc = args.accumulate === true;
   if (N === 0 || F === 0 || K === 0) {
-    args.dx?.fill(0);
-    args.dw?.fill(0);
-    args.db?.fill(0);
-    if (args.db && N > 0 && F > 0) {
+    if (!acc) {
+      args.dx?.fill(0);
+      args.dw?.fill(0);
+    }
+    if (args.db) {
       for (let f = 0; f < F; f++) {
         let t = 0;
         for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) t += args.dout[(n * F + f) * L + l];
-        args.db[f] = t;
+        args.db[f] = acc ? args.db[f] + t : t;
       }
     }
     return;
@@ -340,6 +345,8 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   if (wantDw) copyIn(rt, f64, xOff, args.x);
   if (wantDx) copyIn(rt, f64, wOff, args.weight);
   copyIn(rt, f64, doutOff, args.dout);
+  if (acc && args.dx) copyIn(rt, f64, dxOff, args.dx);
+  if (acc && args.dw) copyIn(rt, f64, dwOff, args.dw);
   if (wantDx) (f64 ? x.packA64 : x.packA32)(wOff, wtpOff, K, F, 1, 0, Ks);
   const common = {
     x: xOff,
@@ -348,6 +355,7 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
     dx: wantDx ? dxOff : 0,
     dw: wantDw ? dwOff : 0,
     cols: colsOff,
+    acc: acc ? 1 : 0,
   };
   if (wantDx || wantDw) {
     dispatch(
@@ -394,5 +402,93 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   if (args.db) (f64 ? x.biasGrad64 : x.biasGrad32)(doutOff, dbOff, N, F, L);
   if (args.dx) copyOut(rt, f64, dxOff, args.dx);
   if (args.dw) copyOut(rt, f64, dwOff, args.dw);
-  if (args.db) copyOut(rt, f64, dbOff, args.db);
+  if (args.db) {
+    if (acc) {
+      const view = f64
+        ? rt.f64.subarray(dbOff / 8, dbOff / 8 + F)
+        : rt.f32.subarray(dbOff / 4, dbOff / 4 + F);
+      for (let f = 0; f < F; f++) args.db[f] += view[f];
+    } else copyOut(rt, f64, dbOff, args.db);
+  }
+}
+
+/** Geometry as the ops' convolution kernels take it (see src/backend/js/conv.ts ConvGeometry). */
+export interface OpsConvGeometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  cout: number;
+  groups: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  ho: number;
+  wo: number;
+}
+
+function shapeOf(op: string, g: OpsConvGeometry): Conv2dShape {
+  if (g.groups !== 1)
+    throw new RangeError(`${op}: only groups = 1 runs on the WebAssembly kernels, got ${g.groups}`);
+  const s: Conv2dShape = {
+    batch: g.n,
+    inC: g.c,
+    inH: g.h,
+    inW: g.w,
+    outC: g.cout,
+    kH: g.kh,
+    kW: g.kw,
+    strideH: g.sh,
+    strideW: g.sw,
+    padH: g.ph,
+    padW: g.pw,
+    dilationH: g.dh,
+    dilationW: g.dw,
+  };
+  const [ho, wo] = conv2dOutputSize(s);
+  if (ho !== g.ho || wo !== g.wo) {
+    throw new RangeError(`${op}: output size ${g.ho}x${g.wo} differs from the convolution's ${ho}x${wo}`);
+  }
+  return s;
+}
+
+/** The forward convolution with the ops' kernel signature (groups must be 1): out = conv(x, w) + b. */
+export function wasmConvForwardKernel(
+  x: FloatArray,
+  weight: FloatArray,
+  bias: FloatArray | null,
+  out: FloatArray,
+  g: OpsConvGeometry,
+): void {
+  wasmConv2dForward({ ...shapeOf("wasmConvForwardKernel", g), x, weight, bias, out });
+}
+
+/**
+ * The backward convolution with the ops' kernel signature (groups must be 1): adds the gradients
+ * into dx, dw, db (each may be null), as the JS kernels do.
+ */
+export function wasmConvBackwardKernel(
+  x: FloatArray,
+  weight: FloatArray,
+  dout: FloatArray,
+  dx: FloatArray | null,
+  dw: FloatArray | null,
+  db: FloatArray | null,
+  g: OpsConvGeometry,
+): void {
+  wasmConv2dBackward({
+    ...shapeOf("wasmConvBackwardKernel", g),
+    x,
+    weight,
+    dout,
+    dx,
+    dw,
+    db,
+    accumulate: true,
+  });
 }

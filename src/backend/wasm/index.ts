@@ -10,8 +10,14 @@ import { wasmGemm, PARALLEL_MIN_FLOPS } from "./gemm.js";
 
 export { wasmGemm, PARALLEL_MIN_FLOPS };
 export { setNumThreads, getNumThreads, shutdownThreads, workerCount } from "./threads.js";
-export { wasmConv2dForward, wasmConv2dBackward, conv2dOutputSize } from "./conv.js";
-export type { Conv2dShape, Conv2dForwardArgs, Conv2dBackwardArgs } from "./conv.js";
+export {
+  wasmConv2dForward,
+  wasmConv2dBackward,
+  wasmConvForwardKernel,
+  wasmConvBackwardKernel,
+  conv2dOutputSize,
+} from "./conv.js";
+export type { Conv2dShape, Conv2dForwardArgs, Conv2dBackwardArgs, OpsConvGeometry } from "./conv.js";
 
 /** True when this engine runs the SIMD128 + shared-memory module (compiles it on first call). */
 export function wasmAvailable(): boolean {

@@ -5,8 +5,11 @@ import {
   shutdownThreads,
   wasmConv2dBackward,
   wasmConv2dForward,
+  wasmConvBackwardKernel,
+  wasmConvForwardKernel,
   type Conv2dShape,
 } from "../../../src/backend/wasm/index.js";
+import { conv2dNaiveBackward, conv2dNaiveForward, type ConvGeometry } from "../../../src/backend/js/conv.js";
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -188,6 +191,25 @@ describe.each(DTYPES)("wasm conv2d %s", (_name, T, tol) => {
     expect(worst(dw, ref.dw, ref.dwScale)).toBeLessThanOrEqual(tol);
   });
 
+  it("accumulates into dx, dw, db when asked", () => {
+    const s = SHAPES[3][1];
+    const [Ho, Wo] = conv2dOutputSize(s);
+    const x = filled(T, s.batch * s.inC * s.inH * s.inW, 12);
+    const w = filled(T, s.outC * s.inC * s.kH * s.kW, 13);
+    const dout = filled(T, s.batch * s.outC * Ho * Wo, 14);
+    const ref = reference(s, x, w, null, dout);
+    const dx0 = filled(T, x.length, 15);
+    const dw0 = filled(T, w.length, 16);
+    const db0 = filled(T, s.outC, 17);
+    const [dx, dw, db] = [dx0.slice(), dw0.slice(), db0.slice()];
+    wasmConv2dBackward({ ...s, x, weight: w, dout, dx, dw, db, accumulate: true });
+    const plus = (r: Float64Array, a: ArrayLike<number>) => r.map((v, i) => v + a[i]);
+    const grow = (sc: Float64Array, a: ArrayLike<number>) => sc.map((v, i) => v + Math.abs(a[i]));
+    expect(worst(dx, plus(ref.dx, dx0), grow(ref.dxScale, dx0))).toBeLessThanOrEqual(tol);
+    expect(worst(dw, plus(ref.dw, dw0), grow(ref.dwScale, dw0))).toBeLessThanOrEqual(tol);
+    expect(worst(db, plus(ref.db, db0), grow(ref.dbScale, db0))).toBeLessThanOrEqual(tol);
+  });
+
   it("gives bit-identical results on 1, 2 and 3 threads", () => {
     const s = shape({ batch: 8, inC: 3, inH: 32, inW: 32, outC: 16, kH: 5, kW: 5, padH: 2, padW: 2 });
     const [Ho, Wo] = conv2dOutputSize(s);
@@ -230,5 +252,52 @@ describe("wasm conv2d argument checks", () => {
     expect(() => wasmConv2dBackward({ ...s, strideW: 0, x, weight: w, dout: new Float32Array(12) })).toThrow(
       "wasmConv2dBackward: strideW must be a positive integer, got 0",
     );
+  });
+});
+
+describe("the ops' kernel signature", () => {
+  it.each(DTYPES)("%s: matches the JS naive kernels, accumulating like them", (_name, T, tol) => {
+    const s = SHAPES[5][1];
+    const [ho, wo] = conv2dOutputSize(s);
+    const g: ConvGeometry = {
+      n: s.batch,
+      c: s.inC,
+      h: s.inH,
+      w: s.inW,
+      cout: s.outC,
+      groups: 1,
+      kh: s.kH,
+      kw: s.kW,
+      sh: s.strideH,
+      sw: s.strideW,
+      ph: s.padH,
+      pw: s.padW,
+      dh: s.dilationH,
+      dw: s.dilationW,
+      ho,
+      wo,
+    };
+    const x = filled(T, s.batch * s.inC * s.inH * s.inW, 21);
+    const w = filled(T, s.outC * s.inC * s.kH * s.kW, 22);
+    const b = filled(T, s.outC, 23);
+    const dout = filled(T, s.batch * s.outC * ho * wo, 24);
+    const ref = reference(s, x, w, b, dout);
+    const outJs = new T(dout.length);
+    const outWasm = new T(dout.length);
+    conv2dNaiveForward(x, w, b, outJs, g);
+    wasmConvForwardKernel(x, w, b, outWasm, g);
+    expect(worst(outWasm, Float64Array.from(outJs), ref.outScale)).toBeLessThanOrEqual(2 * tol);
+    const start = [filled(T, x.length, 25), filled(T, w.length, 26), filled(T, b.length, 27)];
+    const js = start.map((a) => a.slice());
+    const wa = start.map((a) => a.slice());
+    conv2dNaiveBackward(x, w, dout, js[0], js[1], js[2], g);
+    wasmConvBackwardKernel(x, w, dout, wa[0], wa[1], wa[2], g);
+    const scales = [ref.dxScale, ref.dwScale, ref.dbScale];
+    for (let i = 0; i < 3; i++) {
+      const sc = scales[i].map((v, j) => v + Math.abs(start[i][j]));
+      expect(worst(wa[i], Float64Array.from(js[i]), sc), `gradient ${i}`).toBeLessThanOrEqual(2 * tol);
+    }
+    expect(() => wasmConvForwardKernel(x, w, b, outWasm, { ...g, groups: 3 })).toThrow(/only groups = 1/);
+    expect(() => wasmConvForwardKernel(x, w, b, outWasm, { ...g, ho: ho + 1 })).toThrow(/output size/);
   });
 });

@@ -32,6 +32,7 @@ const P_S1: i32 = 24;
 const P_SCR: i32 = 25; // per-thread scratch
 const P_COLS: i32 = 26; // backward: all images' packed cols^T (shared)
 const P_TILE: i32 = 27;
+const P_ACC: i32 = 28; // backward: add into dx and dw instead of overwriting them
 
 @inline function prm(p: usize, i: i32): i32 {
   return load<i32>(p + (<usize>i << 2));
@@ -87,14 +88,14 @@ function im2col<T>(p: usize, x: usize, cols: usize): void {
   }
 }
 
-/** x[C, H, W] = col2im(cols[K, L]): x is zeroed, then every column entry is added at its pixel. */
+/** x[C, H, W] (+)= col2im(cols[K, L]): every column entry is added at its pixel (x zeroed first unless P_ACC). */
 function col2im<T>(p: usize, cols: usize, x: usize): void {
   const es = <usize>sizeof<T>();
   const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
   const KH = prm(p, P_KH), KW = prm(p, P_KW), sh = prm(p, P_SH), sw = prm(p, P_SW);
   const ph = prm(p, P_PH), pw = prm(p, P_PW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
   const Ho = prm(p, P_HO), Wo = prm(p, P_WO);
-  memory.fill(x, 0, <usize>(C * H * W) * es);
+  if (prm(p, P_ACC) == 0) memory.fill(x, 0, <usize>(C * H * W) * es);
   let s = cols;
   const rowBytes = <usize>Wo * es;
   for (let c = 0; c < C; c++) {
@@ -234,9 +235,10 @@ function convBackward2<T>(p: usize): void {
   const Kbs = (K + NR - 1) / NR;
   const colsStride = <usize>(Kbs * NR * L) * es;
   const s0 = prm(p, P_S0), s1 = prm(p, P_S1);
+  const acc = prm(p, P_ACC) != 0;
   for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
     packA<T>(dout + <usize>(n * F * L) * es, ap, F, L, 0, 0, Fs);
-    gemm<T>(ap, colsAll + <usize>n * colsStride, dw, F, K, L, n > 0 ? 1 : 0, 0, Fs, s0, s1, tile);
+    gemm<T>(ap, colsAll + <usize>n * colsStride, dw, F, K, L, n > 0 || acc ? 1 : 0, 0, Fs, s0, s1, tile);
   }
 }
 
