@@ -21,6 +21,7 @@ import { checkOptions } from "../tensor/options.js";
 import { shapeToString, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData, requireFloating, requireSameDType, requireTensor } from "./util.js";
+import { pad } from "./indexing.js";
 import { reshape } from "./view.js";
 
 /** A size given for both spatial dims at once, or as `[height, width]`. */
@@ -29,8 +30,11 @@ export type Size2d = number | readonly [number, number];
 export interface Conv2dOptions {
   /** Step between neighbouring windows (default 1). */
   stride?: Size2d;
-  /** Zero padding added on both sides (default 0). */
-  padding?: Size2d;
+  /**
+   * Zero padding added on both sides (default 0); "valid" is 0, "same" (stride 1 only) keeps the
+   * input size, padding one more at the bottom/right when the kernel's span is even, as PyTorch.
+   */
+  padding?: Size2d | "same" | "valid";
   /** Spacing between kernel elements (default 1). */
   dilation?: Size2d;
   /** Input and output channels are split into this many independent groups (default 1). */
@@ -317,7 +321,23 @@ function prepareConv(
   requireFloating(input, op, "input");
   requireSameDType(op, input, "input", weight, "weight");
   const unbatched = input.ndim === 3;
-  const x = unbatched ? reshape(input, [1, ...input.shape]) : input;
+  let x = unbatched ? reshape(input, [1, ...input.shape]) : input;
+  let padding = opts.padding;
+  if (padding === "valid") padding = 0;
+  else if (padding === "same") {
+    const [sh, sw] = pair(opts.stride, 1, op, "stride", 1);
+    if (sh !== 1 || sw !== 1) {
+      throw new RangeError(`${op}: padding "same" needs stride 1, got stride ${sh}x${sw}`);
+    }
+    const [dh, dw] = pair(opts.dilation, 1, op, "dilation", 1);
+    const totalH = dh * (weight.shape[2] - 1);
+    const totalW = dw * (weight.shape[3] - 1);
+    // An odd total goes one more to the bottom/right, through an explicit pad.
+    if (totalH % 2 !== 0 || totalW % 2 !== 0) x = pad(x, [0, totalW % 2, 0, totalH % 2]);
+    padding = [Math.floor(totalH / 2), Math.floor(totalW / 2)];
+  } else if (typeof padding === "string") {
+    throw new RangeError(`${op}: padding must be a number, [h, w], "same" or "valid", got "${padding}"`);
+  }
   const groups = opts.groups ?? 1;
   if (typeof groups !== "number" || !Number.isInteger(groups) || groups < 1) {
     throw new RangeError(`${op}: groups must be a positive integer, got ${String(groups)}`);
@@ -348,7 +368,7 @@ function prepareConv(
     }
   }
   const [sh, sw] = pair(opts.stride, 1, op, "stride", 1);
-  const [ph, pw] = pair(opts.padding, 0, op, "padding", 0);
+  const [ph, pw] = pair(padding, 0, op, "padding", 0);
   const [dh, dw] = pair(opts.dilation, 1, op, "dilation", 1);
   const spanH = dh * (kh - 1) + 1;
   const spanW = dw * (kw - 1) + 1;

@@ -22,6 +22,9 @@ const CONV_CASES: [string, F.Conv2dOptions][] = [
   ["conv_1x1", {}],
   ["conv_unbatched", { padding: 1 }],
   ["conv_groups_float32", { stride: 2, padding: [1, 2], groups: 2 }],
+  ["conv_same_even_kernel", { padding: "same" }],
+  ["conv_same_dilation", { padding: "same", dilation: [2, 1] }],
+  ["conv_valid", { padding: "valid" }],
 ];
 
 function withBackend(name: string, fn: () => void): void {
@@ -173,6 +176,12 @@ describe("conv2d validation", () => {
     );
     expect(() => F.conv2d(x, cn.zeros([4, 5, 3, 3]), null, { padding: [1, -1] })).toThrow(
       "conv2d: padding must be a non-negative integer or a pair [h, w] of them, got [1,-1]",
+    );
+    expect(() => F.conv2d(x, cn.zeros([4, 5, 3, 3]), null, { padding: "same", stride: 2 })).toThrow(
+      'conv2d: padding "same" needs stride 1, got stride 2x2',
+    );
+    expect(() => F.conv2d(x, cn.zeros([4, 5, 3, 3]), null, { padding: "full" as "same" })).toThrow(
+      'conv2d: padding must be a number, [h, w], "same" or "valid", got "full"',
     );
     expect(() => F.conv2d(x, cn.zeros([4, 5, 3, 3]), null, { groups: 1.5 })).toThrow(
       "conv2d: groups must be a positive integer, got 1.5",
