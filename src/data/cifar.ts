@@ -55,7 +55,8 @@ export function loadCIFAR10(options?: ImageLoaderOptions): ImageDataset {
     const take = Math.min(bytes.length / RECORD, limit - total);
     for (let r = 0; r < take; r++) {
       const label = bytes[r * RECORD];
-      if (label > 9) throw new Error(`${op}: ${path}: record ${r} has label ${label}; CIFAR-10 labels are 0..9`);
+      if (label > 9)
+        throw new Error(`${op}: ${path}: record ${r} has label ${label}; CIFAR-10 labels are 0..9`);
     }
     chunks.push(new Uint8Array(bytes.buffer, bytes.byteOffset, take * RECORD));
     total += take;

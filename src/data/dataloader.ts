@@ -73,7 +73,8 @@ function collateAt(items: unknown[], where: string): unknown {
     return stackRaw(items as Tensor[], where);
   }
   if (typeof first === "number") {
-    if (!items.every((v) => typeof v === "number")) throw new TypeError(`${where}: items mix numbers and other values`);
+    if (!items.every((v) => typeof v === "number"))
+      throw new TypeError(`${where}: items mix numbers and other values`);
     const nums = items as number[];
     const ints = nums.every((v) => Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31);
     return tensor(nums, { dtype: ints ? "int32" : "float64" });
@@ -135,12 +136,18 @@ export class DataLoader<T = unknown, B = Collated<T>> implements Iterable<B> {
 
   constructor(dataset: DatasetLike<T>, options?: DataLoaderOptions<T, B>) {
     const o = checkOptions("DataLoader", options, KNOWN);
-    if (dataset === null || typeof dataset !== "object" || typeof dataset.get !== "function" || typeof dataset.length !== "number") {
+    if (
+      dataset === null ||
+      typeof dataset !== "object" ||
+      typeof dataset.get !== "function" ||
+      typeof dataset.length !== "number"
+    ) {
       throw new TypeError("DataLoader: the dataset must have a numeric length and a get(index) method");
     }
     this.dataset = dataset;
     const bs = o.batchSize ?? 1;
-    if (!Number.isInteger(bs) || bs < 1) throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${bs}`);
+    if (!Number.isInteger(bs) || bs < 1)
+      throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${bs}`);
     this.batchSize = bs;
     for (const key of ["shuffle", "dropLast"] as const) {
       if (o[key] !== undefined && typeof o[key] !== "boolean") {
@@ -152,12 +159,14 @@ export class DataLoader<T = unknown, B = Collated<T>> implements Iterable<B> {
     if (o.seed !== undefined && o.generator !== undefined) {
       throw new TypeError("DataLoader: give either seed or generator, not both");
     }
-    if (o.seed !== undefined && !Number.isFinite(o.seed)) throw new TypeError(`DataLoader: seed must be a finite number, got ${o.seed}`);
+    if (o.seed !== undefined && !Number.isFinite(o.seed))
+      throw new TypeError(`DataLoader: seed must be a finite number, got ${o.seed}`);
     if (o.generator !== undefined && !(o.generator instanceof Generator)) {
       throw new TypeError("DataLoader: option generator must be a Generator");
     }
     this.generator = o.generator ?? (o.seed !== undefined ? new Generator(o.seed) : defaultGenerator);
-    if (o.collate !== undefined && typeof o.collate !== "function") throw new TypeError("DataLoader: option collate must be a function");
+    if (o.collate !== undefined && typeof o.collate !== "function")
+      throw new TypeError("DataLoader: option collate must be a function");
     this.collateFn = o.collate ?? null;
   }
 

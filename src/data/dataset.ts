@@ -48,7 +48,8 @@ export class TensorDataset<T extends Tensor[] = Tensor[]> extends Dataset<T> {
     if (tensors.length === 0) throw new TypeError("TensorDataset: needs at least one tensor");
     tensors.forEach((t, i) => {
       if (!(t instanceof Tensor)) throw new TypeError(`TensorDataset: argument ${i} is not a tensor`);
-      if (t.ndim === 0) throw new RangeError(`TensorDataset: argument ${i} is a scalar; items are rows along dim 0`);
+      if (t.ndim === 0)
+        throw new RangeError(`TensorDataset: argument ${i} is a scalar; items are rows along dim 0`);
     });
     const n = tensors[0].shape[0];
     tensors.forEach((t, i) => {

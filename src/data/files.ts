@@ -13,7 +13,11 @@ export interface SearchPlace {
 }
 
 /** The folders to search, in order: `root` and its subfolders, then `$CNNLAB_DATA`'s, then `system`. */
-export function searchPlaces(root: string | undefined, subdirs: readonly string[], system: readonly string[] = []): SearchPlace[] {
+export function searchPlaces(
+  root: string | undefined,
+  subdirs: readonly string[],
+  system: readonly string[] = [],
+): SearchPlace[] {
   const places: SearchPlace[] = [];
   const add = (base: string, reason: string) => {
     places.push({ dir: base, reason });
@@ -33,7 +37,12 @@ export type Wanted = readonly string[];
  * The first place holding every wanted file (any of its names), with the resolved paths; otherwise
  * an error listing each folder searched, what was looked for, and how to get the data.
  */
-export function findFiles(op: string, places: SearchPlace[], wanted: readonly Wanted[], howToGet: string): string[] {
+export function findFiles(
+  op: string,
+  places: SearchPlace[],
+  wanted: readonly Wanted[],
+  howToGet: string,
+): string[] {
   for (const place of places) {
     const paths: string[] = [];
     for (const names of wanted) {
@@ -53,7 +62,8 @@ export function findFiles(op: string, places: SearchPlace[], wanted: readonly Wa
 /** The bytes of a file, gunzipped when it starts with the gzip magic; a truncated gzip names the file. */
 export function readMaybeGzip(op: string, path: string): { bytes: Uint8Array; gzipError?: string } {
   const raw = readFileSync(path);
-  if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return { bytes: new Uint8Array(raw.buffer, raw.byteOffset, raw.length) };
+  if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b)
+    return { bytes: new Uint8Array(raw.buffer, raw.byteOffset, raw.length) };
   try {
     const out = gunzipSync(raw);
     return { bytes: new Uint8Array(out.buffer, out.byteOffset, out.length) };

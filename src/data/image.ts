@@ -4,7 +4,10 @@ import { decode } from "fast-png";
 import { Tensor } from "../tensor/tensor.js";
 
 /** Where Debian's python3-skimage keeps its sample photographs. */
-export const SAMPLE_IMAGE_DIRS = ["/usr/lib/python3/dist-packages/skimage/data", "/usr/share/python3-skimage/data"];
+export const SAMPLE_IMAGE_DIRS = [
+  "/usr/lib/python3/dist-packages/skimage/data",
+  "/usr/share/python3-skimage/data",
+];
 
 /**
  * Reads a PNG file into a float32 tensor [C, H, W] with values in [0, 1] (C = 1 for gray, 3 for
@@ -21,7 +24,9 @@ export function readImage(path: string): Tensor {
   try {
     png = decode(bytes);
   } catch (error) {
-    throw new Error(`readImage: ${path} is not a PNG image this reader understands: ${(error as Error).message}`);
+    throw new Error(
+      `readImage: ${path} is not a PNG image this reader understands: ${(error as Error).message}`,
+    );
   }
   const { width, height, channels } = png;
   const maxValue = png.depth === 16 ? 65535 : png.depth === 8 ? 255 : 2 ** png.depth - 1;

@@ -49,16 +49,22 @@ export const FASHION_MNIST_CLASSES = [
 
 export const MNIST_CLASSES = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] as const;
 
-export function checkLoaderOptions(op: string, options: ImageLoaderOptions | undefined): Required<Omit<ImageLoaderOptions, "root" | "limit">> & ImageLoaderOptions {
+export function checkLoaderOptions(
+  op: string,
+  options: ImageLoaderOptions | undefined,
+): Required<Omit<ImageLoaderOptions, "root" | "limit">> & ImageLoaderOptions {
   const o = checkOptions(op, options, ["root", "split", "limit", "dtype"]);
   const split = o.split ?? "train";
-  if (split !== "train" && split !== "test") throw new RangeError(`${op}: split must be "train" or "test", got ${JSON.stringify(split)}`);
+  if (split !== "train" && split !== "test")
+    throw new RangeError(`${op}: split must be "train" or "test", got ${JSON.stringify(split)}`);
   if (o.limit !== undefined && (!Number.isInteger(o.limit) || o.limit < 0)) {
     throw new RangeError(`${op}: limit must be a non-negative integer, got ${o.limit}`);
   }
   const dtype = o.dtype ?? "float32";
-  if (dtype !== "float32" && dtype !== "float64") throw new RangeError(`${op}: dtype must be float32 or float64, got ${String(dtype)}`);
-  if (o.root !== undefined && typeof o.root !== "string") throw new TypeError(`${op}: root must be a folder path (string)`);
+  if (dtype !== "float32" && dtype !== "float64")
+    throw new RangeError(`${op}: dtype must be float32 or float64, got ${String(dtype)}`);
+  if (o.root !== undefined && typeof o.root !== "string")
+    throw new TypeError(`${op}: root must be a folder path (string)`);
   return { ...o, split, dtype };
 }
 
@@ -76,9 +82,11 @@ export function parseIdx(op: string, path: string, rank: number, what: string): 
   if (bytes.length < 4) fail(`the file is truncated inside the IDX header (${bytes.length} bytes)`);
   if (bytes[0] !== 0 || bytes[1] !== 0) fail("not an IDX file (the first two bytes must be 0)");
   if (bytes[2] !== 0x08) fail(`IDX type code 0x${bytes[2].toString(16)} is not 0x08 (unsigned bytes)`);
-  if (bytes[3] !== rank) fail(`expected ${rank}-dimensional IDX ${what} data, the header says ${bytes[3]} dimensions`);
+  if (bytes[3] !== rank)
+    fail(`expected ${rank}-dimensional IDX ${what} data, the header says ${bytes[3]} dimensions`);
   const headerSize = 4 + 4 * rank;
-  if (bytes.length < headerSize) fail(`the file is truncated inside the IDX header (${bytes.length} of ${headerSize} bytes)`);
+  if (bytes.length < headerSize)
+    fail(`the file is truncated inside the IDX header (${bytes.length} of ${headerSize} bytes)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
@@ -117,11 +125,18 @@ function loadIdxPair(
   for (let i = 0; i < count; i++) {
     const label = labels.body[i];
     if (label >= classes.length) {
-      throw new Error(`${op}: ${labelPath}: record ${i} has label ${label}, but there are only ${classes.length} classes`);
+      throw new Error(
+        `${op}: ${labelPath}: record ${i} has label ${label}, but there are only ${classes.length} classes`,
+      );
     }
     y[i] = label;
   }
-  return new ImageDataset(Tensor.fromData(pixels, [count, 1, h, w]), Tensor.fromData(y, [count]), classes, paths);
+  return new ImageDataset(
+    Tensor.fromData(pixels, [count, 1, h, w]),
+    Tensor.fromData(y, [count]),
+    classes,
+    paths,
+  );
 }
 
 function idxFiles(split: "train" | "test"): string[][] {

@@ -14,7 +14,8 @@ export type Transform<I = Tensor, O = Tensor> = (input: I) => O;
 
 /** [N, C, H, W] view of an image or batch, and whether it was a single image. */
 function asBatch(op: string, x: Tensor): { n: number; c: number; h: number; w: number; single: boolean } {
-  if (!(x instanceof Tensor)) throw new TypeError(`${op}: expected a tensor image [C, H, W] or batch [N, C, H, W]`);
+  if (!(x instanceof Tensor))
+    throw new TypeError(`${op}: expected a tensor image [C, H, W] or batch [N, C, H, W]`);
   if (x.ndim === 3) return { n: 1, c: x.shape[0], h: x.shape[1], w: x.shape[2], single: true };
   if (x.ndim === 4) return { n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], single: false };
   throw new RangeError(
@@ -25,7 +26,9 @@ function asBatch(op: string, x: Tensor): { n: number; c: number; h: number; w: n
 function perChannel(op: string, name: string, value: number | readonly number[], c: number): number[] {
   const list = typeof value === "number" ? [value] : [...value];
   if (list.some((v) => typeof v !== "number" || !Number.isFinite(v))) {
-    throw new TypeError(`${op}: ${name} must be a number or an array of numbers, got ${JSON.stringify(value)}`);
+    throw new TypeError(
+      `${op}: ${name} must be a number or an array of numbers, got ${JSON.stringify(value)}`,
+    );
   }
   if (list.length === 1) return new Array<number>(c).fill(list[0]);
   if (list.length !== c) {
@@ -37,11 +40,14 @@ function perChannel(op: string, name: string, value: number | readonly number[],
 /** (x − mean[c]) / std[c] per channel (one number applies to every channel). */
 export function normalize(mean: number | readonly number[], std: number | readonly number[]): Transform {
   const stds = typeof std === "number" ? [std] : [...std];
-  if (stds.some((s) => s === 0)) throw new RangeError(`normalize: std must not be 0, got ${JSON.stringify(std)}`);
+  if (stds.some((s) => s === 0))
+    throw new RangeError(`normalize: std must not be 0, got ${JSON.stringify(std)}`);
   return (x: Tensor) => {
     const { n, c, h, w } = asBatch("normalize", x);
     if (!isFloating(x.dtype)) {
-      throw new TypeError(`normalize: expects a float32 or float64 image, got ${x.dtype} (convert pixels with toTensor first)`);
+      throw new TypeError(
+        `normalize: expects a float32 or float64 image, got ${x.dtype} (convert pixels with toTensor first)`,
+      );
     }
     const m = perChannel("normalize", "mean", mean, c);
     const s = perChannel("normalize", "std", std, c);
@@ -72,7 +78,9 @@ export interface RandomCropOptions {
 function pair(op: string, name: string, v: number | readonly number[]): [number, number] {
   const p: number[] = typeof v === "number" ? [v, v] : [...v];
   if (p.length !== 2 || p.some((k) => !Number.isInteger(k) || k < 0)) {
-    throw new RangeError(`${op}: ${name} must be a non-negative integer or a pair of them, got ${JSON.stringify(v)}`);
+    throw new RangeError(
+      `${op}: ${name} must be a non-negative integer or a pair of them, got ${JSON.stringify(v)}`,
+    );
   }
   return [p[0], p[1]];
 }
@@ -84,7 +92,8 @@ function pair(op: string, name: string, v: number | readonly number[]): [number,
 export function randomCrop(size: number | [number, number], options?: RandomCropOptions): Transform {
   const o = checkOptions("randomCrop", options, ["padding", "fill", "generator"]);
   const [th, tw] = pair("randomCrop", "size", size);
-  if (th === 0 || tw === 0) throw new RangeError(`randomCrop: size must be positive, got ${JSON.stringify(size)}`);
+  if (th === 0 || tw === 0)
+    throw new RangeError(`randomCrop: size must be positive, got ${JSON.stringify(size)}`);
   const [ph, pw] = pair("randomCrop", "padding", o.padding ?? 0);
   const fill = o.fill ?? 0;
   const gen = o.generator ?? defaultGenerator;
@@ -160,15 +169,14 @@ export interface ToTensorOptions {
  * Pixels 0..255 (a Uint8Array / Uint8ClampedArray with `shape`, or an int32 tensor) → a float
  * tensor in [0, 1], channels first: [H, W] → [1, H, W]; HWC → CHW; [N, H, W, C] → [N, C, H, W].
  */
-export function toTensor(
-  input: Tensor | Uint8Array | Uint8ClampedArray,
-  options?: ToTensorOptions,
-): Tensor {
+export function toTensor(input: Tensor | Uint8Array | Uint8ClampedArray, options?: ToTensorOptions): Tensor {
   const o = checkOptions("toTensor", options, ["shape", "layout", "dtype"]);
   const layout = o.layout ?? "HWC";
-  if (layout !== "HWC" && layout !== "CHW") throw new RangeError(`toTensor: layout must be "HWC" or "CHW", got ${String(layout)}`);
+  if (layout !== "HWC" && layout !== "CHW")
+    throw new RangeError(`toTensor: layout must be "HWC" or "CHW", got ${String(layout)}`);
   const dtype = o.dtype ?? "float32";
-  if (dtype !== "float32" && dtype !== "float64") throw new RangeError(`toTensor: dtype must be float32 or float64, got ${String(dtype)}`);
+  if (dtype !== "float32" && dtype !== "float64")
+    throw new RangeError(`toTensor: dtype must be float32 or float64, got ${String(dtype)}`);
   let pixels: ArrayLike<number>;
   let shape: number[];
   if (input instanceof Tensor) {
@@ -186,7 +194,9 @@ export function toTensor(
     shape = [...o.shape];
     const count = shape.reduce((a, b) => a * b, 1);
     if (count !== input.length) {
-      throw new RangeError(`toTensor: shape ${shapeToString(shape)} needs ${count} values, the array has ${input.length}`);
+      throw new RangeError(
+        `toTensor: shape ${shapeToString(shape)} needs ${count} values, the array has ${input.length}`,
+      );
     }
     pixels = input;
   } else {
@@ -198,7 +208,9 @@ export function toTensor(
     return Tensor.fromData(out, [1, shape[0], shape[1]]);
   }
   if (shape.length !== 3 && shape.length !== 4) {
-    throw new RangeError(`toTensor: expected [H, W], [H, W, C] / [C, H, W] or a batch of those, got ${shapeToString(shape)}`);
+    throw new RangeError(
+      `toTensor: expected [H, W], [H, W, C] / [C, H, W] or a batch of those, got ${shapeToString(shape)}`,
+    );
   }
   const batched = shape.length === 4;
   const n = batched ? shape[0] : 1;
@@ -213,7 +225,8 @@ export function toTensor(
     const base = b * img;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
-        for (let ch = 0; ch < c; ch++) out[base + (ch * h + y) * w + x] = pixels[base + (y * w + x) * c + ch] / 255;
+        for (let ch = 0; ch < c; ch++)
+          out[base + (ch * h + y) * w + x] = pixels[base + (y * w + x) * c + ch] / 255;
       }
     }
   }

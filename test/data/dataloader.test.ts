@@ -79,7 +79,8 @@ describe("DataLoader", () => {
   });
 
   it("shuffle: each epoch is a permutation; same seed → same epochs; epochs differ", () => {
-    const labelsOf = (dl: InstanceType<typeof DataLoader<any, Tensor[]>>) => [...dl].flatMap((b) => rowsOf(b[1]));
+    const labelsOf = (dl: InstanceType<typeof DataLoader<any, Tensor[]>>) =>
+      [...dl].flatMap((b) => rowsOf(b[1]));
     const a = new DataLoader(numbered(50), { batchSize: 8, shuffle: true, seed: 42 });
     const b = new DataLoader(numbered(50), { batchSize: 8, shuffle: true, seed: 42 });
     const a1 = labelsOf(a);
@@ -147,6 +148,8 @@ describe("DataLoader", () => {
     );
     expect(() => new DataLoader(numbered(), { shuffle: "yes" as any })).toThrow(/shuffle must be a boolean/);
     expect(() => new DataLoader([1, 2] as any)).toThrow(/numeric length and a get\(index\) method/);
-    expect(() => new DataLoader(numbered(), { seed: 1, generator: new Generator(1) })).toThrow(/either seed or generator/);
+    expect(() => new DataLoader(numbered(), { seed: 1, generator: new Generator(1) })).toThrow(
+      /either seed or generator/,
+    );
   });
 });

@@ -42,8 +42,12 @@ describe("normalize", () => {
       "normalize: mean has 3 values but the image has 2 channels",
     );
     expect(() => normalize(0, 0)).toThrow(/std must not be 0/);
-    expect(() => normalize(0, 1)(tensor([1, 2]))).toThrow(/expected an image \[C, H, W\] or a batch \[N, C, H, W\], got shape \[2\]/);
-    expect(() => normalize(0, 1)(tensor([[[1]]], { dtype: "int32" }))).toThrow(/got int32 \(convert pixels with toTensor first\)/);
+    expect(() => normalize(0, 1)(tensor([1, 2]))).toThrow(
+      /expected an image \[C, H, W\] or a batch \[N, C, H, W\], got shape \[2\]/,
+    );
+    expect(() => normalize(0, 1)(tensor([[[1]]], { dtype: "int32" }))).toThrow(
+      /got int32 \(convert pixels with toTensor first\)/,
+    );
   });
 });
 
@@ -114,7 +118,9 @@ describe("randomHorizontalFlip", () => {
     const same = randomHorizontalFlip(0)(x);
     expect(same.toArray()).toEqual(x.toArray());
     expect(same).not.toBe(x);
-    expect(() => randomHorizontalFlip(2)).toThrow("randomHorizontalFlip: p must be a probability in [0, 1], got 2");
+    expect(() => randomHorizontalFlip(2)).toThrow(
+      "randomHorizontalFlip: p must be a probability in [0, 1], got 2",
+    );
   });
 
   it("flips about half the images of a batch independently", () => {
@@ -145,7 +151,11 @@ describe("toTensor", () => {
   });
 
   it("accepts CHW, grey [H, W], batches [N, H, W, C] and int32 tensors", () => {
-    const chw = toTensor(new Uint8Array([255, 0, 51, 102]), { shape: [1, 2, 2], layout: "CHW", dtype: "float64" });
+    const chw = toTensor(new Uint8Array([255, 0, 51, 102]), {
+      shape: [1, 2, 2],
+      layout: "CHW",
+      dtype: "float64",
+    });
     expect(chw.toArray()).toEqual([
       [
         [1, 0],
@@ -162,9 +172,13 @@ describe("toTensor", () => {
 
   it("rejects what is not pixels", () => {
     expect(() => toTensor(new Uint8Array(4))).toThrow("toTensor: a typed-array input needs options.shape");
-    expect(() => toTensor(new Uint8Array(4), { shape: [3, 3] })).toThrow(/shape \[3,3\] needs 9 values, the array has 4/);
+    expect(() => toTensor(new Uint8Array(4), { shape: [3, 3] })).toThrow(
+      /shape \[3,3\] needs 9 values, the array has 4/,
+    );
     expect(() => toTensor(tensor([0.5]))).toThrow(/got a float32 tensor/);
-    expect(() => toTensor(tensor([[3, 256]], { dtype: "int32" }))).toThrow("toTensor: pixel 1 is 256, outside 0..255");
+    expect(() => toTensor(tensor([[3, 256]], { dtype: "int32" }))).toThrow(
+      "toTensor: pixel 1 is 256, outside 0..255",
+    );
   });
 });
 
