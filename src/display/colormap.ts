@@ -40,7 +40,9 @@ export const COLORMAPS: readonly ColormapName[] = ["gray", "viridis", "diverging
 
 export function checkColormap(op: string, name: unknown): ColormapName {
   if (typeof name !== "string" || !(COLORMAPS as readonly string[]).includes(name)) {
-    throw new RangeError(`${op}: unknown cmap ${JSON.stringify(name)}; expected one of ${COLORMAPS.join(", ")}`);
+    throw new RangeError(
+      `${op}: unknown cmap ${JSON.stringify(name)}; expected one of ${COLORMAPS.join(", ")}`,
+    );
   }
   return name as ColormapName;
 }

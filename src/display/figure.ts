@@ -46,7 +46,9 @@ export class Figure {
 
   /** The static picture: our SVG rendering, or a PNG for heatmaps. */
   toStatic(): StaticPicture {
-    return this.staticPicture ? this.staticPicture() : { mime: "image/svg+xml", data: renderSvg(this.data, this.layout) };
+    return this.staticPicture
+      ? this.staticPicture()
+      : { mime: "image/svg+xml", data: renderSvg(this.data, this.layout) };
   }
 
   toSVG(): string {
@@ -56,7 +58,10 @@ export class Figure {
   toString(): string {
     const title = typeof this.layout.title?.text === "string" ? ` "${this.layout.title.text}"` : "";
     const traces = this.data.map((t) => {
-      const n = t.type === "heatmap" ? `${t.z?.length ?? 0}x${t.z?.[0]?.length ?? 0}` : `${(t.y ?? t.x ?? []).length} points`;
+      const n =
+        t.type === "heatmap"
+          ? `${t.z?.length ?? 0}x${t.z?.[0]?.length ?? 0}`
+          : `${(t.y ?? t.x ?? []).length} points`;
       return `${t.type}${t.name ? ` ${t.name}` : ""} (${n})`;
     });
     return `Figure${title}: ${traces.join(", ")}`;
@@ -128,7 +133,10 @@ export function plotlyVersion(): string {
 export function initPlotly(): MimeBundle {
   if (plotlySource === null) {
     const req = createRequire(import.meta.url);
-    plotlySource = readFileSync(req.resolve("plotly.js-dist-min/plotly.min.js"), "utf8").replace(/<\/script/gi, "<\\/script");
+    plotlySource = readFileSync(req.resolve("plotly.js-dist-min/plotly.min.js"), "utf8").replace(
+      /<\/script/gi,
+      "<\\/script",
+    );
   }
   const version = plotlyVersion();
   // `module`/`exports`/`define` are shadowed so the bundle sets window.Plotly even under requirejs.
@@ -216,7 +224,13 @@ export function plot(
 ): Figure {
   let options: PlotOptions | undefined;
   const traces: Trace[] = [];
-  const mk = (x: number[] | undefined, y: number[], name: string | undefined, i: number, mode?: string): Trace => ({
+  const mk = (
+    x: number[] | undefined,
+    y: number[],
+    name: string | undefined,
+    i: number,
+    mode?: string,
+  ): Trace => ({
     type: "scatter",
     mode: (mode ?? "lines") as Trace["mode"],
     ...(name ? { name } : {}),
@@ -243,7 +257,8 @@ export function plot(
       else if (s && typeof s === "object" && "y" in s) {
         const x = toNumbers("plot", `${name}.x`, s.x);
         const y = toNumbers("plot", `${name}.y`, s.y);
-        if (x.length !== y.length) throw new RangeError(`plot: ${name}.x has ${x.length} values but ${name}.y has ${y.length}`);
+        if (x.length !== y.length)
+          throw new RangeError(`plot: ${name}.x has ${x.length} values but ${name}.y has ${y.length}`);
         traces.push(mk(x, y, name, i, options!.mode));
       } else throw new TypeError(`plot: series "${name}" must be an array, a Tensor or {x, y}`);
     });
@@ -266,7 +281,8 @@ export function scatter(x: Series, y: Series, options?: ScatterOptions): Figure 
   const o = checkOptions("scatter", options, [...CHART_KEYS, "labels", "names", "size"]);
   const xs = toNumbers("scatter", "x", x);
   const ys = toNumbers("scatter", "y", y);
-  if (xs.length !== ys.length) throw new RangeError(`scatter: x has ${xs.length} values but y has ${ys.length}`);
+  if (xs.length !== ys.length)
+    throw new RangeError(`scatter: x has ${xs.length} values but y has ${ys.length}`);
   const traces: Trace[] = [];
   const size = o.size ?? 7;
   if (o.labels !== undefined) {
@@ -288,7 +304,13 @@ export function scatter(x: Series, y: Series, options?: ScatterOptions): Figure 
       });
     });
   } else {
-    traces.push({ type: "scatter", mode: "markers", x: xs, y: nullify(ys), marker: { color: PALETTE[0], size } });
+    traces.push({
+      type: "scatter",
+      mode: "markers",
+      x: xs,
+      y: nullify(ys),
+      marker: { color: PALETTE[0], size },
+    });
   }
   return new Figure(traces, baseLayout(o));
 }
@@ -307,7 +329,8 @@ export function bar(values: Series | Record<string, number>, options?: BarOption
   if (isSeries(values)) {
     ys = toNumbers("bar", "values", values);
     labels = o.labels ? [...o.labels] : ys.map((_, i) => i);
-    if (labels.length !== ys.length) throw new RangeError(`bar: ${labels.length} labels for ${ys.length} values`);
+    if (labels.length !== ys.length)
+      throw new RangeError(`bar: ${labels.length} labels for ${ys.length} values`);
   } else if (values && typeof values === "object") {
     labels = Object.keys(values);
     ys = labels.map((k) => toNumbers("bar", String(k), [values[k as string]])[0]);
@@ -332,18 +355,23 @@ export interface HeatmapOptions extends ChartOptions {
 }
 
 /** A matrix as a heatmap (row 0 at the top, values on hover); static picture is a PNG. */
-export function heatmap(z: Tensor | readonly (readonly (number | null)[])[], options?: HeatmapOptions): Figure {
+export function heatmap(
+  z: Tensor | readonly (readonly (number | null)[])[],
+  options?: HeatmapOptions,
+): Figure {
   const o = checkOptions("heatmap", options, [...CHART_KEYS, "cmap", "zmin", "zmax", "x", "y", "scale"]);
   const cmap = checkColormap("heatmap", o.cmap ?? "viridis");
   let rows: (number | null)[][];
   if (z instanceof Tensor) {
-    if (z.ndim !== 2) throw new RangeError(`heatmap: z must be 2-d, got a tensor of shape [${z.shape.join(", ")}]`);
+    if (z.ndim !== 2)
+      throw new RangeError(`heatmap: z must be 2-d, got a tensor of shape [${z.shape.join(", ")}]`);
     const d = contiguousData(z);
     const [h, w] = z.shape;
     rows = Array.from({ length: h }, (_, r) => Array.from({ length: w }, (_, c) => Number(d[r * w + c])));
   } else if (Array.isArray(z) && z.every((r) => Array.isArray(r))) {
     rows = z.map((r) => r.map((v) => (v === null ? null : Number(v))));
-    if (rows.some((r) => r.length !== rows[0].length)) throw new RangeError("heatmap: rows of z have different lengths");
+    if (rows.some((r) => r.length !== rows[0].length))
+      throw new RangeError("heatmap: rows of z have different lengths");
   } else throw new TypeError("heatmap: z must be a 2-d Tensor or an array of rows");
   const h = rows.length;
   const w = h ? rows[0].length : 0;

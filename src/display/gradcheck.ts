@@ -58,7 +58,11 @@ export function relErrorReading(value: number): { level: RelErrorLevel; text: st
     return { level: "wrong", text: "> 1e-2: the gradient is probably wrong", color: FAIL };
   }
   if (value >= 1e-4) {
-    return { level: "uncomfortable", text: "1e-4 … 1e-2: suspicious, should make you uncomfortable", color: WARN };
+    return {
+      level: "uncomfortable",
+      text: "1e-4 … 1e-2: suspicious, should make you uncomfortable",
+      color: WARN,
+    };
   }
   if (value >= 1e-7) {
     return {

@@ -60,7 +60,8 @@ function tilesOf(op: string, t: Tensor, rgb: boolean, forceChannelGrid: boolean)
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a Tensor, got ${typeof t}`);
   const data = contiguousData(t);
   const s = t.shape;
-  if (s.some((d) => d === 0)) throw new RangeError(`${op}: cannot show an empty tensor of shape ${shapeText(s)}`);
+  if (s.some((d) => d === 0))
+    throw new RangeError(`${op}: cannot show an empty tensor of shape ${shapeText(s)}`);
   if (s.length === 2) return { data, n: 1, c: 1, h: s[0], w: s[1], defaultCols: 1 };
   if (s.length === 3) {
     if (!forceChannelGrid && (s[0] === 1 || (s[0] === 3 && rgb))) {
@@ -110,7 +111,9 @@ export function imageGrid(t: Tensor, options: ImageOptions = {}, op = "showImage
   const cmap = checkColormap(op, opts.cmap ?? "gray");
   const normalize = opts.normalize ?? "per-image";
   if (normalize !== "per-image" && normalize !== "global") {
-    throw new RangeError(`${op}: normalize must be "per-image" or "global", got ${JSON.stringify(normalize)}`);
+    throw new RangeError(
+      `${op}: normalize must be "per-image" or "global", got ${JSON.stringify(normalize)}`,
+    );
   }
   const tiles = tilesOf(op, t, opts.rgb ?? true, false);
   const maxTiles = opts.maxTiles ?? 256;
@@ -118,7 +121,8 @@ export function imageGrid(t: Tensor, options: ImageOptions = {}, op = "showImage
   const cols = Math.max(1, Math.min(count, Math.floor(opts.nrow ?? tiles.defaultCols)));
   const rows = Math.ceil(count / cols);
   const scale = opts.scale ?? autoScale(tiles.h, tiles.w);
-  if (!Number.isInteger(scale) || scale < 1) throw new RangeError(`${op}: scale must be a positive integer, got ${scale}`);
+  if (!Number.isInteger(scale) || scale < 1)
+    throw new RangeError(`${op}: scale must be a positive integer, got ${scale}`);
   const padding = opts.padding ?? 2;
   if (!Number.isInteger(padding) || padding < 0) {
     throw new RangeError(`${op}: padding must be a non-negative integer, got ${padding}`);
@@ -182,7 +186,9 @@ export function pictureBundle(png: string, text: string, title?: string, note?: 
   if (title || note) {
     bundle["text/html"] =
       `<figure style="margin:0.3em 0">` +
-      (title ? `<figcaption style="font-family:monospace;font-size:90%">${escapeHtml(title)}</figcaption>` : "") +
+      (title
+        ? `<figcaption style="font-family:monospace;font-size:90%">${escapeHtml(title)}</figcaption>`
+        : "") +
       `<img src="data:image/png;base64,${png}" alt="${escapeHtml(title ?? "image")}" style="image-rendering:pixelated"/>` +
       (note ? `<div style="font-size:85%;color:#666">${escapeHtml(note)}</div>` : "") +
       `</figure>`;

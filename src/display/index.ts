@@ -40,3 +40,29 @@ export {
   type BarOptions,
   type HeatmapOptions,
 } from "./figure.js";
+export {
+  summary,
+  moduleBundle,
+  ModelSummary,
+  showActivations,
+  activationBundles,
+  type ModuleLike,
+  type SummaryRow,
+  type ActivationOptions,
+} from "./modules.js";
+export {
+  liveplot,
+  LivePlot,
+  progress,
+  Progress,
+  type LivePlotOptions,
+  type ProgressOptions,
+} from "./live.js";
+export {
+  showGraph,
+  graphBundle,
+  autogradGraph,
+  GraphView,
+  type GraphOptions,
+  type AutogradGraph,
+} from "./graph.js";

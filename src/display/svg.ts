@@ -146,7 +146,8 @@ function renderPanel(p: Panel, xAxis: any, yAxis: any, x0: number, y0: number, w
   let xTicks: { pos: number; label: string }[] = [];
   if (categorical || bars.length) {
     const cats: (string | number)[] = [];
-    for (const t of p.traces) for (const v of t.x ?? t.y?.map((_, i) => i) ?? []) if (!cats.includes(v)) cats.push(v);
+    for (const t of p.traces)
+      for (const v of t.x ?? t.y?.map((_, i) => i) ?? []) if (!cats.includes(v)) cats.push(v);
     const band = pw / Math.max(1, cats.length);
     xs = (v) => left + band * (cats.indexOf(v) + 0.5);
     const every = Math.max(1, Math.ceil((cats.length * 40) / pw));
@@ -193,7 +194,11 @@ function renderPanel(p: Panel, xAxis: any, yAxis: any, x0: number, y0: number, w
     const y = yScale(t);
     if (y < topY - 0.5 || y > bottom + 0.5) continue;
     out += el("line", { x1: left, x2: right, y1: y, y2: y, stroke: "#e5e5e5" });
-    out += el("text", { x: left - 5, y, "text-anchor": "end", "dominant-baseline": "middle", "font-size": 10 }, esc(tickLabel(t)));
+    out += el(
+      "text",
+      { x: left - 5, y, "text-anchor": "end", "dominant-baseline": "middle", "font-size": 10 },
+      esc(tickLabel(t)),
+    );
   }
   for (const t of xTicks) {
     if (t.pos < left - 0.5 || t.pos > right + 0.5) continue;
@@ -203,11 +208,22 @@ function renderPanel(p: Panel, xAxis: any, yAxis: any, x0: number, y0: number, w
   out += el("rect", { x: left, y: topY, width: pw, height: ph, fill: "none", stroke: "#444" });
   const xt = axisTitle(xAxis);
   const yt = axisTitle(yAxis);
-  if (xt) out += el("text", { x: left + pw / 2, y: bottom + 33, "text-anchor": "middle", "font-size": 12 }, esc(xt));
+  if (xt)
+    out += el(
+      "text",
+      { x: left + pw / 2, y: bottom + 33, "text-anchor": "middle", "font-size": 12 },
+      esc(xt),
+    );
   if (yt) {
     out += el(
       "text",
-      { x: x0 + 14, y: topY + ph / 2, "text-anchor": "middle", "font-size": 12, transform: `rotate(-90 ${x0 + 14} ${topY + ph / 2})` },
+      {
+        x: x0 + 14,
+        y: topY + ph / 2,
+        "text-anchor": "middle",
+        "font-size": 12,
+        transform: `rotate(-90 ${x0 + 14} ${topY + ph / 2})`,
+      },
       esc(yt),
     );
   }
@@ -229,7 +245,13 @@ function renderPanel(p: Panel, xAxis: any, yAxis: any, x0: number, y0: number, w
         if (typeof v !== "number" || !Number.isFinite(v)) return;
         const cx = xs(xv[k], k) - (band * 0.8) / 2 + bi * bw;
         const y = yScale(v);
-        marks += el("rect", { x: cx, y: Math.min(y, y0b), width: bw, height: Math.abs(y0b - y), fill: color });
+        marks += el("rect", {
+          x: cx,
+          y: Math.min(y, y0b),
+          width: bw,
+          height: Math.abs(y0b - y),
+          fill: color,
+        });
       });
       return;
     }
@@ -258,7 +280,9 @@ function renderPanel(p: Panel, xAxis: any, yAxis: any, x0: number, y0: number, w
     }
     if (mode.includes("markers")) {
       const r = (t.marker?.size ?? 6) / 2;
-      for (const s of segments) for (const [x, y] of s) marks += el("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r, fill: color, "fill-opacity": 0.8 });
+      for (const s of segments)
+        for (const [x, y] of s)
+          marks += el("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r, fill: color, "fill-opacity": 0.8 });
     }
   });
   out += `<clipPath id="${clipId}">${el("rect", { x: left, y: topY, width: pw, height: ph })}</clipPath>`;

@@ -61,7 +61,13 @@ function table(t: Tensor): string {
 }
 
 /** min, max, mean, std of a tensor (NaN-aware: NaNs are counted, not summed). */
-export function tensorStats(t: Tensor): { min: number; max: number; mean: number; std: number; nans: number } {
+export function tensorStats(t: Tensor): {
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  nans: number;
+} {
   const data = contiguousData(t);
   let min = Infinity;
   let max = -Infinity;
