@@ -447,15 +447,16 @@ function fitOutput(
   ctx: string,
 ) {
   const num = size - f + 2 * p;
+  const value = +(num / s + 1).toFixed(2);
   const formula = `(${size}-${f}+${2 * p})/${s}+1`;
   if (num < 0) {
     throw new RangeError(
-      `${op}: the ${dim} does not fit: kernel ${f} is larger than the padded input ${size + 2 * p}; ${formula} = ${num / s + 1} (${ctx})`,
+      `${op}: the ${dim} does not fit: kernel ${f} is larger than the padded input ${size + 2 * p}; ${formula} = ${value} (${ctx})`,
     );
   }
   if (num % s !== 0) {
     throw new RangeError(
-      `${op}: the ${dim} does not fit: ${formula} = ${num / s + 1}, not an integer (${ctx}); change the padding or the stride`,
+      `${op}: the ${dim} does not fit: ${formula} = ${value}, not an integer (${ctx}); change the padding or the stride`,
     );
   }
   return num / s + 1;

@@ -265,6 +265,26 @@ describe.each(cn.listBackends())("im2col / col2im (%s backend)", (backendName) =
   });
 });
 
+describe("the notes' sizes", () => {
+  it("7x7 input, 3x3 filter: stride 1 gives 5x5, stride 2 gives 3x3, stride 3 does not fit", () => {
+    const x = cn.zeros([1, 1, 7, 7]);
+    expect(F.im2col(x, { kernelSize: 3, stride: 1 }).shape).toEqual([9, 25]);
+    expect(F.im2col(x, { kernelSize: 3, stride: 2 }).shape).toEqual([9, 9]);
+    expect(F.conv2d(x, cn.zeros([1, 1, 3, 3]), null, { stride: 2 }).shape).toEqual([1, 1, 3, 3]);
+    expect(() => F.im2col(x, { kernelSize: 3, stride: 3 })).toThrow("(7-3+0)/3+1 = 2.33, not an integer");
+  });
+  it("AlexNet's first layer: 227x227x3, F=11, S=4 gives X_col 363 x 3025 and a 55x55 output", () => {
+    const x = cn.zeros([1, 3, 227, 227]);
+    expect(F.im2col(x, { kernelSize: 11, stride: 4 }).shape).toEqual([363, 3025]);
+    expect(F.conv2d(x, cn.zeros([2, 3, 11, 11]), null, { stride: 4 }).shape).toEqual([1, 2, 55, 55]);
+  });
+  it("pooling 224x224 with F=2, S=2 gives 112x112", () => {
+    expect(F.maxPool2d(cn.zeros([1, 2, 224, 224]), { kernelSize: 2, stride: 2 }).shape).toEqual([
+      1, 2, 112, 112,
+    ]);
+  });
+});
+
 describe("im2col validation", () => {
   it("refuses hyper-parameters that don't fit, naming the numbers", () => {
     const x = cn.zeros([1, 3, 10, 10]);

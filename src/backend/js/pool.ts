@@ -57,57 +57,79 @@ export function maxPool2dBackward(a: MaxPool2dArgs): void {
   }
 }
 
-/** The window [start, end) clipped to the image, and the divisor PyTorch uses for it. */
-function windowDivisor(
-  y0: number,
-  x0: number,
-  a: Pool2dArgs,
+/**
+ * Per output row (or column) along one dimension: the window [start, end) clipped to the input,
+ * and its length counted PyTorch's way (up to the padded edge when padding counts).
+ */
+function windows1d(
+  outSize: number,
+  size: number,
+  k: number,
+  s: number,
+  p: number,
   countIncludePad: boolean,
-): { ys: number; ye: number; xs: number; xe: number; div: number } {
-  const { h, w, kh, kw, ph, pw } = a;
-  const yeP = Math.min(y0 + kh, h + ph);
-  const xeP = Math.min(x0 + kw, w + pw);
-  const padded = (yeP - y0) * (xeP - x0);
-  const ys = Math.max(y0, 0);
-  const xs = Math.max(x0, 0);
-  const ye = Math.min(y0 + kh, h);
-  const xe = Math.min(x0 + kw, w);
-  return { ys, ye, xs, xe, div: countIncludePad ? padded : (ye - ys) * (xe - xs) };
+): { start: Int32Array; end: Int32Array; len: Int32Array } {
+  const start = new Int32Array(outSize);
+  const end = new Int32Array(outSize);
+  const len = new Int32Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    const s0 = o * s - p;
+    const endPadded = Math.min(s0 + k, size + p);
+    start[o] = Math.max(s0, 0);
+    end[o] = Math.min(s0 + k, size);
+    len[o] = countIncludePad ? endPadded - s0 : end[o] - start[o];
+  }
+  return { start, end, len };
 }
 
-/** Average pooling. */
-export function avgPool2d(a: Pool2dArgs & { countIncludePad: boolean }): void {
-  const { x, out, n, c, h, w, sh, sw, ph, pw, ho, wo, countIncludePad } = a;
+/**
+ * Average pooling (`backward` false: x → out) or its adjoint (`backward` true: spreads the output
+ * gradient `out` evenly over each window into the input gradient `x`, accumulated).
+ */
+function avgPool(a: Pool2dArgs & { countIncludePad: boolean }, backward: boolean): void {
+  const { x, out, n, c, h, w, kh, kw, sh, sw, ph, pw, ho, wo, countIncludePad } = a;
+  const rows = windows1d(ho, h, kh, sh, ph, countIncludePad);
+  const cols = windows1d(wo, w, kw, sw, pw, countIncludePad);
   const planes = n * c;
   const plane = h * w;
-  for (let oy = 0; oy < ho; oy++) {
-    for (let ox = 0; ox < wo; ox++) {
-      const { ys, ye, xs, xe, div } = windowDivisor(oy * sh - ph, ox * sw - pw, a, countIncludePad);
-      for (let p = 0; p < planes; p++) {
-        const xBase = p * plane;
-        let s = 0;
-        for (let iy = ys; iy < ye; iy++) for (let ix = xs; ix < xe; ix++) s += x[xBase + iy * w + ix];
-        out[(p * ho + oy) * wo + ox] = s / div;
+  for (let p = 0; p < planes; p++) {
+    const xBase = p * plane;
+    const oBase = p * ho * wo;
+    for (let oy = 0; oy < ho; oy++) {
+      const ys = rows.start[oy];
+      const ye = rows.end[oy];
+      for (let ox = 0; ox < wo; ox++) {
+        const xs = cols.start[ox];
+        const xe = cols.end[ox];
+        const div = rows.len[oy] * cols.len[ox];
+        const o = oBase + oy * wo + ox;
+        if (backward) {
+          const g = out[o] / div;
+          for (let iy = ys; iy < ye; iy++) {
+            const row = xBase + iy * w;
+            for (let ix = xs; ix < xe; ix++) x[row + ix] += g;
+          }
+        } else {
+          let sum = 0;
+          for (let iy = ys; iy < ye; iy++) {
+            const row = xBase + iy * w;
+            for (let ix = xs; ix < xe; ix++) sum += x[row + ix];
+          }
+          out[o] = sum / div;
+        }
       }
     }
   }
+}
+
+/** Average pooling; the divisor counts padding when `countIncludePad` (PyTorch's rule). */
+export function avgPool2d(a: Pool2dArgs & { countIncludePad: boolean }): void {
+  avgPool(a, false);
 }
 
 /** Spreads each output gradient (`out`) evenly over its window in the input gradient (`x`, accumulated). */
 export function avgPool2dBackward(a: Pool2dArgs & { countIncludePad: boolean }): void {
-  const { x, out, n, c, h, w, sh, sw, ph, pw, ho, wo, countIncludePad } = a;
-  const planes = n * c;
-  const plane = h * w;
-  for (let oy = 0; oy < ho; oy++) {
-    for (let ox = 0; ox < wo; ox++) {
-      const { ys, ye, xs, xe, div } = windowDivisor(oy * sh - ph, ox * sw - pw, a, countIncludePad);
-      for (let p = 0; p < planes; p++) {
-        const xBase = p * plane;
-        const g = out[(p * ho + oy) * wo + ox] / div;
-        for (let iy = ys; iy < ye; iy++) for (let ix = xs; ix < xe; ix++) x[xBase + iy * w + ix] += g;
-      }
-    }
-  }
+  avgPool(a, true);
 }
 
 /** Start (floor) and end (ceil) of adaptive bin i of `out` bins over `size` inputs (PyTorch's rule). */
@@ -130,13 +152,13 @@ export function adaptiveAvgPool2d(
   backward: boolean,
 ): void {
   const plane = h * w;
-  for (let oy = 0; oy < ho; oy++) {
-    const [ys, ye] = adaptiveRange(oy, ho, h);
-    for (let ox = 0; ox < wo; ox++) {
-      const [xs, xe] = adaptiveRange(ox, wo, w);
-      const div = (ye - ys) * (xe - xs);
-      for (let p = 0; p < planes; p++) {
-        const xBase = p * plane;
+  for (let p = 0; p < planes; p++) {
+    const xBase = p * plane;
+    for (let oy = 0; oy < ho; oy++) {
+      const [ys, ye] = adaptiveRange(oy, ho, h);
+      for (let ox = 0; ox < wo; ox++) {
+        const [xs, xe] = adaptiveRange(ox, wo, w);
+        const div = (ye - ys) * (xe - xs);
         const o = (p * ho + oy) * wo + ox;
         if (backward) {
           const g = out[o] / div;
