@@ -7,8 +7,11 @@ import type { Backend, GemmArgs } from "../backend.js";
 import { gemm as jsGemm } from "../js/gemm.js";
 import { runtime, unavailableReason, forceUnavailable } from "./runtime.js";
 import { wasmGemm, PARALLEL_MIN_FLOPS } from "./gemm.js";
+import { wasmMaxPool2d } from "./pool.js";
+import { maxPool2d as jsMaxPool2d } from "../js/pool.js";
+import type { MaxPool2dArgs } from "../backend.js";
 
-export { wasmGemm, PARALLEL_MIN_FLOPS };
+export { wasmGemm, wasmMaxPool2d, PARALLEL_MIN_FLOPS };
 export { setNumThreads, getNumThreads, shutdownThreads, workerCount } from "./threads.js";
 export {
   wasmConv2dForward,
@@ -40,8 +43,15 @@ export function gemm(args: GemmArgs): void {
   else jsGemm(args);
 }
 
+/** Max pooling forward on the WebAssembly kernel when available, else on the JavaScript reference. */
+export function maxPool2d(args: MaxPool2dArgs): void {
+  if (runtime() !== null) wasmMaxPool2d(args);
+  else jsMaxPool2d(args);
+}
+
 /** The WebAssembly backend ("wasm"); its kernels fall back to JavaScript when WebAssembly SIMD is missing. */
 export const wasmBackend: Backend = {
   name: "wasm",
   gemm,
+  maxPool2d,
 };

@@ -29,6 +29,8 @@ export interface KernelExports {
   convBackward2_64(params: number): void;
   biasGrad32(dout: number, db: number, n: number, f: number, l: number): void;
   biasGrad64(dout: number, db: number, n: number, f: number, l: number): void;
+  maxPool32(...args: number[]): void;
+  maxPool64(...args: number[]): void;
   packA64(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
   packB64(src: number, dst: number, k: number, n: number, transB: number, s0: number, s1: number): void;
   gemm64(

@@ -1,0 +1,105 @@
+// AssemblyScript source: max pooling forward over planes x[planes, h, w] -> out[planes, ho, wo] and
+// the per-plane flat index (iy*w + ix) of each maximum. Same rules as the JS reference
+// (src/backend/js/pool.ts): padding is never a maximum, the first maximum in row-major window
+// order wins ties, and the first NaN wins over everything.
+
+function maxPoolGeneric<T>(
+  x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, ho: i32, wo: i32, p0: i32,
+): void {
+  const es = <usize>sizeof<T>();
+  for (let p = p0; p < planes; p++) {
+    const xb = x + <usize>(p * h * w) * es;
+    const ob = <usize>(p * ho * wo);
+    for (let oy = 0; oy < ho; oy++) {
+      const y0 = oy * sh - ph;
+      for (let ox = 0; ox < wo; ox++) {
+        const x0 = ox * sw - pw;
+        let best: T = <T>-Infinity;
+        let bi = -1;
+        let nan = false;
+        for (let ki = 0; ki < kh && !nan; ki++) {
+          const iy = y0 + ki * dh;
+          if (iy < 0 || iy >= h) continue;
+          for (let kj = 0; kj < kw; kj++) {
+            const ix = x0 + kj * dw;
+            if (ix < 0 || ix >= w) continue;
+            const v = load<T>(xb + <usize>(iy * w + ix) * es);
+            if (v > best || v != v || bi < 0) {
+              best = v;
+              bi = iy * w + ix;
+              if (v != v) {
+                nan = true;
+                break;
+              }
+            }
+          }
+        }
+        const o = ob + <usize>(oy * wo + ox);
+        store<T>(out + o * es, best);
+        store<i32>(idx + (o << 2), bi);
+      }
+    }
+  }
+}
+
+/** 2x2 windows, stride 2, no padding, dilation 1, w divisible by 8 (float32): 4 outputs per step. */
+function maxPool2x2f32(x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, ho: i32, wo: i32): void {
+  const stepIdx = i32x4(0, 2, 4, 6);
+  const one = i32x4.splat(1);
+  const wv = i32x4.splat(w);
+  for (let p = 0; p < planes; p++) {
+    const xb = x + <usize>(p * h * w) * 4;
+    const ob = <usize>(p * ho * wo);
+    for (let oy = 0; oy < ho; oy++) {
+      const r0 = xb + <usize>(2 * oy * w) * 4;
+      const r1 = r0 + <usize>w * 4;
+      let o = ob + <usize>(oy * wo);
+      for (let ox = 0; ox < wo; ox += 4) {
+        const c = <usize>(2 * ox) * 4;
+        const a0 = v128.load(r0 + c);
+        const a1 = v128.load(r0 + c, 16);
+        const b0 = v128.load(r1 + c);
+        const b1 = v128.load(r1 + c, 16);
+        const v00 = v128.shuffle<i32>(a0, a1, 0, 2, 4, 6); // (row 0, col 0) of 4 windows
+        const v01 = v128.shuffle<i32>(a0, a1, 1, 3, 5, 7);
+        const v10 = v128.shuffle<i32>(b0, b1, 0, 2, 4, 6);
+        const v11 = v128.shuffle<i32>(b0, b1, 1, 3, 5, 7);
+        const i00 = i32x4.add(i32x4.splat(2 * oy * w + 2 * ox), stepIdx);
+        let best = v00;
+        let bi = i00;
+        // take = v > best || (v is NaN && best is not NaN)
+        let take = v128.or(f32x4.gt(v01, best), v128.andnot(f32x4.ne(v01, v01), f32x4.ne(best, best)));
+        best = v128.bitselect(v01, best, take);
+        bi = v128.bitselect(i32x4.add(i00, one), bi, take);
+        take = v128.or(f32x4.gt(v10, best), v128.andnot(f32x4.ne(v10, v10), f32x4.ne(best, best)));
+        best = v128.bitselect(v10, best, take);
+        bi = v128.bitselect(i32x4.add(i00, wv), bi, take);
+        take = v128.or(f32x4.gt(v11, best), v128.andnot(f32x4.ne(v11, v11), f32x4.ne(best, best)));
+        best = v128.bitselect(v11, best, take);
+        bi = v128.bitselect(i32x4.add(i32x4.add(i00, wv), one), bi, take);
+        v128.store(out + (o << 2), best);
+        v128.store(idx + (o << 2), bi);
+        o += 4;
+      }
+    }
+  }
+}
+
+export function maxPool32(
+  x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, ho: i32, wo: i32,
+): void {
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && (w & 7) == 0 && ho * 2 <= h && wo * 2 == w) {
+    maxPool2x2f32(x, out, idx, planes, h, w, ho, wo);
+  } else {
+    maxPoolGeneric<f32>(x, out, idx, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, 0);
+  }
+}
+
+export function maxPool64(
+  x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, ho: i32, wo: i32,
+): void {
+  maxPoolGeneric<f64>(x, out, idx, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, 0);
+}

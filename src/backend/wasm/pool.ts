@@ -1,0 +1,57 @@
+import type { MaxPool2dArgs } from "../backend.js";
+import { align, runtime } from "./runtime.js";
+
+/**
+ * Max pooling forward on the WebAssembly kernels (x [n*c, h, w] -> out [n*c, ho, wo] and the
+ * per-plane flat index of every maximum), with the JS reference's rules for padding, ties and NaN.
+ * 2x2 windows with stride 2 on float32 use a SIMD path.
+ */
+export function wasmMaxPool2d(a: MaxPool2dArgs): void {
+  const op = "wasmMaxPool2d";
+  const { x, out, indices, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } = a;
+  const f64 = x instanceof Float64Array;
+  if (!(x instanceof Float32Array || f64))
+    throw new TypeError(`${op}: x must be a Float32Array or Float64Array`);
+  if (out.constructor !== x.constructor) {
+    throw new TypeError(`${op}: out is a ${out.constructor.name}, x is a ${x.constructor.name}`);
+  }
+  const planes = n * c;
+  if (x.length !== planes * h * w)
+    throw new RangeError(`${op}: x has ${x.length} elements, expected ${planes * h * w}`);
+  if (out.length !== planes * ho * wo || indices.length !== out.length) {
+    throw new RangeError(
+      `${op}: out/indices have ${out.length}/${indices.length} elements, expected ${planes * ho * wo}`,
+    );
+  }
+  const rt = runtime();
+  if (!rt) throw new Error(`${op}: WebAssembly SIMD is not available on this engine`);
+  if (out.length === 0) return;
+  const es = f64 ? 8 : 4;
+  const xOff = rt.arenaOffset;
+  const oOff = align(xOff + x.length * es, 64);
+  const iOff = align(oOff + out.length * es, 64);
+  rt.ensureArena(iOff + indices.length * 4 - rt.arenaOffset);
+  if (f64) rt.f64.set(x, xOff / 8);
+  else rt.f32.set(x, xOff / 4);
+  (f64 ? rt.x.maxPool64 : rt.x.maxPool32)(
+    xOff,
+    oOff,
+    iOff,
+    planes,
+    h,
+    w,
+    kh,
+    kw,
+    sh,
+    sw,
+    ph,
+    pw,
+    dh,
+    dw,
+    ho,
+    wo,
+  );
+  if (f64) out.set(rt.f64.subarray(oOff / 8, oOff / 8 + out.length));
+  else out.set(rt.f32.subarray(oOff / 4, oOff / 4 + out.length));
+  indices.set(new Int32Array(rt.f32.buffer, iOff, indices.length));
+}
