@@ -157,6 +157,8 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
     const info = await client.request("kernel_info_request", {}, { timeoutMs: 60_000 });
     nb.metadata.kernelspec ??= { name: "cnnlab", display_name: "cnnlab (TypeScript)", language: "typescript" };
     nb.metadata.language_info = info.reply.content.language_info;
+    // Wait for the engine (TypeScript, the library) outside any cell's timeout.
+    await client.execute("", { silent: true, storeHistory: false, timeoutMs: 300_000 });
     const timeoutMs = (options.timeoutSec ?? 600) * 1000;
     let codeIndex = 0;
     for (let index = 0; index < nb.cells.length; index++) {

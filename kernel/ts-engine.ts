@@ -274,7 +274,10 @@ export class TsEngine implements Engine {
             return { resolvedModule: { resolvedFileName: join(this.cwd, `${CELL_PREFIX}${m[1]}.d.ts`), extension: ts.Extension.Dts, isExternalLibraryImport: false } };
           }
           const mode = ts.getModeForUsageLocation(containingSourceFile, lit, options);
-          return ts.resolveModuleName(name, containingFile, options, host as ts.ModuleResolutionHost, this.#resolutionCache, redirected, mode);
+          const r = ts.resolveModuleName(name, containingFile, options, host as ts.ModuleResolutionHost, this.#resolutionCache, redirected, mode);
+          if (r.resolvedModule || name.startsWith(".") || name.startsWith("/")) return r;
+          // Packages cnnlab itself depends on are importable from any notebook folder.
+          return ts.resolveModuleName(name, join(packageRoot, "__cnnlab_fallback.ts"), options, host as ts.ModuleResolutionHost, this.#resolutionCache, redirected, mode);
         }),
     };
     this.#ls = ts.createLanguageService(host, ts.createDocumentRegistry());
@@ -681,12 +684,13 @@ export class TsEngine implements Engine {
       }
       return import(url);
     }
+    let resolved: string | undefined;
     try {
-      const resolved = createRequire(join(this.cwd, "noop.js")).resolve(spec);
-      return await import(pathToFileURL(resolved).href);
+      resolved = createRequire(join(this.cwd, "noop.js")).resolve(spec);
     } catch {
-      return import(spec);
+      // not installed next to the notebook: try where cnnlab is installed
     }
+    return resolved ? import(pathToFileURL(resolved).href) : import(spec);
   }
 
   // ---------------------------------------------------------------- completion / inspection

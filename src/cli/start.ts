@@ -21,6 +21,8 @@ export interface StartOptions {
   dryRun?: boolean;
   /** Force the headless path even if Jupyter is installed. */
   headless?: boolean;
+  /** Where the headless run writes its results (default ./out). */
+  outDir?: string;
   out?: (line: string) => void;
 }
 
@@ -102,7 +104,7 @@ export async function start(options: StartOptions = {}): Promise<number> {
     return 0;
   }
   const first = join(notebooks, chapters[0]);
-  const outDir = join(process.cwd(), "out");
+  const outDir = options.outDir ?? join(process.cwd(), "out");
   say("");
   say(`Meanwhile, running the first chapter headless: ${relative(process.cwd(), first)}`);
   if (options.dryRun) return 0;
