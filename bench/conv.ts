@@ -1,5 +1,5 @@
 // W2 / W3: conv2d forward and backward (dx + dw) on the WebAssembly backend at 1 and 2 threads,
-// float32, NCHW, against the peers' figures for the same shapes.
+// float32, NCHW, and W4 max pooling, against the peers' figures for the same shapes.
 //   node --import tsx bench/conv.ts            full run, writes bench/results/wasm_conv.jsonl
 //   node --import tsx bench/conv.ts --smoke    tiny batch, a few runs, writes nothing (CI)
 import { cpus } from "node:os";
@@ -11,9 +11,11 @@ import {
   wasmAvailable,
   wasmConv2dBackward,
   wasmConv2dForward,
+  wasmMaxPool2d,
   wasmUnavailableReason,
   type Conv2dShape,
 } from "../src/backend/wasm/index.js";
+import { maxPool2dBackward as jsMaxPool2dBackward } from "../src/backend/js/pool.js";
 import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
 
 const smoke = process.argv.includes("--smoke");
@@ -60,6 +62,26 @@ function main(): void {
       rows.push(row(SYS, threads, "W3", `${name} bwd(dx,dw)${tag}`, bwd, 2 * flops));
       for (const r of rows.slice(-2)) console.log(JSON.stringify(r));
     }
+  }
+  // W4: max pool 2x2 stride 2 on [64, 32, 32, 32]: WASM forward; the backward is the JS kernel
+  // (a scatter-add; copying into WebAssembly memory would cost more than it saves).
+  {
+    const [n, c, h, w] = smoke ? [2, 4, 8, 8] : [64, 32, 32, 32];
+    const g = { n, c, h, w, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, ho: h / 2, wo: w / 2 };
+    const x = rand(n * c * h * w);
+    const out = new Float32Array(n * c * g.ho * g.wo);
+    const indices = new Int32Array(out.length);
+    const dx = new Float32Array(x.length);
+    const tag = smoke ? ` (smoke, [${n},${c},${h},${w}])` : "";
+    const fwd = bench(() => wasmMaxPool2d({ ...g, x, out, indices }), opts);
+    rows.push(row(SYS, 1, "W4", `maxpool2x2 fwd only${tag}`, fwd));
+    const both = bench(() => {
+      wasmMaxPool2d({ ...g, x, out, indices });
+      dx.fill(0);
+      jsMaxPool2dBackward({ ...g, x: dx, out, indices });
+    }, opts);
+    rows.push(row(SYS, 1, "W4", `maxpool2x2 fwd+bwd${tag}`, both));
+    for (const r of rows.slice(-2)) console.log(JSON.stringify(r));
   }
   setNumThreads(defaultThreads);
   printPeerRatios(rows);
