@@ -8,10 +8,9 @@ import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
 import { Tensor } from "../tensor/tensor.js";
-import { add, assignInPlace, div, mul, pow } from "./elementwise.js";
-import { pad } from "./indexing.js";
+import { add, assignInPlace, mul } from "./elementwise.js";
 import { contiguousData, requireFloating, requireTensor } from "./util.js";
-import { narrow, reshape } from "./view.js";
+import { reshape } from "./view.js";
 
 function sameDtype(op: string, x: Tensor, t: Tensor, name: string): void {
   if (t.dtype !== x.dtype) {
@@ -97,6 +96,36 @@ function channelAffine(
       const b = shift[ch];
       const base = (i * c + ch) * s;
       for (let k = 0; k < s; k++) out[base + k] = x[base + k] * a + b;
+    }
+  }
+}
+
+/** Backward of a per-channel affine y = x·w[ch] + b[ch] over [n, c, s]: dx, Σ g·x and Σ g per channel. */
+function channelAffineBackwardKernel(
+  x: Numbers,
+  g: Numbers,
+  n: number,
+  c: number,
+  s: number,
+  w: Numbers | null,
+  dx: FloatArray | null,
+  dw: Float64Array,
+  db: Float64Array,
+): void {
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const base = (i * c + ch) * s;
+      const wc = w ? w[ch] : 1;
+      let a = 0;
+      let b = 0;
+      for (let q = 0; q < s; q++) {
+        const gv = g[base + q];
+        a += gv * x[base + q];
+        b += gv;
+        if (dx) dx[base + q] = gv * wc;
+      }
+      dw[ch] += a;
+      db[ch] += b;
     }
   }
 }
@@ -208,6 +237,82 @@ function rowNormalizeBackwardKernel(
     b /= size;
     const is = invstd[r];
     for (let k = 0; k < size; k++) dx[base + k] = is * (g[base + k] - a - xhat[base + k] * b);
+  }
+}
+
+/**
+ * Local response normalization of a contiguous [n, c, s] block: scale = k + alpha/size · Σ x² over
+ * the channel window [ch − ⌊size/2⌋, ch + ⌊(size−1)/2⌋] (zero outside), out = x · scale^−beta.
+ * Keeps `scale` and `scale^−beta` for the backward.
+ */
+function lrnKernel(
+  x: Numbers,
+  n: number,
+  c: number,
+  s: number,
+  cfg: LrnConfig,
+  out: FloatArray,
+  scale: Float64Array,
+  powed: Float64Array,
+): void {
+  const before = Math.floor(cfg.size / 2);
+  const after = Math.floor((cfg.size - 1) / 2);
+  const coef = cfg.alpha / cfg.size;
+  for (let i = 0; i < n; i++) {
+    for (let ch = 0; ch < c; ch++) {
+      const base = (i * c + ch) * s;
+      for (let q = 0; q < s; q++) scale[base + q] = 0;
+      const lo = Math.max(0, ch - before);
+      const hi = Math.min(c - 1, ch + after);
+      for (let cc = lo; cc <= hi; cc++) {
+        const src = (i * c + cc) * s;
+        for (let q = 0; q < s; q++) scale[base + q] += x[src + q] * x[src + q];
+      }
+      for (let q = 0; q < s; q++) {
+        const v = cfg.k + coef * scale[base + q];
+        scale[base + q] = v;
+        const pw = Math.pow(v, -cfg.beta);
+        powed[base + q] = pw;
+        out[base + q] = x[base + q] * pw;
+      }
+    }
+  }
+}
+
+/**
+ * Backward of `lrnKernel`: dx_c = g_c·scale_c^−beta − (2·alpha·beta/size)·x_c·Σ g_j x_j scale_j^(−beta−1)
+ * over the channels j whose window contains c.
+ */
+function lrnBackwardKernel(
+  x: Numbers,
+  g: Numbers,
+  n: number,
+  c: number,
+  s: number,
+  cfg: LrnConfig,
+  scale: Float64Array,
+  powed: Float64Array,
+  dx: FloatArray,
+): void {
+  const before = Math.floor(cfg.size / 2);
+  const after = Math.floor((cfg.size - 1) / 2);
+  const coef = (2 * cfg.alpha * cfg.beta) / cfg.size;
+  const t = new Float64Array(c * s);
+  const acc = new Float64Array(s);
+  for (let i = 0; i < n; i++) {
+    const off = i * c * s;
+    for (let q = 0; q < c * s; q++) t[q] = (g[off + q] * x[off + q] * powed[off + q]) / scale[off + q];
+    for (let ch = 0; ch < c; ch++) {
+      acc.fill(0);
+      const lo = Math.max(0, ch - after);
+      const hi = Math.min(c - 1, ch + before);
+      for (let j = lo; j <= hi; j++) {
+        const src = j * s;
+        for (let q = 0; q < s; q++) acc[q] += t[src + q];
+      }
+      const base = off + ch * s;
+      for (let q = 0; q < s; q++) dx[base + q] = g[base + q] * powed[base + q] - coef * x[base + q] * acc[q];
+    }
   }
 }
 
@@ -396,6 +501,57 @@ const RowNormalize = defineFunction({
   },
 });
 
+/** y = x·weight[ch] + bias[ch] over dim 1 of [N, C, ...] (either may be null). */
+const ChannelAffine = defineFunction({
+  name: "channelAffine",
+  forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null) {
+    const n = x.shape[0];
+    const c = x.shape[1];
+    const s = numel(x.shape.slice(2));
+    const w = weight ? contiguousData(weight) : null;
+    const b = bias ? contiguousData(bias) : null;
+    const scale = new Float64Array(c);
+    const shift = new Float64Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      scale[ch] = w ? w[ch] : 1;
+      shift[ch] = b ? b[ch] : 0;
+    }
+    const out = allocate(x.dtype, x.numel()) as FloatArray;
+    channelAffine(contiguousData(x), n, c, s, scale, shift, out);
+    ctx.saveForBackward(x, weight);
+    Object.assign(ctx, { n, c, s });
+    return Tensor.fromData(out, x.shape);
+  },
+  backward(ctx, g) {
+    const [x, weight] = ctx.savedTensors;
+    const { n, c, s } = ctx as unknown as { n: number; c: number; s: number };
+    const dx = ctx.needsInputGrad[0] ? (allocate(g.dtype, x.numel()) as FloatArray) : null;
+    const dw = new Float64Array(c);
+    const db = new Float64Array(c);
+    channelAffineBackwardKernel(
+      contiguousData(x),
+      contiguousData(g),
+      n,
+      c,
+      s,
+      weight ? contiguousData(weight) : null,
+      dx,
+      dw,
+      db,
+    );
+    const perChannelGrad = (values: Float64Array) => {
+      const out = allocate(g.dtype, c);
+      out.set(values);
+      return Tensor.fromData(out, [c]);
+    };
+    return [
+      dx ? Tensor.fromData(dx, x.shape) : null,
+      ctx.needsInputGrad[1] ? perChannelGrad(dw) : null,
+      ctx.needsInputGrad[2] ? perChannelGrad(db) : null,
+    ];
+  },
+});
+
 function normalizeRows(x: Tensor, rows: number, size: number, eps: number): Tensor {
   const flat = reshape(x, [rows, size]);
   return reshape(RowNormalize.apply(flat, rows, size, eps), x.shape);
@@ -475,14 +631,49 @@ export function groupNorm(
   const b = perChannel(op, x, bias, "bias", c);
   const n = x.shape[0];
   const rows = n * numGroups;
-  let out = normalizeRows(x, rows, rows === 0 ? 0 : x.numel() / rows, eps);
-  const affineShape = [c, ...x.shape.slice(2).map(() => 1)];
-  if (w) out = mul(out, reshape(w, affineShape));
-  if (b) out = add(out, reshape(b, affineShape));
-  return out;
+  const out = normalizeRows(x, rows, rows === 0 ? 0 : x.numel() / rows, eps);
+  return w || b ? ChannelAffine.apply(out, w, b) : out;
 }
 
 // ---------------------------------------------------------------- local response norm
+
+interface LrnConfig {
+  size: number;
+  alpha: number;
+  beta: number;
+  k: number;
+}
+
+const LocalResponseNormFn = defineFunction({
+  name: "localResponseNorm",
+  forward(ctx, x: Tensor, cfg: LrnConfig) {
+    const n = x.shape[0];
+    const c = x.shape[1];
+    const s = numel(x.shape.slice(2));
+    const total = x.numel();
+    const out = allocate(x.dtype, total) as FloatArray;
+    const scale = new Float64Array(total);
+    const powed = new Float64Array(total);
+    lrnKernel(contiguousData(x), n, c, s, cfg, out, scale, powed);
+    ctx.saveForBackward(x);
+    Object.assign(ctx, { n, c, s, cfg, scale, powed });
+    return Tensor.fromData(out, x.shape);
+  },
+  backward(ctx, g) {
+    const [x] = ctx.savedTensors;
+    const { n, c, s, cfg, scale, powed } = ctx as unknown as {
+      n: number;
+      c: number;
+      s: number;
+      cfg: LrnConfig;
+      scale: Float64Array;
+      powed: Float64Array;
+    };
+    const dx = allocate(g.dtype, x.numel()) as FloatArray;
+    lrnBackwardKernel(contiguousData(x), contiguousData(g), n, c, s, cfg, scale, powed, dx);
+    return [Tensor.fromData(dx, x.shape), null];
+  },
+});
 
 export interface LocalResponseNormOptions {
   alpha?: number;
@@ -491,7 +682,7 @@ export interface LocalResponseNormOptions {
 }
 
 /**
- * Local response normalization across channels (PyTorch's `F.local_response_norm`):
+ * Local response normalization across channels (PyTorch's `F.local_response_norm`, hand-written):
  * b_c = a_c / (k + alpha/size · Σ_{c' near c} a_{c'}²)^beta, the window covering `size` channels
  * (size/2 before, (size−1)/2 after, zero outside).
  */
@@ -520,15 +711,5 @@ export function localResponseNorm(x: Tensor, size: number, options?: LocalRespon
       throw new TypeError(`${op}: ${name} must be a finite number, got ${String(v)}`);
     }
   }
-  const c = x.shape[1];
-  const sq = mul(x, x);
-  // pad the channel dim (pairs run from the last dim backwards)
-  const pads = new Array<number>(2 * (x.ndim - 1)).fill(0);
-  pads[pads.length - 2] = Math.floor(size / 2);
-  pads[pads.length - 1] = Math.floor((size - 1) / 2);
-  const padded = pad(sq, pads);
-  let windowSum = narrow(padded, 1, 0, c);
-  for (let i = 1; i < size; i++) windowSum = add(windowSum, narrow(padded, 1, i, c));
-  const denom = pow(add(mul(windowSum, alpha / size), k), beta);
-  return div(x, denom);
+  return LocalResponseNormFn.apply(x, { size, alpha, beta, k });
 }

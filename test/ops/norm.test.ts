@@ -39,10 +39,13 @@ describe.each(cn.listBackends())("normalization layers against PyTorch (%s backe
   run("groupnorm", (x: Tensor, w: Tensor, b: Tensor) => F.groupNorm(x, 3, w, b));
   run("groupnorm_one_group_noaffine", (x: Tensor) => F.groupNorm(x, 1, null, null, { eps: 1e-3 }));
   run("groupnorm_per_channel_float32", (x: Tensor, w: Tensor, b: Tensor) => F.groupNorm(x, 6, w, b));
+  run("groupnorm_weight_only_3d", (x: Tensor, w: Tensor) => F.groupNorm(x, 2, w));
+  run("groupnorm_bias_only", (x: Tensor, b: Tensor) => F.groupNorm(x, 3, null, b));
   run("groupnorm_2d_input", (x: Tensor, w: Tensor, b: Tensor) => F.groupNorm(x, 2, w, b));
 
   run("layernorm_last", (x: Tensor, w: Tensor, b: Tensor) => F.layerNorm(x, 4, w, b));
   run("layernorm_chw", (x: Tensor, w: Tensor, b: Tensor) => F.layerNorm(x, [3, 5, 5], w, b, { eps: 1e-4 }));
+  run("layernorm_weight_only", (x: Tensor, w: Tensor) => F.layerNorm(x, [4], w));
   run("layernorm_noaffine_float32", (x: Tensor) => F.layerNorm(x, [5]));
 
   run("lrn_default", (x: Tensor) => F.localResponseNorm(x, 5));
