@@ -4,7 +4,7 @@
  * S = 1, K = number of outputs). Slid over a larger volume, the converted network evaluates every
  * window in one pass and returns a spatial map of scores.
  */
-import { noGrad } from "../autograd/grad_mode.js";
+import { Tensor } from "../tensor/tensor.js";
 import { Conv2d, Linear, withoutInit } from "./layers.js";
 
 /**
@@ -41,9 +41,13 @@ export function linearToConv2d(
   const conv = withoutInit(
     () => new Conv2d(c, linear.outFeatures, [h, w], { bias: linear.bias !== null, dtype }),
   );
-  noGrad(() => {
-    conv.weight.copy_(linear.weight.reshape([linear.outFeatures, c, h, w]));
-    if (conv.bias && linear.bias) conv.bias.copy_(linear.bias);
-  });
+  // a typed-array copy (memcpy speed: VGG's first FC layer has 102.8 M weights)
+  const weight = linear.weight.detach().contiguous().data.slice();
+  conv.registerParameter("weight", Tensor.fromData(weight, [linear.outFeatures, c, h, w]));
+  if (linear.bias)
+    conv.registerParameter(
+      "bias",
+      Tensor.fromData(linear.bias.detach().contiguous().data.slice(), [linear.outFeatures]),
+    );
   return conv;
 }

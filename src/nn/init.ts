@@ -87,19 +87,38 @@ function fanOf(t: Tensor, mode: FanMode, op: string): number {
   throw new TypeError(`${op}: mode must be "fanIn" or "fanOut", got ${JSON.stringify(mode)}`);
 }
 
-/** Writes `draw()` into every element of `t` (in place, outside autograd); returns t. */
-function fill(t: Tensor, op: string, draw: () => number): Tensor {
+type Distribution = "uniform" | "normal" | "constant";
+
+/** Fills a typed array from a distribution (kept monomorphic per array type for speed). */
+function draw(data: Float32Array | Float64Array, kind: Distribution, a: number, b: number): void {
+  const n = data.length;
+  const g = defaultGenerator;
+  if (kind === "constant") {
+    data.fill(a);
+  } else if (kind === "uniform") {
+    const width = b - a;
+    for (let i = 0; i < n; i++) data[i] = a + width * g.random();
+  } else {
+    for (let i = 0; i < n; i++) data[i] = a + b * g.normal();
+  }
+}
+
+/**
+ * Writes samples into every element of `t` (in place, outside autograd); returns t.
+ * uniform: U(a, b); normal: N(a, b²); constant: a.
+ */
+function fill(t: Tensor, op: string, kind: Distribution, a: number, b = 0): Tensor {
   if (!(t instanceof Tensor)) throw new TypeError(`${op}: expected a tensor, got ${typeof t}`);
   if (!isFloating(t.dtype))
     throw new TypeError(`${op}: expected a float32 or float64 tensor, got ${t.dtype}`);
-  const n = t.numel();
   if (t.isContiguous()) {
-    const data = t.data;
-    for (let i = 0; i < n; i++) data[i] = draw();
+    const data = t.data as Float32Array | Float64Array;
+    if (data instanceof Float32Array) draw(data, kind, a, b);
+    else draw(data, kind, a, b);
     t.bumpVersion();
   } else {
-    const values = allocate(t.dtype, n);
-    for (let i = 0; i < n; i++) values[i] = draw();
+    const values = allocate(t.dtype, t.numel()) as Float32Array | Float64Array;
+    draw(values, kind, a, b);
     noGrad(() => t.copy_(Tensor.fromData(values, t.shape)));
   }
   return t;
@@ -117,8 +136,7 @@ export function uniform(t: Tensor, a = 0, b = 1): Tensor {
   requireNumber("init.uniform", "a", a);
   requireNumber("init.uniform", "b", b);
   if (b < a) throw new RangeError(`init.uniform: expected a <= b, got a=${a}, b=${b}`);
-  const width = b - a;
-  return fill(t, "init.uniform", () => a + width * defaultGenerator.random());
+  return fill(t, "init.uniform", "uniform", a, b);
 }
 
 /** Fills `t` with samples of N(mean, std²). */
@@ -126,21 +144,21 @@ export function normal(t: Tensor, mean = 0, std = 1): Tensor {
   requireNumber("init.normal", "mean", mean);
   requireNumber("init.normal", "std", std);
   if (std < 0) throw new RangeError(`init.normal: std must be >= 0, got ${std}`);
-  return fill(t, "init.normal", () => mean + std * defaultGenerator.normal());
+  return fill(t, "init.normal", "normal", mean, std);
 }
 
 /** Fills `t` with `value`. */
 export function constant(t: Tensor, value: number): Tensor {
   requireNumber("init.constant", "value", value);
-  return fill(t, "init.constant", () => value);
+  return fill(t, "init.constant", "constant", value);
 }
 
 export function zeros(t: Tensor): Tensor {
-  return fill(t, "init.zeros", () => 0);
+  return fill(t, "init.zeros", "constant", 0);
 }
 
 export function ones(t: Tensor): Tensor {
-  return fill(t, "init.ones", () => 1);
+  return fill(t, "init.ones", "constant", 1);
 }
 
 function kaimingStd(t: Tensor, op: string, options?: KaimingOptions): number {
@@ -157,13 +175,13 @@ function kaimingStd(t: Tensor, op: string, options?: KaimingOptions): number {
  */
 export function kaimingUniform(t: Tensor, options?: KaimingOptions): Tensor {
   const bound = Math.sqrt(3) * kaimingStd(t, "init.kaimingUniform", options);
-  return fill(t, "init.kaimingUniform", () => -bound + 2 * bound * defaultGenerator.random());
+  return fill(t, "init.kaimingUniform", "uniform", -bound, bound);
 }
 
 /** He et al. (2015) normal: N(0, std²) with std = gain / √fan (the notes' `w = randn(n) * sqrt(2/n)`). */
 export function kaimingNormal(t: Tensor, options?: KaimingOptions): Tensor {
   const std = kaimingStd(t, "init.kaimingNormal", options);
-  return fill(t, "init.kaimingNormal", () => std * defaultGenerator.normal());
+  return fill(t, "init.kaimingNormal", "normal", 0, std);
 }
 
 /** Glorot & Bengio (2010) uniform: bound = gain × √(6 / (fanIn + fanOut)). */
@@ -171,7 +189,7 @@ export function xavierUniform(t: Tensor, gain = 1): Tensor {
   requireNumber("init.xavierUniform", "gain", gain);
   const { fanIn, fanOut } = calculateFanInAndFanOut(t, "init.xavierUniform");
   const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
-  return fill(t, "init.xavierUniform", () => -bound + 2 * bound * defaultGenerator.random());
+  return fill(t, "init.xavierUniform", "uniform", -bound, bound);
 }
 
 /** Glorot & Bengio (2010) normal: std = gain × √(2 / (fanIn + fanOut)). */
@@ -179,5 +197,5 @@ export function xavierNormal(t: Tensor, gain = 1): Tensor {
   requireNumber("init.xavierNormal", "gain", gain);
   const { fanIn, fanOut } = calculateFanInAndFanOut(t, "init.xavierNormal");
   const std = gain * Math.sqrt(2 / (fanIn + fanOut));
-  return fill(t, "init.xavierNormal", () => std * defaultGenerator.normal());
+  return fill(t, "init.xavierNormal", "normal", 0, std);
 }
