@@ -1,6 +1,8 @@
 /** `optim`: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) and learning-rate schedulers. */
 export {
   Optimizer,
+  flattenStateDict,
+  unflattenStateDict,
   type BaseOptions,
   type Closure,
   type OptimizerStateDict,

@@ -339,3 +339,54 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
     return lines.join("\n");
   }
 }
+
+const METADATA_KEY = "cnnlab.optimizer";
+
+/**
+ * An optimizer state dict as flat named tensors plus string metadata, the shape `save(tensors, path,
+ * {metadata})` writes as safetensors: tensors are named `state.<param>.<key>`, the group options and
+ * the numeric state (step counts) travel as JSON in `metadata["cnnlab.optimizer"]`.
+ */
+export function flattenStateDict(stateDict: OptimizerStateDict): {
+  tensors: Record<string, Tensor>;
+  metadata: Record<string, string>;
+} {
+  const tensors: Record<string, Tensor> = {};
+  const numbers: Record<string, Record<string, number>> = {};
+  for (const [id, s] of Object.entries(stateDict.state)) {
+    for (const [k, v] of Object.entries(s)) {
+      if (v instanceof Tensor) tensors[`state.${id}.${k}`] = v;
+      else (numbers[id] ??= {})[k] = v;
+    }
+  }
+  return {
+    tensors,
+    metadata: { [METADATA_KEY]: JSON.stringify({ paramGroups: stateDict.paramGroups, numbers }) },
+  };
+}
+
+/** The inverse of `flattenStateDict` (e.g. on what `loadFile(path)` returns). */
+export function unflattenStateDict(
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string>,
+): OptimizerStateDict {
+  const json = metadata?.[METADATA_KEY];
+  if (typeof json !== "string") {
+    throw new Error(
+      `unflattenStateDict: the metadata has no "${METADATA_KEY}" entry; was it saved from flattenStateDict?`,
+    );
+  }
+  const { paramGroups, numbers } = JSON.parse(json) as {
+    paramGroups: OptimizerStateDict["paramGroups"];
+    numbers: Record<string, Record<string, number>>;
+  };
+  const state: Record<number, ParamState> = {};
+  for (const [id, s] of Object.entries(numbers)) state[Number(id)] = { ...s };
+  for (const [name, t] of Object.entries(tensors)) {
+    const m = /^state\.(\d+)\.(\w+)$/.exec(name);
+    if (m === null)
+      throw new Error(`unflattenStateDict: unexpected tensor name "${name}" (expected state.<index>.<key>)`);
+    (state[Number(m[1])] ??= {})[m[2]] = t;
+  }
+  return { state, paramGroups };
+}

@@ -3,10 +3,13 @@
  * test/fixtures/torch_cases/optim.py): the gradients PyTorch saw are fed to our optimizer step by
  * step and the parameters compared after every step.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { noGrad, optim, tensor, Tensor, type DType } from "../../src/index.js";
+import { loadFile, save } from "../../src/io/safetensors.js";
 
 interface EncodedTensor {
   tensor: { shape: number[]; dtype: DType; data: number[] };
@@ -407,5 +410,38 @@ describe("learning-rate schedulers", () => {
     s2.step();
     expect(s2.lastEpoch).toBe(4);
     expect(s2.getLastLr()[0]).toBeCloseTo(0.01, 15);
+  });
+});
+
+describe("optimizer checkpoints as safetensors", () => {
+  it("flattenStateDict → save → loadFile → unflattenStateDict resumes the PyTorch trajectory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cnnlab-optim-"));
+    try {
+      const c = cases.adam_wd_amsgrad;
+      const params = leaves(c);
+      const opt = makeOptimizer(c, params);
+      replay(c, "adam_wd_amsgrad", params, opt, null, 0, 2);
+      const { tensors, metadata } = optim.flattenStateDict(opt.stateDict());
+      expect(Object.keys(tensors).sort()).toEqual([
+        "state.0.expAvg",
+        "state.0.expAvgSq",
+        "state.0.maxExpAvgSq",
+        "state.1.expAvg",
+        "state.1.expAvgSq",
+        "state.1.maxExpAvgSq",
+      ]);
+      const path = join(dir, "opt.safetensors");
+      save(tensors, path, { metadata });
+      const file = loadFile(path);
+      const restored = optim.unflattenStateDict(file.tensors, file.metadata);
+      expect(restored.state[0].step).toBe(2);
+      const params2 = c.params[1].map((e) => decode(e).requiresGrad_(true));
+      const opt2 = makeOptimizer(c, params2);
+      opt2.loadStateDict(restored);
+      replay(c, "adam_wd_amsgrad", params2, opt2, null, 2, 5);
+      expect(() => optim.unflattenStateDict(file.tensors, {})).toThrow(/no "cnnlab.optimizer" entry/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
