@@ -175,7 +175,9 @@ function micro32(a: usize, b: usize, kb: i32, c: usize, ldc: usize, addc: bool):
   let c21 = c00;
   let c30 = c00;
   let c31 = c00;
-  for (let p = 0; p < kb; p++) {
+  // The A pointer is the loop variable (no separate counter: the loop is instruction-bound).
+  const aEnd = a + (<usize>kb << 4);
+  while (a < aEnd) {
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     // One load of the 4 A values and lane shuffles: fewer instructions than 4 load32_splat
@@ -403,7 +405,8 @@ function micro64(a: usize, b: usize, kb: i32, c: usize, ldc: usize, addc: bool):
   let c21 = c00;
   let c30 = c00;
   let c31 = c00;
-  for (let p = 0; p < kb; p++) {
+  const aEnd = a + (<usize>kb << 5);
+  while (a < aEnd) {
     const b0 = v128.load(b);
     const b1 = v128.load(b, 16);
     const a01 = v128.load(a);
