@@ -5,6 +5,7 @@
  */
 import "./tensor.js";
 import "./gradcheck.js";
+import "./module.js";
 
 export { JUPYTER_DISPLAY, clearOutput, type MimeBundle } from "./emit.js";
 export { display, bundleOf } from "./bundle.js";
