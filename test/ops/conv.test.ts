@@ -115,6 +115,23 @@ describe.each(cn.listBackends())("conv2d (%s backend)", (backendName) => {
     });
   });
 
+  it("accepts non-contiguous inputs and weights (views) and sends gradients through them", () => {
+    withBackend(backendName, () => {
+      cn.manualSeed(12);
+      const base = cn.randn([2, 3, 7, 6], { dtype: "float64", requiresGrad: true });
+      const wBase = cn.randn([3, 3, 4, 2], { dtype: "float64", requiresGrad: true });
+      const xv = base.transpose(2, 3); // [2, 3, 6, 7], a strided view
+      const wv = wBase.permute(2, 1, 0, 3); // [4, 3, 3, 2]
+      const opts = { stride: 2, padding: 1 };
+      const fast = runWithGrads(F.conv2d, xv, wv, null, opts, 4);
+      const ref = runWithGrads(F.conv2dNaive, xv.contiguous(), wv.contiguous(), null, opts, 4);
+      expectAllClose(fast, ref, "views", 1e-12);
+      F.conv2d(xv, wv, null, opts).sum().backward();
+      expect((base.grad as Tensor).shape).toEqual([2, 3, 7, 6]);
+      expect((wBase.grad as Tensor).shape).toEqual([3, 3, 4, 2]);
+    });
+  });
+
   it("gives the weight gradient alone when the input needs none", () => {
     withBackend(backendName, () => {
       cn.manualSeed(5);
