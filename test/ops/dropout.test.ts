@@ -58,6 +58,23 @@ describe.each(cn.listBackends())("dropout (%s backend)", (backendName) => {
       expect(dropped).toBeLessThan(xs.length);
     }));
 
+  it("passes a float64 gradcheck with the mask fixed by reseeding", () =>
+    withBackend(backendName, () => {
+      const x = cn.randn([3, 4, 5], { dtype: "float64", requiresGrad: true });
+      const fixedMask = (t: cn.Tensor) => {
+        cn.manualSeed(21);
+        return F.dropout(t, { p: 0.35 });
+      };
+      const result = cn.gradcheck(fixedMask, [x]);
+      expect(result.passed, result.toString()).toBe(true);
+      const fixedChannels = (t: cn.Tensor) => {
+        cn.manualSeed(22);
+        return F.dropout2d(t.reshape(3, 4, 5, 1), { p: 0.5 });
+      };
+      const result2d = cn.gradcheck(fixedChannels, [x]);
+      expect(result2d.passed, result2d.toString()).toBe(true);
+    }));
+
   it("p = 0 and eval mode are the identity; p = 1 zeroes everything", () =>
     withBackend(backendName, () => {
       const x = cn.randn([3, 4], { requiresGrad: true });
