@@ -7,7 +7,17 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { listBackends, manualSeed, mul, nn, ones, setBackend, sum, Tensor } from "../../src/index.js";
+import {
+  gradcheck,
+  listBackends,
+  manualSeed,
+  mul,
+  nn,
+  ones,
+  setBackend,
+  sum,
+  Tensor,
+} from "../../src/index.js";
 import { decode, expectClose } from "../helpers/harness.js";
 
 type Enc = { tensor: { shape: number[]; dtype: string; data: number[] } };
@@ -100,6 +110,38 @@ describe.each(listBackends())("nn layers against PyTorch (%s backend)", (backend
       } finally {
         setBackend(previous);
       }
+    });
+  }
+});
+
+/** Puts `tensors` into the module's parameter slots (in namedParameters order). */
+function setParameters(model: nn.Module, names: string[], tensors: Tensor[]): void {
+  names.forEach((name, i) => {
+    const path = name.split(".");
+    let owner: any = model;
+    for (const part of path.slice(0, -1)) owner = owner[part];
+    owner[path[path.length - 1]] = tensors[i];
+  });
+}
+
+describe("float64 gradcheck of every layer (input and parameters)", () => {
+  for (const [name, c] of Object.entries(cases)) {
+    it(name, () => {
+      const layer = factories[name]();
+      layer.loadStateDict(decodeAll(c.state));
+      layer.train(c.training);
+      const named = layer.namedParameters();
+      const names = named.map(([n]) => n);
+      const x = (decode(c.input as never) as Tensor).detach().requiresGrad_(true);
+      const result = gradcheck(
+        (input: Tensor, ...params: Tensor[]) => {
+          setParameters(layer, names, params);
+          return layer.forward(input) as Tensor;
+        },
+        [x, ...named.map(([, p]) => p)],
+      );
+      expect(result.passed, `${name}\n${result.toString()}`).toBe(true);
+      expect(result.inputs).toHaveLength(1 + names.length);
     });
   }
 });
