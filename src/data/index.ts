@@ -24,3 +24,4 @@ export {
 } from "./mnist.js";
 export { loadCIFAR10, CIFAR10_CLASSES } from "./cifar.js";
 export { DEBIAN_FASHION_MNIST_DIR } from "./files.js";
+export { readImage, sampleImagePath, SAMPLE_IMAGE_DIRS } from "./image.js";
