@@ -76,6 +76,28 @@ describe.each(cn.listBackends())("losses against PyTorch (%s backend)", (backend
       expect(F.crossEntropy(x, y).item()).toBeCloseTo(Math.log(10), 12);
     }));
 
+  it("non-contiguous inputs give the same losses and gradients as contiguous copies", () =>
+    withBackend(backendName, () => {
+      const base = cn.randn([6, 5], { dtype: "float64" });
+      const y = cn.tensor([0, 4, 2, 1, 3], { dtype: "int32" });
+      for (const loss of [
+        (s: Tensor) => F.crossEntropy(s, y, { labelSmoothing: 0.1 }),
+        (s: Tensor) => F.multiMarginLoss(s, y, { p: 2 }),
+        (s: Tensor) => F.nllLoss(F.logSoftmax(s, 1), y),
+      ]) {
+        const a = base.detach().requiresGrad_(true);
+        const b = base.detach().requiresGrad_(true);
+        const view = a.t(); // [5, 6] view with swapped strides
+        expect(view.isContiguous()).toBe(false);
+        const la = loss(view);
+        const lb = loss(b.t().contiguous());
+        la.backward();
+        lb.backward();
+        expect(la.item()).toBeCloseTo(lb.item(), 14);
+        expect(cn.allclose(a.grad as Tensor, b.grad as Tensor, 1e-12, 1e-14)).toBe(true);
+      }
+    }));
+
   it("multiMarginLoss reproduces the CS231n notes' SVM example (scores 13, -7, 11, Δ = 10 → 8)", () =>
     withBackend(backendName, () => {
       const x = cn.tensor([[13, -7, 11]], { dtype: "float64" });

@@ -78,6 +78,30 @@ describe.each(cn.listBackends())("normalization layers against PyTorch (%s backe
       });
     }));
 
+  it("non-contiguous inputs give the same outputs and gradients as contiguous copies", () =>
+    withBackend(backendName, () => {
+      const base = cn.randn([3, 4, 6, 5], { dtype: "float64" });
+      const w = cn.rand([4], { dtype: "float64" });
+      for (const layer of [
+        (x: Tensor) => F.batchNorm(x, null, null, w, null, { training: true }),
+        (x: Tensor) => F.groupNorm(x, 2, w, w),
+        (x: Tensor) => F.layerNorm(x, [5, 6]),
+        (x: Tensor) => F.localResponseNorm(x, 3, { alpha: 0.5 }),
+      ]) {
+        const a = base.detach().requiresGrad_(true);
+        const b = base.detach().requiresGrad_(true);
+        const g = cn.randn([3, 4, 5, 6], { dtype: "float64" });
+        const xa = a.transpose(2, 3); // [3, 4, 5, 6] view with swapped strides
+        expect(xa.isContiguous()).toBe(false);
+        const ya = layer(xa);
+        const yb = layer(b.transpose(2, 3).contiguous());
+        expect(cn.allclose(ya, yb, 1e-12, 1e-14)).toBe(true);
+        ya.mul(g).sum().backward();
+        yb.mul(g).sum().backward();
+        expect(cn.allclose(a.grad as Tensor, b.grad as Tensor, 1e-12, 1e-14)).toBe(true);
+      }
+    }));
+
   it("batchNorm in eval mode uses the running statistics and leaves them alone", () =>
     withBackend(backendName, () => {
       const x = cn.tensor(
