@@ -154,7 +154,7 @@ export class ModelSummary {
   toHTML(): string {
     const hasShapes = this.inputShape !== null;
     const th = "padding:2px 10px;border-bottom:1px solid #999;text-align:left";
-    const td = "padding:1px 10px;font-family:monospace;white-space:pre";
+    const td = "padding:1px 10px;font-family:monospace;white-space:pre;text-align:left";
     let html =
       `<div class="cnnlab-summary"><table style="border-collapse:collapse;font-size:90%"><thead><tr>` +
       `<th style="${th}">Layer (type)</th>${hasShapes ? `<th style="${th}">Output shape</th>` : ""}` +

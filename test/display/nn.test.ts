@@ -17,7 +17,14 @@ describe("displays with the real nn.Module", () => {
     const s = summary(net(), [2, 3, 8, 8]);
     // conv 8*3*3*3 + 8 = 224; linear 128*10 + 10 = 1290
     expect(s.totalParams).toBe(224 + 1290);
-    expect(s.rows.map((r) => r.outputShape)).toEqual(["[2, 10]", "[2, 8, 8, 8]", "[2, 8, 8, 8]", "[2, 8, 4, 4]", "[2, 128]", "[2, 10]"]);
+    expect(s.rows.map((r) => r.outputShape)).toEqual([
+      "[2, 10]",
+      "[2, 8, 8, 8]",
+      "[2, 8, 8, 8]",
+      "[2, 8, 4, 4]",
+      "[2, 128]",
+      "[2, 10]",
+    ]);
     expect(s.rows.map((r) => r.params)).toEqual([0, 224, 0, 0, 0, 1290]);
   });
 
