@@ -742,7 +742,13 @@ export class TsEngine implements Engine {
     try {
       const info = this.#ls.getQuickInfoAtPosition(file, pos) ?? (pos > 0 ? this.#ls.getQuickInfoAtPosition(file, pos - 1) : undefined);
       if (!info || (info.textSpan.start >= code.length && code.length > 0)) return { found: false, data: {} };
-      const sig = ts.displayPartsToString(info.displayParts);
+      // Names from earlier cells are imports of their declaration files: show them as declared.
+      const sig = ts
+        .displayPartsToString(info.displayParts)
+        .replace(/^\(alias\) /, "")
+        .split("\n")
+        .filter((l, i) => i === 0 || !/^import /.test(l))
+        .join("\n");
       const doc = ts.displayPartsToString(info.documentation);
       const tags = (info.tags ?? []).map((t) => `@${t.name}${t.text ? " " + ts.displayPartsToString(t.text) : ""}`).join("\n");
       const text = [sig, doc, tags].filter(Boolean).join("\n\n");
