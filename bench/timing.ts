@@ -11,6 +11,8 @@ export interface Timing {
   min: number;
   max: number;
   runs: number;
+  /** Median CPU time (user + system, all threads of the process) per run, in ms. */
+  cpuMs: number;
 }
 
 export interface BenchOptions {
@@ -33,13 +35,21 @@ export function bench(fn: () => void, opts: BenchOptions = {}): Timing {
   }
   for (let i = 1; i < warmup; i++) fn();
   const ts: number[] = [];
+  const cs: number[] = [];
   const t0 = performance.now();
   while (ts.length < minRuns || (performance.now() - t0 < minTimeS * 1e3 && ts.length < maxRuns)) {
+    const c = process.cpuUsage();
     const a = performance.now();
     fn();
     ts.push(performance.now() - a);
+    const d = process.cpuUsage(c);
+    cs.push((d.user + d.system) / 1e3);
   }
-  ts.sort((x, y) => x - y);
+  return { ...summarize(ts), cpuMs: summarize(cs).ms };
+}
+
+function summarize(xs: number[]): { ms: number; min: number; max: number; runs: number } {
+  const ts = xs.slice().sort((x, y) => x - y);
   const n = ts.length;
   const ms = n % 2 ? ts[(n - 1) / 2] : 0.5 * (ts[n / 2 - 1] + ts[n / 2]);
   return { ms, min: ts[0], max: ts[n - 1], runs: n };
@@ -77,8 +87,13 @@ export function row(
     min: +t.min.toFixed(3),
     max: +t.max.toFixed(3),
     runs: t.runs,
+    cpu_ms: +t.cpuMs.toFixed(3),
   };
-  if (flops) r.gflops = +(flops / (t.ms * 1e-3) / 1e9).toFixed(2);
+  if (flops) {
+    r.gflops = +(flops / (t.ms * 1e-3) / 1e9).toFixed(2);
+    // Per CPU-second (all threads): less sensitive to other processes than wall-clock figures.
+    if (t.cpuMs > 0) r.gflops_per_cpu = +(flops / (t.cpuMs * 1e-3) / 1e9).toFixed(2);
+  }
   return Object.assign(r, extra);
 }
 
@@ -156,6 +171,7 @@ export function printPeerRatios(rows: Row[]): void {
       r.case,
       String(r.threads),
       `${r.ms.toFixed(3)}${r.gflops ? ` (${r.gflops})` : ""}`,
+      r.gflops_per_cpu ? String(r.gflops_per_cpu) : "",
     ];
     for (const [file, th] of cols) {
       if (!peers.found) {
@@ -173,5 +189,7 @@ export function printPeerRatios(rows: Row[]): void {
   console.log("");
   console.log(`median ms (GFLOP/s); peers as time ratio ours/theirs (their median ms). Peers: ${peers.dir}`);
   if (!peers.found) console.log("peers: results directory not found; set CNNLAB_PEERS to compare");
-  console.log(table(["workload", "case", "threads", "cnnlab wasm", ...cols.map(([f]) => f)], body));
+  console.log(
+    table(["workload", "case", "threads", "cnnlab wasm", "GF/cpu-s", ...cols.map(([f]) => f)], body),
+  );
 }
