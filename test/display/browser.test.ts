@@ -103,7 +103,7 @@ async function checkInBrowser(htmlPath: string, screenshot: string): Promise<voi
       { timeout: 60_000 },
     );
     const drawn = await page.evaluate(() =>
-      [...document.querySelectorAll(".cnnlab-figure")].map((fig) => ({
+      Array.from(document.querySelectorAll(".cnnlab-figure")).map((fig) => ({
         traces: fig.querySelectorAll(
           ".cnnlab-plotly .trace, .cnnlab-plotly .hm image, .cnnlab-plotly g.heatmaplayer image",
         ).length,
@@ -121,7 +121,7 @@ async function checkInBrowser(htmlPath: string, screenshot: string): Promise<voi
     expect(lines).toBeGreaterThanOrEqual(2 + 2);
     // Every PNG decoded.
     const pngs = await page.evaluate(() =>
-      [...document.querySelectorAll("img")]
+      Array.from(document.querySelectorAll("img"))
         .filter((i) => i.src.startsWith("data:image/png"))
         .map((i) => ({ w: i.naturalWidth, h: i.naturalHeight, complete: i.complete })),
     );
