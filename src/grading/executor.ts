@@ -162,18 +162,29 @@ export function outputFromMessage(msgType: string, content: Record<string, unkno
   }
 }
 
-/** Append an output, joining consecutive stream outputs of the same stream (as Jupyter does). */
+/** Most characters of stream text kept per cell; beyond it the text is cut (runaway printing). */
+export const MAX_STREAM_CHARS = 1_000_000;
+const CUT_MARK = "\n[... output truncated by the grader ...]\n";
+
+const streamText = (t: string | string[]): string => (Array.isArray(t) ? t.join("") : t);
+
+/**
+ * Append an output, joining consecutive stream outputs of the same stream (as Jupyter does) and
+ * keeping at most MAX_STREAM_CHARS characters of stream text per cell.
+ */
 export function appendOutput(outputs: Output[], out: Output): void {
-  const last = outputs[outputs.length - 1];
-  if (
-    out.output_type === "stream" &&
-    last !== undefined &&
-    last.output_type === "stream" &&
-    last.name === out.name
-  ) {
-    const a = Array.isArray(last.text) ? last.text.join("") : last.text;
-    const b = Array.isArray(out.text) ? out.text.join("") : out.text;
-    last.text = a + b;
+  if (out.output_type === "stream") {
+    let used = 0;
+    for (const o of outputs) if (o.output_type === "stream") used += streamText(o.text).length;
+    if (used >= MAX_STREAM_CHARS) return;
+    let text = streamText(out.text);
+    if (used + text.length > MAX_STREAM_CHARS) text = text.slice(0, MAX_STREAM_CHARS - used) + CUT_MARK;
+    const last = outputs[outputs.length - 1];
+    if (last !== undefined && last.output_type === "stream" && last.name === out.name) {
+      last.text = streamText(last.text) + text;
+      return;
+    }
+    outputs.push({ ...out, text });
     return;
   }
   outputs.push(out);

@@ -240,3 +240,22 @@ describe("running cells in a session", () => {
     expect(s.problems).toEqual([expect.objectContaining({ index: 0, id: "sol", execution: "error" })]);
   });
 });
+
+describe("collecting outputs", () => {
+  it("joins stream chunks and cuts runaway printing", async () => {
+    const { appendOutput, MAX_STREAM_CHARS } = await import("../../src/grading/executor.js");
+    const outs: Parameters<typeof appendOutput>[0] = [];
+    appendOutput(outs, { output_type: "stream", name: "stdout", text: "a" });
+    appendOutput(outs, { output_type: "stream", name: "stdout", text: "b" });
+    appendOutput(outs, { output_type: "stream", name: "stderr", text: "c" });
+    expect(outs).toEqual([
+      { output_type: "stream", name: "stdout", text: "ab" },
+      { output_type: "stream", name: "stderr", text: "c" },
+    ]);
+    const chunk = "x".repeat(300_000);
+    for (let i = 0; i < 10; i++) appendOutput(outs, { output_type: "stream", name: "stderr", text: chunk });
+    const total = outs.reduce((n, o) => n + (o.output_type === "stream" ? String(o.text).length : 0), 0);
+    expect(total).toBeLessThan(MAX_STREAM_CHARS + 100);
+    expect(String((outs[1] as { text: string }).text)).toMatch(/output truncated by the grader/);
+  });
+});
