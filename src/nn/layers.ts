@@ -9,8 +9,9 @@ import { checkOptions } from "../tensor/options.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { leakyRelu, relu, sigmoid, tanh } from "../ops/elementwise.js";
+import { pad } from "../ops/indexing.js";
 import { flatten } from "../ops/view.js";
-import { fop } from "./fops.js";
+import * as F from "./functional.js";
 import { calculateFanInAndFanOut, kaimingUniform, uniform } from "./init.js";
 import { Module } from "./module.js";
 
@@ -217,7 +218,8 @@ export class Linear extends Module {
 
 export interface Conv2dOptions {
   stride?: Pair;
-  padding?: Pair;
+  /** Zero padding per side, or "valid" (none) or "same" (output size = input size; stride 1 only). */
+  padding?: Pair | "same" | "valid";
   dilation?: Pair;
   groups?: number;
   /** Learn an additive bias per output channel (default true). */
@@ -234,6 +236,10 @@ export class Conv2d extends Module {
   readonly padding: [number, number];
   readonly dilation: [number, number];
   readonly groups: number;
+  /** The padding option as given when it was "same" or "valid". */
+  readonly paddingMode: "same" | "valid" | null;
+  /** "same" with an even total padding on a side: [left, right, top, bottom] applied before the conv. */
+  private readonly asymmetricPad: [number, number, number, number] | null = null;
   weight!: Tensor;
   bias!: Tensor | null;
 
@@ -251,9 +257,29 @@ export class Conv2d extends Module {
     this.outChannels = positiveInt("Conv2d", "outChannels", outChannels);
     this.kernelSize = pair("Conv2d", "kernelSize", kernelSize, 1);
     this.stride = pair("Conv2d", "stride", opts.stride ?? 1, 1);
-    this.padding = pair("Conv2d", "padding", opts.padding ?? 0, 0);
     this.dilation = pair("Conv2d", "dilation", opts.dilation ?? 1, 1);
     this.groups = positiveInt("Conv2d", "groups", opts.groups ?? 1);
+    const padding = opts.padding ?? 0;
+    this.paddingMode = padding === "same" || padding === "valid" ? padding : null;
+    if (padding === "valid") {
+      this.padding = [0, 0];
+    } else if (padding === "same") {
+      if (this.stride[0] !== 1 || this.stride[1] !== 1) {
+        throw new RangeError(`Conv2d: padding "same" needs stride 1, got stride ${fmt(this.stride)}`);
+      }
+      // total padding d·(k-1) per dim; an odd total puts the extra row/column at the bottom/right
+      const total = this.kernelSize.map((k, i) => this.dilation[i] * (k - 1));
+      const before = total.map((t) => Math.floor(t / 2));
+      const after = total.map((t, i) => t - before[i]);
+      if (before[0] === after[0] && before[1] === after[1]) {
+        this.padding = [before[0], before[1]];
+      } else {
+        this.padding = [0, 0];
+        this.asymmetricPad = [before[1], after[1], before[0], after[0]];
+      }
+    } else {
+      this.padding = pair("Conv2d", "padding", padding, 0);
+    }
     if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
       throw new RangeError(
         `Conv2d: inChannels (${inChannels}) and outChannels (${outChannels}) must both be divisible by groups (${this.groups})`,
@@ -279,18 +305,20 @@ export class Conv2d extends Module {
   override forward(x: Tensor): Tensor {
     requireInput("Conv2d", x, [4], "a 4-d [N, C, H, W]");
     requireChannels("Conv2d", x, this.inChannels);
+    if (this.asymmetricPad) x = pad(x, this.asymmetricPad);
     const opts: { stride: Pair; padding: Pair; dilation: Pair; groups: number } = {
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
       groups: this.groups,
     };
-    return fop("conv2d", "Conv2d")(x, this.weight, this.bias, opts);
+    return F.conv2d(x, this.weight, this.bias, opts);
   }
 
   override extraRepr(): string {
     let s = `${this.inChannels}, ${this.outChannels}, kernelSize=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}`;
-    if (this.padding.some((p) => p !== 0)) s += `, padding=${fmt(this.padding)}`;
+    if (this.paddingMode === "same") s += `, padding="same"`;
+    else if (this.padding.some((p) => p !== 0)) s += `, padding=${fmt(this.padding)}`;
     if (this.dilation.some((d) => d !== 1)) s += `, dilation=${fmt(this.dilation)}`;
     if (this.groups !== 1) s += `, groups=${this.groups}`;
     if (this.bias === null) s += ", bias=false";
@@ -341,7 +369,7 @@ export class Softmax extends Module {
     if (!Number.isInteger(dim)) throw new TypeError(`Softmax: dim must be an integer, got ${String(dim)}`);
   }
   override forward(x: Tensor): Tensor {
-    return fop("softmax", "Softmax")(x, this.dim);
+    return F.softmax(x, this.dim);
   }
   override extraRepr(): string {
     return `dim=${this.dim}`;
@@ -354,7 +382,7 @@ export class LogSoftmax extends Module {
     if (!Number.isInteger(dim)) throw new TypeError(`LogSoftmax: dim must be an integer, got ${String(dim)}`);
   }
   override forward(x: Tensor): Tensor {
-    return fop("logSoftmax", "LogSoftmax")(x, this.dim);
+    return F.logSoftmax(x, this.dim);
   }
   override extraRepr(): string {
     return `dim=${this.dim}`;
@@ -379,34 +407,57 @@ export class Flatten extends Module {
   }
 }
 
-export interface PoolOptions {
+export interface MaxPool2dOptions {
   /** Default: the kernel size (non-overlapping windows). */
   stride?: Pair;
   padding?: Pair;
+  dilation?: Pair;
+  /** Round the output size up instead of down (default false). */
+  ceilMode?: boolean;
 }
 
-/** Max pooling over [N, C, H, W] windows (the notes' F=2, S=2 is `new MaxPool2d(2)`). */
+export interface AvgPool2dOptions {
+  /** Default: the kernel size (non-overlapping windows). */
+  stride?: Pair;
+  padding?: Pair;
+  /** Round the output size up instead of down (default false). */
+  ceilMode?: boolean;
+  /** Count padded zeros in the divisor (default true, as PyTorch). */
+  countIncludePad?: boolean;
+}
+
+/** Max pooling over [N, C, H, W] windows (the notes' F=2, S=2 is `new MaxPool2d(2)`; F=3, S=2 overlaps). */
 export class MaxPool2d extends Module {
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
   readonly padding: [number, number];
-  constructor(kernelSize: Pair, options?: PoolOptions) {
+  readonly dilation: [number, number];
+  readonly ceilMode: boolean;
+  constructor(kernelSize: Pair, options?: MaxPool2dOptions) {
     super();
-    const opts = checkOptions("MaxPool2d", options, ["stride", "padding"]);
+    const opts = checkOptions("MaxPool2d", options, ["stride", "padding", "dilation", "ceilMode"]);
     this.kernelSize = pair("MaxPool2d", "kernelSize", kernelSize, 1);
     this.stride = pair("MaxPool2d", "stride", opts.stride ?? this.kernelSize, 1);
     this.padding = pair("MaxPool2d", "padding", opts.padding ?? 0, 0);
+    this.dilation = pair("MaxPool2d", "dilation", opts.dilation ?? 1, 1);
+    this.ceilMode = opts.ceilMode ?? false;
   }
   override forward(x: Tensor): Tensor {
     requireInput("MaxPool2d", x, [4], "a 4-d [N, C, H, W]");
-    return fop("maxPool2d", "MaxPool2d")(x, {
+    const dilated = this.dilation[0] !== 1 || this.dilation[1] !== 1;
+    return F.maxPool2d(x, {
       kernelSize: this.kernelSize,
       stride: this.stride,
       padding: this.padding,
+      ...(dilated ? { dilation: this.dilation } : {}),
+      ...(this.ceilMode ? { ceilMode: true } : {}),
     });
   }
   override extraRepr(): string {
-    return `kernelSize=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}, padding=${fmt(this.padding)}`;
+    let s = `kernelSize=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}, padding=${fmt(this.padding)}`;
+    if (this.dilation.some((d) => d !== 1)) s += `, dilation=${fmt(this.dilation)}`;
+    if (this.ceilMode) s += ", ceilMode=true";
+    return s;
   }
 }
 
@@ -415,23 +466,32 @@ export class AvgPool2d extends Module {
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
   readonly padding: [number, number];
-  constructor(kernelSize: Pair, options?: PoolOptions) {
+  readonly ceilMode: boolean;
+  readonly countIncludePad: boolean;
+  constructor(kernelSize: Pair, options?: AvgPool2dOptions) {
     super();
-    const opts = checkOptions("AvgPool2d", options, ["stride", "padding"]);
+    const opts = checkOptions("AvgPool2d", options, ["stride", "padding", "ceilMode", "countIncludePad"]);
     this.kernelSize = pair("AvgPool2d", "kernelSize", kernelSize, 1);
     this.stride = pair("AvgPool2d", "stride", opts.stride ?? this.kernelSize, 1);
     this.padding = pair("AvgPool2d", "padding", opts.padding ?? 0, 0);
+    this.ceilMode = opts.ceilMode ?? false;
+    this.countIncludePad = opts.countIncludePad ?? true;
   }
   override forward(x: Tensor): Tensor {
     requireInput("AvgPool2d", x, [4], "a 4-d [N, C, H, W]");
-    return fop("avgPool2d", "AvgPool2d")(x, {
+    return F.avgPool2d(x, {
       kernelSize: this.kernelSize,
       stride: this.stride,
       padding: this.padding,
+      ...(this.ceilMode ? { ceilMode: true } : {}),
+      ...(this.countIncludePad ? {} : { countIncludePad: false }),
     });
   }
   override extraRepr(): string {
-    return `kernelSize=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}, padding=${fmt(this.padding)}`;
+    let s = `kernelSize=${fmt(this.kernelSize)}, stride=${fmt(this.stride)}, padding=${fmt(this.padding)}`;
+    if (this.ceilMode) s += ", ceilMode=true";
+    if (!this.countIncludePad) s += ", countIncludePad=false";
+    return s;
   }
 }
 
@@ -444,7 +504,7 @@ export class AdaptiveAvgPool2d extends Module {
   }
   override forward(x: Tensor): Tensor {
     requireInput("AdaptiveAvgPool2d", x, [4], "a 4-d [N, C, H, W]");
-    return fop("adaptiveAvgPool2d", "AdaptiveAvgPool2d")(x, this.outputSize);
+    return F.adaptiveAvgPool2d(x, this.outputSize);
   }
   override extraRepr(): string {
     return `outputSize=${fmt(this.outputSize)}`;
@@ -517,7 +577,7 @@ abstract class BatchNormBase extends Module {
     }
     const useBatchStats = this.training || this.running_mean === null;
     const keepStats = !this.training || this.trackRunningStats;
-    return fop("batchNorm", this.typeName())(
+    return F.batchNorm(
       x,
       keepStats ? this.running_mean : null,
       keepStats ? this.running_var : null,
@@ -588,7 +648,7 @@ export class GroupNorm extends Module {
   override forward(x: Tensor): Tensor {
     requireInput("GroupNorm", x, [2, 3, 4, 5], "an [N, C, ...]");
     requireChannels("GroupNorm", x, this.numChannels);
-    return fop("groupNorm", "GroupNorm")(x, this.numGroups, this.weight, this.bias, { eps: this.eps });
+    return F.groupNorm(x, this.numGroups, this.weight, this.bias, { eps: this.eps });
   }
 
   override extraRepr(): string {
@@ -630,7 +690,7 @@ export class LayerNorm extends Module {
   }
 
   override forward(x: Tensor): Tensor {
-    return fop("layerNorm", "LayerNorm")(x, this.normalizedShape, this.weight, this.bias, { eps: this.eps });
+    return F.layerNorm(x, this.normalizedShape, this.weight, this.bias, { eps: this.eps });
   }
 
   override extraRepr(): string {
@@ -659,7 +719,7 @@ export class LocalResponseNorm extends Module {
     this.k = opts.k ?? 1;
   }
   override forward(x: Tensor): Tensor {
-    return fop("localResponseNorm", "LocalResponseNorm")(x, this.size, {
+    return F.localResponseNorm(x, this.size, {
       alpha: this.alpha,
       beta: this.beta,
       k: this.k,
@@ -681,7 +741,7 @@ export class Dropout extends Module {
     this.p = p;
   }
   override forward(x: Tensor): Tensor {
-    return fop("dropout", "Dropout")(x, { p: this.p, training: this.training });
+    return F.dropout(x, { p: this.p, training: this.training });
   }
   override extraRepr(): string {
     return `p=${this.p}`;

@@ -5,7 +5,7 @@ import { noGrad } from "../autograd/grad_mode.js";
 import type { DType } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { Tensor } from "../tensor/tensor.js";
-import { fop } from "./fops.js";
+import * as F from "./functional.js";
 import { normal, zeros } from "./init.js";
 import { Conv2d, Flatten, Linear, MaxPool2d, ReLU } from "./layers.js";
 import { Module } from "./module.js";
@@ -82,6 +82,6 @@ export class ThreeLayerConvNet extends Module {
 
   /** Mean softmax loss of the scores of `x` against integer labels `y`. */
   loss(x: Tensor, y: Tensor): Tensor {
-    return fop("crossEntropy", "ThreeLayerConvNet.loss")(this.forward(x), y);
+    return F.crossEntropy(this.forward(x), y);
   }
 }
