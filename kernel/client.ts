@@ -10,7 +10,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zmq from "zeromq";
 import { kernelMainJs, requireBuilt } from "./paths.js";
-import { deserialize, endpoint, makeHeader, serialize, Signer, type ConnectionInfo, type IncomingMessage, type JupyterMessage } from "./wire.js";
+import {
+  deserialize,
+  endpoint,
+  makeHeader,
+  serialize,
+  Signer,
+  type ConnectionInfo,
+  type IncomingMessage,
+  type JupyterMessage,
+} from "./wire.js";
 
 export interface StartOptions {
   /** Working directory of the kernel process. */
@@ -79,6 +88,10 @@ export class KernelClient {
   readonly control = new zmq.Dealer();
   readonly iopub = new zmq.Subscriber();
   process: ChildProcess | undefined;
+  /** Date.now() when the kernel process was spawned. */
+  startedAt: number | undefined;
+  /** Date.now() when the first kernel_info reply arrived (set by start/waitForReady). */
+  firstKernelInfoAt: number | undefined;
   /** Called with every iopub message. */
   onIopub: ((msg: IncomingMessage) => void) | undefined;
   #replies = new Map<string, (m: IncomingMessage) => void>();
@@ -100,13 +113,19 @@ export class KernelClient {
     writeFileSync(file, JSON.stringify(connection));
     const argv = options.argv
       ? options.argv.map((a) => a.replace("{connection_file}", file))
-      : [process.execPath, ...(options.nodeArgs ?? []), requireBuilt(kernelMainJs, "the compiled kernel"), file];
+      : [
+          process.execPath,
+          ...(options.nodeArgs ?? []),
+          requireBuilt(kernelMainJs, "the compiled kernel"),
+          file,
+        ];
     const child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const client = new KernelClient(connection);
+    client.startedAt = Date.now();
     client.process = child;
     client.#tmpDir = dir;
     client.#exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
@@ -192,8 +211,17 @@ export class KernelClient {
   #sendQueue: Promise<unknown> = Promise.resolve();
 
   /** Send a request; resolves with the reply and the iopub outputs (after idle). */
-  request(msgType: string, content: Record<string, unknown>, options: { channel?: "shell" | "control"; timeoutMs?: number; waitIdle?: boolean; msgId?: string } = {}): Promise<ExecuteResult> {
-    const msg: JupyterMessage = { header: makeHeader(msgType, this.session, "client"), parent_header: {}, metadata: {}, content };
+  request(
+    msgType: string,
+    content: Record<string, unknown>,
+    options: { channel?: "shell" | "control"; timeoutMs?: number; waitIdle?: boolean; msgId?: string } = {},
+  ): Promise<ExecuteResult> {
+    const msg: JupyterMessage = {
+      header: makeHeader(msgType, this.session, "client"),
+      parent_header: {},
+      metadata: {},
+      content,
+    };
     if (options.msgId) msg.header.msg_id = options.msgId;
     const id = msg.header.msg_id;
     const sock = options.channel === "control" ? this.control : this.shell;
@@ -225,18 +253,36 @@ export class KernelClient {
       });
       this.#collectors.set(id, col);
       const frames = serialize(msg, this.signer);
-      this.#sendQueue = this.#sendQueue.then(() => sock.send(frames)).catch((e) => {
-        cleanup();
-        reject(e);
-      });
+      this.#sendQueue = this.#sendQueue
+        .then(() => sock.send(frames))
+        .catch((e) => {
+          cleanup();
+          reject(e);
+        });
     });
   }
 
   /** Execute code; resolves after the reply and the idle status. */
-  execute(code: string, options: { timeoutMs?: number; silent?: boolean; storeHistory?: boolean; stopOnError?: boolean; msgId?: string } = {}): Promise<ExecuteResult> {
+  execute(
+    code: string,
+    options: {
+      timeoutMs?: number;
+      silent?: boolean;
+      storeHistory?: boolean;
+      stopOnError?: boolean;
+      msgId?: string;
+    } = {},
+  ): Promise<ExecuteResult> {
     return this.request(
       "execute_request",
-      { code, silent: !!options.silent, store_history: options.storeHistory !== false, user_expressions: {}, allow_stdin: false, stop_on_error: options.stopOnError !== false },
+      {
+        code,
+        silent: !!options.silent,
+        store_history: options.storeHistory !== false,
+        user_expressions: {},
+        allow_stdin: false,
+        stop_on_error: options.stopOnError !== false,
+      },
       { timeoutMs: options.timeoutMs, msgId: options.msgId },
     );
   }
@@ -245,9 +291,11 @@ export class KernelClient {
   async waitForReady(timeoutMs = 60_000): Promise<IncomingMessage> {
     const end = Date.now() + timeoutMs;
     for (;;) {
-      if (this.process && this.process.exitCode !== null) throw new Error(`the kernel exited with code ${this.process.exitCode} before answering`);
+      if (this.process && this.process.exitCode !== null)
+        throw new Error(`the kernel exited with code ${this.process.exitCode} before answering`);
       try {
         const r = await this.request("kernel_info_request", {}, { timeoutMs: 1000, waitIdle: false });
+        this.firstKernelInfoAt ??= Date.now();
         // The reply came; wait until iopub delivers too (the subscription may still be joining).
         if (this.#iopubSeen || (await this.#waitIopub(300))) return r.reply;
       } catch {
@@ -277,7 +325,13 @@ export class KernelClient {
   async shutdown(restart = false, timeoutMs = 10_000): Promise<IncomingMessage | undefined> {
     let reply: IncomingMessage | undefined;
     try {
-      reply = (await this.request("shutdown_request", { restart }, { channel: "control", timeoutMs, waitIdle: false })).reply;
+      reply = (
+        await this.request(
+          "shutdown_request",
+          { restart },
+          { channel: "control", timeoutMs, waitIdle: false },
+        )
+      ).reply;
     } catch {
       // fall through to kill
     }
@@ -294,7 +348,8 @@ export class KernelClient {
     let code: number | null = null;
     if (this.process && this.#exit) {
       const timer = setTimeout(() => this.process?.kill("SIGKILL"), timeoutMs);
-      if (this.process.exitCode === null && this.process.signalCode === null && timeoutMs === 0) this.process.kill("SIGKILL");
+      if (this.process.exitCode === null && this.process.signalCode === null && timeoutMs === 0)
+        this.process.kill("SIGKILL");
       code = await this.#exit;
       clearTimeout(timer);
     }

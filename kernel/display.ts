@@ -106,13 +106,23 @@ export function plainText(value: unknown): string {
 
 /** The display payload of any value: its Jupyter.display bundle, a raw bundle, or inspect text. */
 export function toDisplay(value: unknown, metadata: Record<string, unknown> = {}): DisplayPayload {
-  const fn = value !== null && (typeof value === "object" || typeof value === "function") ? (value as any)[JUPYTER_DISPLAY] : undefined;
+  const fn =
+    value !== null && (typeof value === "object" || typeof value === "function")
+      ? (value as any)[JUPYTER_DISPLAY]
+      : undefined;
   if (typeof fn === "function") {
     const result = fn.call(value);
     if (result && typeof result === "object") {
       const r = result as Record<string, unknown>;
-      if (r.data && typeof r.data === "object" && Object.keys(r).every((k) => k === "data" || k === "metadata")) {
-        return { data: normalizeBundle(r.data as MimeBundle), metadata: { ...((r.metadata as object) ?? {}), ...metadata } };
+      if (
+        r.data &&
+        typeof r.data === "object" &&
+        Object.keys(r).every((k) => k === "data" || k === "metadata")
+      ) {
+        return {
+          data: normalizeBundle(r.data as MimeBundle),
+          metadata: { ...((r.metadata as object) ?? {}), ...metadata },
+        };
       }
       const data = normalizeBundle(r);
       if (data["text/plain"] === undefined) data["text/plain"] = plainText(value);
@@ -140,7 +150,11 @@ export function makeHook(sink: DisplaySink): KernelDisplayHook {
   return {
     display(bundle: MimeBundle, options: DisplayOptions = {}) {
       if (options.update && !options.displayId) throw new Error("display: update needs a displayId");
-      sink.displayData({ data: normalizeBundle(bundle), metadata: options.metadata ?? {} }, options.displayId, !!options.update);
+      sink.displayData(
+        { data: normalizeBundle(bundle), metadata: options.metadata ?? {} },
+        options.displayId,
+        !!options.update,
+      );
     },
     clearOutput(wait = false) {
       sink.clearOutput(wait);
@@ -154,7 +168,8 @@ export function makeCellDisplayApi(sink: DisplaySink): CellDisplayApi {
       sink.displayData(toDisplay(obj, options.metadata), options.displayId, false);
     },
     updateDisplay(displayId, obj) {
-      if (typeof displayId !== "string" || displayId === "") throw new Error("updateDisplay: displayId must be a non-empty string");
+      if (typeof displayId !== "string" || displayId === "")
+        throw new Error("updateDisplay: displayId must be a non-empty string");
       sink.displayData(toDisplay(obj), displayId, true);
     },
     clearOutput(options = {}) {

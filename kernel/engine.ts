@@ -18,7 +18,9 @@ export interface ErrorInfo {
 }
 
 /** `payload` carries e.g. a pager page ({ source: "page", data, start }) for `name?` help cells. */
-export type ExecuteOutcome = { status: "ok"; result?: DisplayPayload; payload?: Record<string, unknown>[] } | ({ status: "error" } & ErrorInfo);
+export type ExecuteOutcome =
+  | { status: "ok"; result?: DisplayPayload; payload?: Record<string, unknown>[] }
+  | ({ status: "error" } & ErrorInfo);
 
 export interface CompleteResult {
   matches: string[];
@@ -33,7 +35,8 @@ export interface InspectResult {
   data: Record<string, unknown>;
 }
 
-export type IsCompleteResult = { status: "complete" | "invalid" | "unknown" } | { status: "incomplete"; indent: string };
+export type IsCompleteResult =
+  { status: "complete" | "invalid" | "unknown" } | { status: "incomplete"; indent: string };
 
 export interface LanguageInfo {
   name: string;

@@ -6,7 +6,13 @@
 import { randomUUID } from "node:crypto";
 import type { DisplayPayload } from "./display.js";
 import type { Engine, EngineIO, ErrorInfo, ExecuteOutcome } from "./engine.js";
-import { makeHeader, PROTOCOL_VERSION, type IncomingMessage, type JupyterMessage, type MessageHeader } from "./wire.js";
+import {
+  makeHeader,
+  PROTOCOL_VERSION,
+  type IncomingMessage,
+  type JupyterMessage,
+  type MessageHeader,
+} from "./wire.js";
 
 export type OutChannel = "shell" | "control" | "iopub" | "stdin";
 
@@ -94,16 +100,31 @@ export class KernelHandler {
     }
   }
 
-  #message(msgType: string, content: Record<string, unknown>, parent: Partial<MessageHeader>, metadata: Record<string, unknown> = {}): JupyterMessage {
+  #message(
+    msgType: string,
+    content: Record<string, unknown>,
+    parent: Partial<MessageHeader>,
+    metadata: Record<string, unknown> = {},
+  ): JupyterMessage {
     return { header: makeHeader(msgType, this.session), parent_header: parent, metadata, content };
   }
 
-  #publish(msgType: string, content: Record<string, unknown>, parent: Partial<MessageHeader> = this.#outputParent, metadata: Record<string, unknown> = {}): void {
+  #publish(
+    msgType: string,
+    content: Record<string, unknown>,
+    parent: Partial<MessageHeader> = this.#outputParent,
+    metadata: Record<string, unknown> = {},
+  ): void {
     if (msgType !== "stream") this.flushStreams();
     this.#out.send("iopub", this.#message(msgType, content, parent, metadata));
   }
 
-  #reply(channel: OutChannel, req: IncomingMessage, content: Record<string, unknown>, metadata: Record<string, unknown> = {}): void {
+  #reply(
+    channel: OutChannel,
+    req: IncomingMessage,
+    content: Record<string, unknown>,
+    metadata: Record<string, unknown> = {},
+  ): void {
     const type = req.header.msg_type.replace(/_request$/, "_reply");
     this.#out.send(channel, this.#message(type, content, req.header, metadata), req.idents);
   }
@@ -147,7 +168,11 @@ export class KernelHandler {
       stdout: (t) => this.#write("stdout", t),
       stderr: (t) => this.#write("stderr", t),
       display: (payload: DisplayPayload, displayId, update) => {
-        const content: Record<string, unknown> = { data: payload.data, metadata: payload.metadata, transient: displayId ? { display_id: displayId } : {} };
+        const content: Record<string, unknown> = {
+          data: payload.data,
+          metadata: payload.metadata,
+          transient: displayId ? { display_id: displayId } : {},
+        };
         this.#publish(update ? "update_display_data" : "display_data", content);
       },
       clearOutput: (wait) => this.#publish("clear_output", { wait }),
@@ -171,15 +196,33 @@ export class KernelHandler {
         case "complete_request": {
           await this.#engine.ready();
           const { code, cursor_pos } = req.content;
-          const r = await this.#engine.complete(String(code ?? ""), Number(cursor_pos ?? [...String(code ?? "")].length));
-          this.#reply(channel, req, { status: "ok", matches: r.matches, cursor_start: r.cursorStart, cursor_end: r.cursorEnd, metadata: r.metadata ?? {} });
+          const r = await this.#engine.complete(
+            String(code ?? ""),
+            Number(cursor_pos ?? [...String(code ?? "")].length),
+          );
+          this.#reply(channel, req, {
+            status: "ok",
+            matches: r.matches,
+            cursor_start: r.cursorStart,
+            cursor_end: r.cursorEnd,
+            metadata: r.metadata ?? {},
+          });
           break;
         }
         case "inspect_request": {
           await this.#engine.ready();
           const { code, cursor_pos, detail_level } = req.content;
-          const r = await this.#engine.inspect(String(code ?? ""), Number(cursor_pos ?? 0), Number(detail_level ?? 0));
-          this.#reply(channel, req, { status: "ok", found: r.found, data: r.found ? r.data : {}, metadata: {} });
+          const r = await this.#engine.inspect(
+            String(code ?? ""),
+            Number(cursor_pos ?? 0),
+            Number(detail_level ?? 0),
+          );
+          this.#reply(channel, req, {
+            status: "ok",
+            found: r.found,
+            data: r.found ? r.data : {},
+            metadata: {},
+          });
           break;
         }
         case "is_complete_request": {
@@ -213,7 +256,12 @@ export class KernelHandler {
         default:
           if (type.endsWith("_request")) {
             this.#log(`unknown request type ${type}: answered with an error reply`);
-            this.#reply(channel, req, { status: "error", ename: "UnknownMessageType", evalue: `cnnlab does not handle ${type}`, traceback: [] });
+            this.#reply(channel, req, {
+              status: "error",
+              ename: "UnknownMessageType",
+              evalue: `cnnlab does not handle ${type}`,
+              traceback: [],
+            });
           } else {
             this.#log(`unknown message type ${type}: ignored`);
           }
@@ -267,24 +315,39 @@ export class KernelHandler {
       outcome = await this.#engine.execute(code, { executionCount: count, silent });
     } catch (e) {
       const err = e as Error;
-      outcome = { status: "error", ename: err?.name ?? "Error", evalue: err?.message ?? String(e), traceback: [String(err?.stack ?? e)] };
+      outcome = {
+        status: "error",
+        ename: err?.name ?? "Error",
+        evalue: err?.message ?? String(e),
+        traceback: [String(err?.stack ?? e)],
+      };
     }
     this.flushStreams();
     let outputText: string | null = this.#lastOutputText || null;
     if (outcome.status === "ok") {
       if (outcome.result && !silent) {
-        this.#publish("execute_result", { execution_count: count, data: outcome.result.data, metadata: outcome.result.metadata });
+        this.#publish("execute_result", {
+          execution_count: count,
+          data: outcome.result.data,
+          metadata: outcome.result.metadata,
+        });
         const plain = outcome.result.data["text/plain"];
         if (typeof plain === "string") outputText = plain;
       }
-      this.#reply(channel, req, { status: "ok", execution_count: count, payload: outcome.payload ?? [], user_expressions: {} });
+      this.#reply(channel, req, {
+        status: "ok",
+        execution_count: count,
+        payload: outcome.payload ?? [],
+        user_expressions: {},
+      });
     } else {
       const { ename, evalue, traceback } = outcome;
       if (!silent) this.#publish("error", { ename, evalue, traceback });
       this.#reply(channel, req, { status: "error", execution_count: count, ename, evalue, traceback });
       if (stopOnError) this.#abortBefore = this.#now();
     }
-    if (storeHistory) this.history.push({ session: SESSION_NUMBER, line: count, input: code, output: outputText });
+    if (storeHistory)
+      this.history.push({ session: SESSION_NUMBER, line: count, input: code, output: outputText });
   }
 
   #historyQuery(content: Record<string, any>): unknown[] {
@@ -306,7 +369,13 @@ export class KernelHandler {
           "^" +
             pattern
               .split("")
-              .map((ch) => (ch === "*" ? "[\\s\\S]*" : ch === "?" ? "[\\s\\S]" : ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+              .map((ch) =>
+                ch === "*"
+                  ? "[\\s\\S]*"
+                  : ch === "?"
+                    ? "[\\s\\S]"
+                    : ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+              )
               .join("") +
             "$",
         );

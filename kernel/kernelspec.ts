@@ -31,7 +31,8 @@ export interface KernelJson {
 export function userDataDir(): string {
   if (process.env.JUPYTER_DATA_DIR) return process.env.JUPYTER_DATA_DIR;
   if (platform() === "darwin") return join(homedir(), "Library", "Jupyter");
-  if (platform() === "win32") return join(process.env.APPDATA ?? join(homedir(), "AppData", "Roaming"), "jupyter");
+  if (platform() === "win32")
+    return join(process.env.APPDATA ?? join(homedir(), "AppData", "Roaming"), "jupyter");
   return join(process.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "jupyter");
 }
 
@@ -49,7 +50,9 @@ export function jupyterSysPrefix(): string {
   if (!jupyter) throw new Error("--sys-prefix: no `jupyter` command on PATH");
   const first = readFileSync(jupyter, "utf8").split("\n", 1)[0];
   const python = first.startsWith("#!") ? first.slice(2).trim().split(/\s+/) : ["python3"];
-  return execFileSync(python[0], [...python.slice(1), "-c", "import sys; print(sys.prefix)"], { encoding: "utf8" }).trim();
+  return execFileSync(python[0], [...python.slice(1), "-c", "import sys; print(sys.prefix)"], {
+    encoding: "utf8",
+  }).trim();
 }
 
 export function kernelsDir(loc: SpecLocation = {}): string {
@@ -71,8 +74,12 @@ export function kernelJson(options: { nodeArgs?: string[]; env?: Record<string, 
 }
 
 /** Write the kernelspec; returns its directory. */
-export function installKernelSpec(loc: SpecLocation = {}, options: { nodeArgs?: string[]; env?: Record<string, string> } = {}): string {
-  if (!existsSync(kernelMainJs)) throw new Error(`the compiled kernel is missing (${kernelMainJs}): run npm run build first`);
+export function installKernelSpec(
+  loc: SpecLocation = {},
+  options: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+): string {
+  if (!existsSync(kernelMainJs))
+    throw new Error(`the compiled kernel is missing (${kernelMainJs}): run npm run build first`);
   const dir = join(kernelsDir(loc), KERNEL_NAME);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "kernel.json"), JSON.stringify(kernelJson(options), null, 2) + "\n");

@@ -10,7 +10,15 @@
 import { appendFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import type { CompleteResult, Engine, EngineIO, ExecuteOutcome, InspectResult, IsCompleteResult, LanguageInfo } from "./engine.js";
+import type {
+  CompleteResult,
+  Engine,
+  EngineIO,
+  ExecuteOutcome,
+  InspectResult,
+  IsCompleteResult,
+  LanguageInfo,
+} from "./engine.js";
 import { KernelHandler } from "./handler.js";
 import { packageVersion } from "./paths.js";
 import type { ToMain, ToWorker, WorkerInit } from "./transport-worker.js";
@@ -93,7 +101,10 @@ function main(): void {
   }
   const connection = JSON.parse(readFileSync(file, "utf8")) as ConnectionInfo;
   log(`starting (pid ${process.pid}, cwd ${process.cwd()}, connection ${file})`);
-  process.emitWarning = ((warning: string | Error) => log(`warning: ${String(warning instanceof Error ? warning.message : warning)}`)) as typeof process.emitWarning;
+  process.emitWarning = ((warning: string | Error) =>
+    log(
+      `warning: ${String(warning instanceof Error ? warning.message : warning)}`,
+    )) as typeof process.emitWarning;
 
   const worker = new Worker(new URL("./transport-worker.js", import.meta.url), {
     workerData: { connection, logFile } satisfies WorkerInit,

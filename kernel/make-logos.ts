@@ -24,7 +24,9 @@ export function drawLogo(size: number): Uint8Array {
       const dy = Math.max(radius - y - 0.5, y + 0.5 - (size - radius), 0);
       const inside = Math.hypot(dx, dy) <= radius;
       if (!inside) continue;
-      let r = 0x1f, g = 0x3b, b = 0x57;
+      let r = 0x1f,
+        g = 0x3b,
+        b = 0x57;
       const cx = Math.floor((x - margin) / (cell + gap));
       const cy = Math.floor((y - margin) / (cell + gap));
       const inCellX = x - margin - cx * (cell + gap) < cell;
@@ -46,5 +48,6 @@ export function drawLogo(size: number): Uint8Array {
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  for (const size of [32, 64]) writeFileSync(join(here, "assets", `logo-${size}x${size}.png`), drawLogo(size));
+  for (const size of [32, 64])
+    writeFileSync(join(here, "assets", `logo-${size}x${size}.png`), drawLogo(size));
 }

@@ -82,8 +82,10 @@ function outputHtml(o: Record<string, any>): string {
       const d = o.data ?? {};
       if (d["text/html"]) return `<div class="html">${text(d["text/html"])}</div>`;
       if (d["image/svg+xml"]) return `<div class="svg">${text(d["image/svg+xml"])}</div>`;
-      if (d["image/png"]) return `<img src="data:image/png;base64,${text(d["image/png"]).replace(/\s/g, "")}">`;
-      if (d["image/jpeg"]) return `<img src="data:image/jpeg;base64,${text(d["image/jpeg"]).replace(/\s/g, "")}">`;
+      if (d["image/png"])
+        return `<img src="data:image/png;base64,${text(d["image/png"]).replace(/\s/g, "")}">`;
+      if (d["image/jpeg"])
+        return `<img src="data:image/jpeg;base64,${text(d["image/jpeg"]).replace(/\s/g, "")}">`;
       if (d["text/markdown"]) return `<div class="md">${markdownToHtml(text(d["text/markdown"]))}</div>`;
       const json = Object.keys(d).find((k) => k === "application/json" || k.endsWith("+json"));
       if (d["text/plain"] !== undefined) return `<pre>${esc(text(d["text/plain"]))}</pre>`;

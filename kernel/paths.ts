@@ -15,7 +15,11 @@ function findPackageRoot(): string {
       }
     }
     const up = dirname(dir);
-    if (up === dir) throw new Error("cnnlab: cannot find the package root (package.json named cnnlab) above " + fileURLToPath(import.meta.url));
+    if (up === dir)
+      throw new Error(
+        "cnnlab: cannot find the package root (package.json named cnnlab) above " +
+          fileURLToPath(import.meta.url),
+      );
     dir = up;
   }
 }

@@ -29,8 +29,22 @@ export interface Notebook {
 
 export type ProgressEvent =
   | { kind: "start"; notebook: string; cells: number }
-  | { kind: "cell-start"; notebook: string; index: number; codeIndex: number; codeCells: number; source: string }
-  | { kind: "cell-end"; notebook: string; index: number; status: "ok" | "error" | "timeout"; seconds: number; error?: { ename: string; evalue: string } }
+  | {
+      kind: "cell-start";
+      notebook: string;
+      index: number;
+      codeIndex: number;
+      codeCells: number;
+      source: string;
+    }
+  | {
+      kind: "cell-end";
+      notebook: string;
+      index: number;
+      status: "ok" | "error" | "timeout";
+      seconds: number;
+      error?: { ename: string; evalue: string };
+    }
   | { kind: "output"; notebook: string; index: number; output: Record<string, unknown> }
   | { kind: "end"; notebook: string; result: RunResult };
 
@@ -109,9 +123,17 @@ class OutputCollector {
     }
     let out: Record<string, unknown> | undefined;
     if (type === "stream") out = { output_type: "stream", name: c.name, text: c.text };
-    else if (type === "display_data") out = { output_type: "display_data", data: c.data, metadata: c.metadata ?? {} };
-    else if (type === "execute_result") out = { output_type: "execute_result", execution_count: c.execution_count ?? null, data: c.data, metadata: c.metadata ?? {} };
-    else if (type === "error") out = { output_type: "error", ename: c.ename, evalue: c.evalue, traceback: c.traceback ?? [] };
+    else if (type === "display_data")
+      out = { output_type: "display_data", data: c.data, metadata: c.metadata ?? {} };
+    else if (type === "execute_result")
+      out = {
+        output_type: "execute_result",
+        execution_count: c.execution_count ?? null,
+        data: c.data,
+        metadata: c.metadata ?? {},
+      };
+    else if (type === "error")
+      out = { output_type: "error", ename: c.ename, evalue: c.evalue, traceback: c.traceback ?? [] };
     if (!out) return undefined;
     if (this.#clearPending) {
       this.outputs = [];
@@ -139,7 +161,9 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
   const path = resolve(notebookPath);
   const nb = readNotebook(path);
   const name = basename(path).replace(/\.ipynb$/, "");
-  const outPath = options.outPath ? resolve(options.outPath) : join(resolve(options.outDir ?? "out"), `${name}.ipynb`);
+  const outPath = options.outPath
+    ? resolve(options.outPath)
+    : join(resolve(options.outDir ?? "out"), `${name}.ipynb`);
   const progress = options.onProgress ?? (() => undefined);
   const codeCells = nb.cells.filter((c) => c.cell_type === "code");
   progress({ kind: "start", notebook: path, cells: codeCells.length });
@@ -148,14 +172,23 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
     cell.outputs = [];
     cell.execution_count = null;
   }
-  const start: StartOptions = { cwd: options.cwd ?? dirname(path), env: options.env, nodeArgs: options.nodeArgs, argv: options.kernelArgv };
+  const start: StartOptions = {
+    cwd: options.cwd ?? dirname(path),
+    env: options.env,
+    nodeArgs: options.nodeArgs,
+    argv: options.kernelArgv,
+  };
   const client = await KernelClient.start(start);
   const errors: CellError[] = [];
   let executed = 0;
   const displays = new Map<string, Record<string, unknown>[]>();
   try {
     const info = await client.request("kernel_info_request", {}, { timeoutMs: 60_000 });
-    nb.metadata.kernelspec ??= { name: "cnnlab", display_name: "cnnlab (TypeScript)", language: "typescript" };
+    nb.metadata.kernelspec ??= {
+      name: "cnnlab",
+      display_name: "cnnlab (TypeScript)",
+      language: "typescript",
+    };
     nb.metadata.language_info = info.reply.content.language_info;
     // Wait for the engine (TypeScript, the library) outside any cell's timeout.
     await client.execute("", { silent: true, storeHistory: false, timeoutMs: 300_000 });
@@ -165,7 +198,14 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
       const cell = nb.cells[index];
       if (cell.cell_type !== "code") continue;
       const source = sourceText(cell.source);
-      progress({ kind: "cell-start", notebook: path, index, codeIndex: codeIndex++, codeCells: codeCells.length, source });
+      progress({
+        kind: "cell-start",
+        notebook: path,
+        index,
+        codeIndex: codeIndex++,
+        codeCells: codeCells.length,
+        source,
+      });
       const collector = new OutputCollector(displays);
       const cellStart = Date.now();
       const currentId = randomUUID();
@@ -188,14 +228,29 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
       if (result === "timeout") {
         status = "timeout";
         client.interrupt();
-        const grace = await Promise.race([pending, new Promise<"gone">((r) => setTimeout(() => r("gone"), 10_000))]);
-        const err = { output_type: "error", ename: "CellTimeoutError", evalue: `the cell did not finish within ${options.timeoutSec ?? 600} s and was interrupted`, traceback: [] };
+        const grace = await Promise.race([
+          pending,
+          new Promise<"gone">((r) => setTimeout(() => r("gone"), 10_000)),
+        ]);
+        const err = {
+          output_type: "error",
+          ename: "CellTimeoutError",
+          evalue: `the cell did not finish within ${options.timeoutSec ?? 600} s and was interrupted`,
+          traceback: [],
+        };
         collector.outputs.push(err);
         cell.outputs = collector.outputs;
         errors.push({ index, ename: err.ename, evalue: err.evalue });
         executed++;
         if (grace !== "gone") cell.execution_count = grace.reply.content.execution_count ?? null;
-        progress({ kind: "cell-end", notebook: path, index, status, seconds: (Date.now() - cellStart) / 1000, error: { ename: err.ename, evalue: err.evalue } });
+        progress({
+          kind: "cell-end",
+          notebook: path,
+          index,
+          status,
+          seconds: (Date.now() - cellStart) / 1000,
+          error: { ename: err.ename, evalue: err.evalue },
+        });
         if (grace === "gone" || !options.allowErrors) break;
         continue;
       }
@@ -207,10 +262,20 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
       let error: { ename: string; evalue: string } | undefined;
       if (result.reply.content.status !== "ok") {
         status = "error";
-        error = { ename: String(result.reply.content.ename ?? "Error"), evalue: String(result.reply.content.evalue ?? result.reply.content.status) };
+        error = {
+          ename: String(result.reply.content.ename ?? "Error"),
+          evalue: String(result.reply.content.evalue ?? result.reply.content.status),
+        };
         errors.push({ index, ...error });
       }
-      progress({ kind: "cell-end", notebook: path, index, status, seconds: (Date.now() - cellStart) / 1000, error });
+      progress({
+        kind: "cell-end",
+        notebook: path,
+        index,
+        status,
+        seconds: (Date.now() - cellStart) / 1000,
+        error,
+      });
       if (status === "error" && !options.allowErrors) break;
     }
   } finally {
@@ -227,7 +292,16 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
     htmlPath = outPath.replace(/\.ipynb$/, "") + ".html";
     writeFileSync(htmlPath, notebookToHtml(nb, name));
   }
-  const result: RunResult = { notebookPath: path, outPath, htmlPath, codeCells: codeCells.length, executed, errors, ok: errors.length === 0, seconds: (Date.now() - t0) / 1000 };
+  const result: RunResult = {
+    notebookPath: path,
+    outPath,
+    htmlPath,
+    codeCells: codeCells.length,
+    executed,
+    errors,
+    ok: errors.length === 0,
+    seconds: (Date.now() - t0) / 1000,
+  };
   progress({ kind: "end", notebook: path, result });
   return result;
 }

@@ -10,7 +10,16 @@
 import { appendFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
-import { deserialize, endpoint, makeHeader, serialize, Signer, type ConnectionInfo, type IncomingMessage, type JupyterMessage } from "./wire.js";
+import {
+  deserialize,
+  endpoint,
+  makeHeader,
+  serialize,
+  Signer,
+  type ConnectionInfo,
+  type IncomingMessage,
+  type JupyterMessage,
+} from "./wire.js";
 
 export interface WorkerInit {
   connection: ConnectionInfo;
@@ -24,7 +33,12 @@ export type ToMain =
   | { kind: "fatal"; error: string };
 
 export type ToWorker =
-  | { kind: "send"; channel: "shell" | "control" | "iopub" | "stdin"; msg: JupyterMessage; idents?: Uint8Array[] }
+  | {
+      kind: "send";
+      channel: "shell" | "control" | "iopub" | "stdin";
+      msg: JupyterMessage;
+      idents?: Uint8Array[];
+    }
   | { kind: "close" }
   /** Lets this thread answer control requests itself while the main thread is busy. */
   | { kind: "kernelInfo"; content: Record<string, unknown>; session: string };
@@ -117,9 +131,21 @@ async function drainStdin(): Promise<void> {
 let kernelInfo: { content: Record<string, unknown>; session: string } | undefined;
 let pendingShutdown: ReturnType<typeof setTimeout> | undefined;
 
-function sendFromHere(channel: "control" | "iopub", req: IncomingMessage, msgType: string, content: Record<string, unknown>): void {
-  const msg: JupyterMessage = { header: makeHeader(msgType, kernelInfo?.session ?? "cnnlab"), parent_header: req.header, metadata: {}, content };
-  queues[channel].send(serialize(msg, signer, channel === "iopub" ? [Buffer.from(`kernel.${msgType}`)] : req.idents));
+function sendFromHere(
+  channel: "control" | "iopub",
+  req: IncomingMessage,
+  msgType: string,
+  content: Record<string, unknown>,
+): void {
+  const msg: JupyterMessage = {
+    header: makeHeader(msgType, kernelInfo?.session ?? "cnnlab"),
+    parent_header: req.header,
+    metadata: {},
+    content,
+  };
+  queues[channel].send(
+    serialize(msg, signer, channel === "iopub" ? [Buffer.from(`kernel.${msgType}`)] : req.idents),
+  );
 }
 
 /**
@@ -189,10 +215,15 @@ async function main(): Promise<void> {
   } catch (e) {
     log(`bind failed: ${(e as Error).message}`);
     for (const s of sockets) if (!s.closed) s.close();
-    port.postMessage({ kind: "fatal", error: `cannot bind the kernel's sockets: ${(e as Error).message}` } satisfies ToMain);
+    port.postMessage({
+      kind: "fatal",
+      error: `cannot bind the kernel's sockets: ${(e as Error).message}`,
+    } satisfies ToMain);
     return;
   }
-  log(`listening on ${c.transport}://${c.ip} shell=${c.shell_port} control=${c.control_port} iopub=${c.iopub_port} stdin=${c.stdin_port} hb=${c.hb_port}`);
+  log(
+    `listening on ${c.transport}://${c.ip} shell=${c.shell_port} control=${c.control_port} iopub=${c.iopub_port} stdin=${c.stdin_port} hb=${c.hb_port}`,
+  );
   port.postMessage({ kind: "ready" } satisfies ToMain);
   void receiveLoop(shell, "shell");
   void receiveLoop(control, "control");

@@ -70,7 +70,11 @@ const KERNEL_DIR = dirname(fileURLToPath(import.meta.url));
 const CELL_PREFIX = "__cnnlab_cell_";
 
 function isVmInterrupt(e: unknown): boolean {
-  return e instanceof Error && ((e as { code?: string }).code === "ERR_SCRIPT_EXECUTION_INTERRUPTED" || /^Script execution (was )?interrupted/.test(e.message));
+  return (
+    e instanceof Error &&
+    ((e as { code?: string }).code === "ERR_SCRIPT_EXECUTION_INTERRUPTED" ||
+      /^Script execution (was )?interrupted/.test(e.message))
+  );
 }
 
 class InterruptError extends Error {
@@ -140,8 +144,18 @@ export class TsEngine implements Engine {
       dynImport: (spec: string) => this.#load(spec),
       api,
     };
-    Object.defineProperty(globalThis, RT, { value: this.#rt, configurable: true, enumerable: false, writable: true });
-    Object.defineProperty(globalThis, KERNEL_DISPLAY_HOOK, { value: makeHook(sink), configurable: true, enumerable: false, writable: true });
+    Object.defineProperty(globalThis, RT, {
+      value: this.#rt,
+      configurable: true,
+      enumerable: false,
+      writable: true,
+    });
+    Object.defineProperty(globalThis, KERNEL_DISPLAY_HOOK, {
+      value: makeHook(sink),
+      configurable: true,
+      enumerable: false,
+      writable: true,
+    });
   }
 
   #log(line: string): void {
@@ -193,17 +207,33 @@ export class TsEngine implements Engine {
           this.#log(`library export ${key} not preloaded: a Node global has that name`);
           continue;
         }
-        Object.defineProperty(g, key, { value: ns[key], writable: true, configurable: true, enumerable: false });
+        Object.defineProperty(g, key, {
+          value: ns[key],
+          writable: true,
+          configurable: true,
+          enumerable: false,
+        });
         this.#libraryValueNames.add(key);
       }
-      Object.defineProperty(g, "cnnlab", { value: ns, writable: true, configurable: true, enumerable: false });
+      Object.defineProperty(g, "cnnlab", {
+        value: ns,
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      });
     }
     const api = this.#rt.api as ReturnType<typeof makeCellDisplayApi>;
-    for (const [name, fn] of Object.entries({ display: api.display, updateDisplay: api.updateDisplay, clearOutput: api.clearOutput })) {
+    for (const [name, fn] of Object.entries({
+      display: api.display,
+      updateDisplay: api.updateDisplay,
+      clearOutput: api.clearOutput,
+    })) {
       Object.defineProperty(g, name, { value: fn, writable: true, configurable: true, enumerable: false });
     }
     // Types must match what is really there at run time; the kernel's display functions win.
-    this.#libraryTypeNames = this.#libraryTypeNames.filter((n) => !KERNEL_GLOBALS.includes(n) && (!ns || this.#libraryValueNames.has(n) || !(n in ns)));
+    this.#libraryTypeNames = this.#libraryTypeNames.filter(
+      (n) => !KERNEL_GLOBALS.includes(n) && (!ns || this.#libraryValueNames.has(n) || !(n in ns)),
+    );
   }
 
   #typeRoots(): { typeRoots?: string[]; types?: string[]; lib: string[] } {
@@ -267,17 +297,45 @@ export class TsEngine implements Engine {
         literals.map((lit) => {
           const name = lit.text;
           if (name === "cnnlab" && libraryDtsPath) {
-            return { resolvedModule: { resolvedFileName: libraryDtsPath, extension: ts.Extension.Dts, isExternalLibraryImport: false } };
+            return {
+              resolvedModule: {
+                resolvedFileName: libraryDtsPath,
+                extension: ts.Extension.Dts,
+                isExternalLibraryImport: false,
+              },
+            };
           }
           const m = cellDts.exec(name);
           if (m) {
-            return { resolvedModule: { resolvedFileName: join(this.cwd, `${CELL_PREFIX}${m[1]}.d.ts`), extension: ts.Extension.Dts, isExternalLibraryImport: false } };
+            return {
+              resolvedModule: {
+                resolvedFileName: join(this.cwd, `${CELL_PREFIX}${m[1]}.d.ts`),
+                extension: ts.Extension.Dts,
+                isExternalLibraryImport: false,
+              },
+            };
           }
           const mode = ts.getModeForUsageLocation(containingSourceFile, lit, options);
-          const r = ts.resolveModuleName(name, containingFile, options, host as ts.ModuleResolutionHost, this.#resolutionCache, redirected, mode);
+          const r = ts.resolveModuleName(
+            name,
+            containingFile,
+            options,
+            host as ts.ModuleResolutionHost,
+            this.#resolutionCache,
+            redirected,
+            mode,
+          );
           if (r.resolvedModule || name.startsWith(".") || name.startsWith("/")) return r;
           // Packages cnnlab itself depends on are importable from any notebook folder.
-          return ts.resolveModuleName(name, join(packageRoot, "__cnnlab_fallback.ts"), options, host as ts.ModuleResolutionHost, this.#resolutionCache, redirected, mode);
+          return ts.resolveModuleName(
+            name,
+            join(packageRoot, "__cnnlab_fallback.ts"),
+            options,
+            host as ts.ModuleResolutionHost,
+            this.#resolutionCache,
+            redirected,
+            mode,
+          );
         }),
     };
     this.#ls = ts.createLanguageService(host, ts.createDocumentRegistry());
@@ -328,7 +386,12 @@ export class TsEngine implements Engine {
     const out = mk("stdout");
     const err = mk("stderr");
     const cons = new Console({ stdout: out, stderr: err, colorMode: false });
-    Object.defineProperty(globalThis, "console", { value: cons, writable: true, configurable: true, enumerable: false });
+    Object.defineProperty(globalThis, "console", {
+      value: cons,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
     const patch = (stream: NodeJS.WriteStream, name: "stdout" | "stderr") => {
       stream.write = ((chunk: unknown, encOrCb?: unknown, cb?: unknown) => {
         const text = typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
@@ -344,7 +407,9 @@ export class TsEngine implements Engine {
     process.on("unhandledRejection", (reason) => {
       if (this.#running && this.#interruptCurrent) {
         // Reported as the running cell's error.
-        this.#interruptCurrent(reason instanceof Error ? reason : new Error(`Unhandled promise rejection: ${inspect(reason)}`));
+        this.#interruptCurrent(
+          reason instanceof Error ? reason : new Error(`Unhandled promise rejection: ${inspect(reason)}`),
+        );
         return;
       }
       this.#io?.lateError(this.#errorInfo(reason, "Unhandled promise rejection (after its cell ended)"));
@@ -367,7 +432,11 @@ export class TsEngine implements Engine {
         const mutable = !(st.declarationList.flags & ts.NodeFlags.Const);
         for (const d of st.declarationList.declarations) addBinding(d.name, mutable);
       } else if (
-        (ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isInterfaceDeclaration(st) || ts.isTypeAliasDeclaration(st) || ts.isEnumDeclaration(st)) &&
+        (ts.isFunctionDeclaration(st) ||
+          ts.isClassDeclaration(st) ||
+          ts.isInterfaceDeclaration(st) ||
+          ts.isTypeAliasDeclaration(st) ||
+          ts.isEnumDeclaration(st)) &&
         st.name
       ) {
         names.set(st.name.text, { mutable: false });
@@ -401,10 +470,16 @@ export class TsEngine implements Engine {
         byCell.set(p.cell, list);
       }
     }
-    for (const [cell, names] of byCell) lines.push(`import { ${names.join(", ")} } from "./${CELL_PREFIX}${cell}";`);
+    for (const [cell, names] of byCell)
+      lines.push(`import { ${names.join(", ")} } from "./${CELL_PREFIX}${cell}";`);
     const lib = this.#libraryTypeNames.filter((n) => !own.names.has(n) && !this.#prev.has(n));
     if (lib.length) lines.push(`import { ${lib.join(", ")} } from "cnnlab";`);
-    if (this.#libraryNs && !own.names.has("cnnlab") && !this.#prev.has("cnnlab") && this.#libraryTypeNames.length) {
+    if (
+      this.#libraryNs &&
+      !own.names.has("cnnlab") &&
+      !this.#prev.has("cnnlab") &&
+      this.#libraryTypeNames.length
+    ) {
       lines.push(`import * as cnnlab from "cnnlab";`);
     }
     lines.push(`export { ${[...own.names.keys()].join(", ")} };`);
@@ -438,7 +513,13 @@ export class TsEngine implements Engine {
     if (help) {
       // IPython-style help: `name?` opens the documentation in the pager.
       const r = await this.inspect(help[1], [...help[1]].length, 1);
-      if (!r.found) return { status: "error", ename: "NameError", evalue: `no documentation found for ${help[1]}`, traceback: [] };
+      if (!r.found)
+        return {
+          status: "error",
+          ename: "NameError",
+          evalue: `no documentation found for ${help[1]}`,
+          traceback: [],
+        };
       return { status: "ok", payload: [{ source: "page", data: r.data, start: 0 }] };
     }
     const cellLabel = `cell[${options.executionCount}]`;
@@ -453,11 +534,18 @@ export class TsEngine implements Engine {
       diags = [...this.#ls.getSyntacticDiagnostics(file), ...this.#ls.getSemanticDiagnostics(file)];
     } catch (e) {
       this.#roots = [];
-      return { status: "error", ename: "InternalError", evalue: `type checker failed: ${(e as Error).message}`, traceback: [String((e as Error).stack)] };
+      return {
+        status: "error",
+        ename: "InternalError",
+        evalue: `type checker failed: ${(e as Error).message}`,
+        traceback: [String((e as Error).stack)],
+      };
     }
     const errors = diags.filter((d) => d.category === ts.DiagnosticCategory.Error);
     const userErrors = errors.filter((d) => d.start === undefined || d.start < code.length);
-    for (const d of errors) if (!userErrors.includes(d)) this.#log(`diagnostic in generated code: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`);
+    for (const d of errors)
+      if (!userErrors.includes(d))
+        this.#log(`diagnostic in generated code: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`);
     if (userErrors.length) {
       this.#roots = [];
       this.#files.delete(file);
@@ -470,15 +558,18 @@ export class TsEngine implements Engine {
         traceback: lines,
       };
     }
-    // Declarations for later cells.
-    try {
-      const emitted = this.#ls.getEmitOutput(file, true, true);
-      const dts = emitted.outputFiles.find((f) => f.name.endsWith(".d.ts"));
-      this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), dts?.text ?? "export {};\n");
-    } catch (e) {
-      this.#log(`declaration emit failed for ${cellLabel}: ${(e as Error).message}`);
+    // Declarations for later cells (none to describe when the cell declares nothing).
+    if (own.names.size === 0) {
       this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), "export {};\n");
-    }
+    } else
+      try {
+        const emitted = this.#ls.getEmitOutput(file, true, true);
+        const dts = emitted.outputFiles.find((f) => f.name.endsWith(".d.ts"));
+        this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), dts?.text ?? "export {};\n");
+      } catch (e) {
+        this.#log(`declaration emit failed for ${cellLabel}: ${(e as Error).message}`);
+        this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), "export {};\n");
+      }
     this.#files.delete(file);
     this.#roots = [];
     for (const [name, info] of own.names) this.#prev.set(name, { cell: n, mutable: info.mutable });
@@ -489,12 +580,22 @@ export class TsEngine implements Engine {
     try {
       ({ script, modules, hasResult } = this.#toScript(code, sf));
     } catch (e) {
-      return { status: "error", ename: "InternalError", evalue: `could not transpile the cell: ${(e as Error).message}`, traceback: [] };
+      return {
+        status: "error",
+        ename: "InternalError",
+        evalue: `could not transpile the cell: ${(e as Error).message}`,
+        traceback: [],
+      };
     }
     return this.#run(script, modules, hasResult, cellLabel);
   }
 
-  async #run(script: string, specs: string[], hasResult: boolean, cellLabel: string): Promise<ExecuteOutcome> {
+  async #run(
+    script: string,
+    specs: string[],
+    hasResult: boolean,
+    cellLabel: string,
+  ): Promise<ExecuteOutcome> {
     let interruptReject!: (e: Error) => void;
     const interrupted = new Promise<never>((_, reject) => {
       interruptReject = reject;
@@ -509,13 +610,21 @@ export class TsEngine implements Engine {
       const compiled = new vm.Script(script, { filename: cellLabel });
       let promise: Promise<unknown>;
       try {
-        promise = compiled.runInThisContext({ breakOnSigint: true, displayErrors: false }) as Promise<unknown>;
+        promise = compiled.runInThisContext({
+          breakOnSigint: true,
+          displayErrors: false,
+        }) as Promise<unknown>;
       } catch (e) {
         if (isVmInterrupt(e)) throw new InterruptError();
         throw e;
       }
       let value = await Promise.race([promise, interrupted]);
-      if (hasResult && value !== null && typeof value === "object" && typeof (value as any).then === "function") {
+      if (
+        hasResult &&
+        value !== null &&
+        typeof value === "object" &&
+        typeof (value as any).then === "function"
+      ) {
         value = await Promise.race([value as Promise<unknown>, interrupted]);
       }
       if (!hasResult || value === undefined) return { status: "ok" };
@@ -530,15 +639,23 @@ export class TsEngine implements Engine {
 
   interrupt(): void {
     this.#interruptCurrent?.(
-      new InterruptError("interrupted by the user while the cell was awaiting; code that continues after an await may still be running — restart the kernel if it keeps going"),
+      new InterruptError(
+        "interrupted by the user while the cell was awaiting; code that continues after an await may still be running — restart the kernel if it keeps going",
+      ),
     );
   }
 
   #errorInfo(e: unknown, prefix?: string): ErrorInfo {
     if (e instanceof Error) {
       let evalue = e.message;
-      if (e instanceof RangeError && /typed array length|Array buffer allocation failed|Invalid array length|Invalid string length/i.test(e.message)) {
-        evalue += " — the cell asked for more memory than one JavaScript array can hold or the heap allows (check the tensor's shape)";
+      if (
+        e instanceof RangeError &&
+        /typed array length|Array buffer allocation failed|Invalid array length|Invalid string length/i.test(
+          e.message,
+        )
+      ) {
+        evalue +=
+          " — the cell asked for more memory than one JavaScript array can hold or the heap allows (check the tensor's shape)";
       }
       const stack = String(e.stack ?? `${e.name}: ${e.message}`)
         .split("\n")
@@ -562,7 +679,9 @@ export class TsEngine implements Engine {
       },
       reportDiagnostics: false,
     });
-    const js = this.#rewriteDynamicImports(out.outputText.replace(/\n?export \{\};\s*$/, "\n").replace(/\/\/# sourceMappingURL=.*$/m, ""));
+    const js = this.#rewriteDynamicImports(
+      out.outputText.replace(/\n?export \{\};\s*$/, "\n").replace(/\/\/# sourceMappingURL=.*$/m, ""),
+    );
     const sf = ts.createSourceFile("cell.js", js, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
     const lastTs = tsSf.statements[tsSf.statements.length - 1];
     const lastIsExpression = !!lastTs && ts.isExpressionStatement(lastTs);
@@ -570,7 +689,8 @@ export class TsEngine implements Engine {
     const functions: string[] = [];
     const modules: string[] = [];
     const edits: { start: number; end: number; text: string }[] = [];
-    const keepLines = (orig: string, text: string) => text + "\n".repeat(Math.max(0, (orig.match(/\n/g) ?? []).length - (text.match(/\n/g) ?? []).length));
+    const keepLines = (orig: string, text: string) =>
+      text + "\n".repeat(Math.max(0, (orig.match(/\n/g) ?? []).length - (text.match(/\n/g) ?? []).length));
     const replace = (node: ts.Node, text: string) => {
       const start = node.getStart(sf);
       edits.push({ start, end: node.end, text: keepLines(js.slice(start, node.end), text) });
@@ -667,7 +787,8 @@ export class TsEngine implements Engine {
       ts.forEachChild(node, visit);
     };
     visit(sf);
-    for (const [s, e] of spots.sort((a, b) => b[0] - a[0])) js = js.slice(0, s) + `${RT}.dynImport` + js.slice(e);
+    for (const [s, e] of spots.sort((a, b) => b[0] - a[0]))
+      js = js.slice(0, s) + `${RT}.dynImport` + js.slice(e);
     return js;
   }
 
@@ -708,18 +829,24 @@ export class TsEngine implements Engine {
     const pos = codePointsToUtf16(code, cursorPos);
     const file = this.#scratch(code);
     try {
-      const info = this.#ls.getCompletionsAtPosition(file, pos, { includeCompletionsForModuleExports: false, includeCompletionsWithInsertText: true });
+      const info = this.#ls.getCompletionsAtPosition(file, pos, {
+        includeCompletionsForModuleExports: false,
+        includeCompletionsWithInsertText: true,
+      });
       let start = pos;
       while (start > 0 && /[\w$\u0080-\uffff]/.test(code[start - 1])) start--;
       if (!info) return { matches: [], cursorStart: utf16ToCodePoints(code, start), cursorEnd: cursorPos };
       const span = info.optionalReplacementSpan;
-      if (span && span.start + span.length >= pos && span.start <= pos && span.start < start) start = span.start;
+      if (span && span.start + span.length >= pos && span.start <= pos && span.start < start)
+        start = span.start;
       const prefix = code.slice(start, pos);
       const seen = new Set<string>();
       const entries = info.entries
         .filter((e) => !e.name.startsWith("__cnnlab") && e.kind !== ts.ScriptElementKind.warning)
         .filter((e) => (e.insertText ?? e.name).startsWith(prefix))
-        .sort((a, b) => (a.sortText < b.sortText ? -1 : a.sortText > b.sortText ? 1 : a.name.localeCompare(b.name)));
+        .sort((a, b) =>
+          a.sortText < b.sortText ? -1 : a.sortText > b.sortText ? 1 : a.name.localeCompare(b.name),
+        );
       const matches: string[] = [];
       const types: { start: number; end: number; text: string; type: string }[] = [];
       for (const e of entries) {
@@ -729,7 +856,12 @@ export class TsEngine implements Engine {
         matches.push(text);
         types.push({ start: utf16ToCodePoints(code, start), end: cursorPos, text, type: e.kind });
       }
-      return { matches, cursorStart: utf16ToCodePoints(code, start), cursorEnd: cursorPos, metadata: { _jupyter_types_experimental: types } };
+      return {
+        matches,
+        cursorStart: utf16ToCodePoints(code, start),
+        cursorEnd: cursorPos,
+        metadata: { _jupyter_types_experimental: types },
+      };
     } finally {
       this.#roots = [];
     }
@@ -740,7 +872,9 @@ export class TsEngine implements Engine {
     const pos = codePointsToUtf16(code, cursorPos);
     const file = this.#scratch(code);
     try {
-      const info = this.#ls.getQuickInfoAtPosition(file, pos) ?? (pos > 0 ? this.#ls.getQuickInfoAtPosition(file, pos - 1) : undefined);
+      const info =
+        this.#ls.getQuickInfoAtPosition(file, pos) ??
+        (pos > 0 ? this.#ls.getQuickInfoAtPosition(file, pos - 1) : undefined);
       if (!info || (info.textSpan.start >= code.length && code.length > 0)) return { found: false, data: {} };
       // Names from earlier cells are imports of their declaration files: show them as declared.
       const sig = ts
@@ -750,9 +884,17 @@ export class TsEngine implements Engine {
         .filter((l, i) => i === 0 || !/^import /.test(l))
         .join("\n");
       const doc = ts.displayPartsToString(info.documentation);
-      const tags = (info.tags ?? []).map((t) => `@${t.name}${t.text ? " " + ts.displayPartsToString(t.text) : ""}`).join("\n");
+      const tags = (info.tags ?? [])
+        .map((t) => `@${t.name}${t.text ? " " + ts.displayPartsToString(t.text) : ""}`)
+        .join("\n");
       const text = [sig, doc, tags].filter(Boolean).join("\n\n");
-      const md = ["```typescript\n" + sig + "\n```", doc, tags.replace(/^@/gm, "*@") .replace(/^(\*@\w+)/gm, "$1*")].filter(Boolean).join("\n\n");
+      const md = [
+        "```typescript\n" + sig + "\n```",
+        doc,
+        tags.replace(/^@/gm, "*@").replace(/^(\*@\w+)/gm, "$1*"),
+      ]
+        .filter(Boolean)
+        .join("\n\n");
       return { found: true, data: { "text/plain": text, "text/markdown": md } };
     } finally {
       this.#roots = [];
@@ -762,10 +904,13 @@ export class TsEngine implements Engine {
   async isComplete(code: string): Promise<IsCompleteResult> {
     if (code.trim() === "") return { status: "complete" };
     const sf = ts.createSourceFile("is_complete.ts", code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
-    const diags: ts.Diagnostic[] = (sf as unknown as { parseDiagnostics: ts.Diagnostic[] }).parseDiagnostics ?? [];
+    const diags: ts.Diagnostic[] =
+      (sf as unknown as { parseDiagnostics: ts.Diagnostic[] }).parseDiagnostics ?? [];
     if (diags.length === 0) return { status: "complete" };
     const end = code.trimEnd().length;
-    const atEnd = diags.every((d) => (d.start ?? 0) >= end || (d.start ?? 0) + (d.length ?? 0) >= code.length);
+    const atEnd = diags.every(
+      (d) => (d.start ?? 0) >= end || (d.start ?? 0) + (d.length ?? 0) >= code.length,
+    );
     if (!atEnd) return { status: "invalid" };
     const lines = code.split("\n");
     let last = lines.length - 1;

@@ -22,11 +22,16 @@ export async function resolve(specifier: string, context: any, next: Next): Prom
   try {
     return await next(specifier, context);
   } catch (err) {
-    const relative = specifier.startsWith("./") || specifier.startsWith("../") || specifier.startsWith("/") || specifier.startsWith("file:");
+    const relative =
+      specifier.startsWith("./") ||
+      specifier.startsWith("../") ||
+      specifier.startsWith("/") ||
+      specifier.startsWith("file:");
     if (!relative || !context.parentURL) throw err;
     const [path, query] = specifier.split("?");
     const candidates: string[] = [];
-    if (/\.(js|mjs|cjs)$/.test(path)) candidates.push(path.replace(/\.(m|c)?js$/, (m) => m.replace("js", "ts")));
+    if (/\.(js|mjs|cjs)$/.test(path))
+      candidates.push(path.replace(/\.(m|c)?js$/, (m) => m.replace("js", "ts")));
     else if (!TS_EXT.test(path)) candidates.push(path + ".ts", path + "/index.ts");
     for (const c of candidates) {
       const url = new URL(c, context.parentURL);

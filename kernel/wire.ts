@@ -87,7 +87,10 @@ export class Signer {
   verify(signature: Frame, frames: readonly Frame[]): boolean {
     if (!this.signs) return true;
     const expected = Buffer.from(this.sign(frames), "ascii");
-    const got = Buffer.from(typeof signature === "string" ? signature : Buffer.from(signature).toString("ascii"), "ascii");
+    const got = Buffer.from(
+      typeof signature === "string" ? signature : Buffer.from(signature).toString("ascii"),
+      "ascii",
+    );
     if (got.length !== expected.length) {
       // Still do a comparison of equal-length buffers so timing does not depend on content.
       timingSafeEqual(expected, expected);
@@ -103,7 +106,12 @@ function jsonFrame(value: unknown): Buffer {
 
 /** Serialise a message to frames (identities first). */
 export function serialize(msg: JupyterMessage, signer: Signer, idents: readonly Frame[] = []): Buffer[] {
-  const parts = [jsonFrame(msg.header), jsonFrame(msg.parent_header), jsonFrame(msg.metadata), jsonFrame(msg.content)];
+  const parts = [
+    jsonFrame(msg.header),
+    jsonFrame(msg.parent_header),
+    jsonFrame(msg.metadata),
+    jsonFrame(msg.content),
+  ];
   const sig = signer.sign(parts);
   const out: Buffer[] = idents.map((i) => (typeof i === "string" ? Buffer.from(i) : Buffer.from(i)));
   out.push(Buffer.from(DELIMITER), Buffer.from(sig, "ascii"), ...parts);
@@ -129,7 +137,8 @@ export function deserialize(frames: readonly Frame[], signer: Signer): IncomingM
   if (i < 0) throw new WireError("no <IDS|MSG> delimiter in message");
   const idents = frames.slice(0, i).map((f) => (typeof f === "string" ? Buffer.from(f) : Buffer.from(f)));
   i += 1;
-  if (frames.length < i + 5) throw new WireError(`message has ${frames.length - i} frames after the delimiter, need 5`);
+  if (frames.length < i + 5)
+    throw new WireError(`message has ${frames.length - i} frames after the delimiter, need 5`);
   const signature = frames[i];
   const parts = frames.slice(i + 1, i + 5);
   if (!signer.verify(signature, parts)) throw new WireError("invalid message signature");

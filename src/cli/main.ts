@@ -18,7 +18,10 @@ function location(opts: { user?: boolean; sysPrefix?: boolean; prefix?: string }
 
 export function buildProgram(): Command {
   const program = new Command();
-  program.name("cnnlab").description("cnnlab: a TypeScript Jupyter kernel for convolutional-network experiments").version(packageVersion());
+  program
+    .name("cnnlab")
+    .description("cnnlab: a TypeScript Jupyter kernel for convolutional-network experiments")
+    .version(packageVersion());
 
   program
     .command("install")
@@ -26,7 +29,10 @@ export function buildProgram(): Command {
     .option("--user", "install for the current user (default)")
     .option("--sys-prefix", "install into the prefix of the jupyter on PATH")
     .option("--prefix <dir>", "install into DIR/share/jupyter/kernels/cnnlab")
-    .option("--node-arg <arg...>", "extra node arguments for the kernel, e.g. --node-arg=--max-old-space-size=4096")
+    .option(
+      "--node-arg <arg...>",
+      "extra node arguments for the kernel, e.g. --node-arg=--max-old-space-size=4096",
+    )
     .action((opts) => {
       const dir = installKernelSpec(location(opts), { nodeArgs: opts.nodeArg });
       say(`Installed kernelspec cnnlab in ${dir}`);
@@ -48,10 +54,17 @@ export function buildProgram(): Command {
     .description("execute notebooks headless with the cnnlab kernel and write the executed copies")
     .argument("<notebooks...>", "notebook files (.ipynb)")
     .option("--out <dir>", "output folder", "out")
-    .addOption(new Option("--timeout <seconds>", "per-cell timeout in seconds (0 = none)").default(600).argParser((v) => Number(v)))
+    .addOption(
+      new Option("--timeout <seconds>", "per-cell timeout in seconds (0 = none)")
+        .default(600)
+        .argParser((v) => Number(v)),
+    )
     .option("--allow-errors", "keep executing after a cell errors")
     .option("--html", "also write a self-contained HTML page per notebook")
-    .option("--node-arg <arg...>", "extra node arguments for the kernel, e.g. --node-arg=--max-old-space-size=4096")
+    .option(
+      "--node-arg <arg...>",
+      "extra node arguments for the kernel, e.g. --node-arg=--max-old-space-size=4096",
+    )
     .option("-q, --quiet", "no progress lines")
     .action(async (notebooks: string[], opts) => {
       let failed = false;
@@ -65,7 +78,9 @@ export function buildProgram(): Command {
             nodeArgs: opts.nodeArg,
             onProgress: opts.quiet ? undefined : printProgress(say),
           });
-          say(`wrote ${relative(process.cwd(), r.outPath)}${r.htmlPath ? ` and ${relative(process.cwd(), r.htmlPath)}` : ""}`);
+          say(
+            `wrote ${relative(process.cwd(), r.outPath)}${r.htmlPath ? ` and ${relative(process.cwd(), r.htmlPath)}` : ""}`,
+          );
           if (!r.ok) failed = true;
         } catch (e) {
           say(`${nb}: ${(e as Error).message}`);
@@ -77,7 +92,9 @@ export function buildProgram(): Command {
 
   program
     .command("start")
-    .description("register the kernel project-locally and open JupyterLab / Notebook on notebooks/ (headless run without Jupyter)")
+    .description(
+      "register the kernel project-locally and open JupyterLab / Notebook on notebooks/ (headless run without Jupyter)",
+    )
     .option("--port <n>", "first port to try", (v) => Number(v), 8888)
     .option("--headless", "do not start Jupyter; run the first chapter headless")
     .option("--dry-run", "print what would run")

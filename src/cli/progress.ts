@@ -20,7 +20,9 @@ export function printProgress(say: (line: string) => void): (e: ProgressEvent) =
         pendingLine = `  [${e.codeIndex + 1}/${total}] ${firstLine(e.source)}`;
         break;
       case "cell-end":
-        say(`${pendingLine}  … ${e.status}${e.error ? ` (${e.error.ename}: ${e.error.evalue.split("\n")[0]})` : ""} ${e.seconds.toFixed(1)} s`);
+        say(
+          `${pendingLine}  … ${e.status}${e.error ? ` (${e.error.ename}: ${e.error.evalue.split("\n")[0]})` : ""} ${e.seconds.toFixed(1)} s`,
+        );
         break;
       case "end":
         say(

@@ -46,13 +46,19 @@ async function pickPort(from: number): Promise<number> {
 export type Frontend = { kind: "lab" | "notebook"; tokenFlag: string; rootFlag: string; path: string };
 
 export function detectFrontend(): Frontend | undefined {
-  if (hasCommand("jupyter-lab")) return { kind: "lab", tokenFlag: "--ServerApp.token", rootFlag: "--ServerApp.root_dir", path: "lab" };
+  if (hasCommand("jupyter-lab"))
+    return { kind: "lab", tokenFlag: "--ServerApp.token", rootFlag: "--ServerApp.root_dir", path: "lab" };
   if (hasCommand("jupyter-notebook")) {
     const v = spawnSync("jupyter-notebook", ["--version"], { encoding: "utf8" }).stdout?.trim() ?? "";
     const major = Number(v.split(".")[0]);
     return major >= 7
       ? { kind: "notebook", tokenFlag: "--ServerApp.token", rootFlag: "--ServerApp.root_dir", path: "tree" }
-      : { kind: "notebook", tokenFlag: "--NotebookApp.token", rootFlag: "--NotebookApp.notebook_dir", path: "tree" };
+      : {
+          kind: "notebook",
+          tokenFlag: "--NotebookApp.token",
+          rootFlag: "--NotebookApp.notebook_dir",
+          path: "tree",
+        };
   }
   return undefined;
 }
@@ -63,7 +69,9 @@ export async function start(options: StartOptions = {}): Promise<number> {
   const notebooks = join(root, "notebooks");
   const dataDir = join(root, ".jupyter-local");
   const specDir = installKernelSpec({ dataDir });
-  say(`Registered the cnnlab kernel in ${relative(process.cwd(), specDir) || specDir} (project-local; nothing global changed).`);
+  say(
+    `Registered the cnnlab kernel in ${relative(process.cwd(), specDir) || specDir} (project-local; nothing global changed).`,
+  );
   const env = {
     ...process.env,
     JUPYTER_DATA_DIR: dataDir,
@@ -96,9 +104,15 @@ export async function start(options: StartOptions = {}): Promise<number> {
 
   say("Jupyter is not installed, so the notebooks cannot open in a browser. To get it:");
   say("  pip install jupyterlab            (or: sudo apt install jupyter-notebook   on Debian/Ubuntu)");
-  say("and run `npm start` again. You can also open the notebooks in VS Code (Jupyter extension) and pick the");
+  say(
+    "and run `npm start` again. You can also open the notebooks in VS Code (Jupyter extension) and pick the",
+  );
   say('"cnnlab (TypeScript)" kernel after `npx cnnlab install`.');
-  const chapters = existsSync(notebooks) ? readdirSync(notebooks).filter((f) => /^\d\d-.*\.ipynb$/.test(f)).sort() : [];
+  const chapters = existsSync(notebooks)
+    ? readdirSync(notebooks)
+        .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+        .sort()
+    : [];
   if (chapters.length === 0) {
     say(`No chapter notebooks found in ${notebooks}.`);
     return 0;
@@ -108,10 +122,16 @@ export async function start(options: StartOptions = {}): Promise<number> {
   say("");
   say(`Meanwhile, running the first chapter headless: ${relative(process.cwd(), first)}`);
   if (options.dryRun) return 0;
-  const result = await runNotebook(first, { outDir, html: true, timeoutSec: 600, onProgress: printProgress(say) });
+  const result = await runNotebook(first, {
+    outDir,
+    html: true,
+    timeoutSec: 600,
+    onProgress: printProgress(say),
+  });
   say("");
   say(`Executed notebook: ${relative(process.cwd(), result.outPath)}`);
-  if (result.htmlPath) say(`HTML page:         ${relative(process.cwd(), result.htmlPath)}  (open it in a browser)`);
+  if (result.htmlPath)
+    say(`HTML page:         ${relative(process.cwd(), result.htmlPath)}  (open it in a browser)`);
   if (chapters.length > 1) {
     say("");
     say("Run the other chapters the same way, for example:");

@@ -14,7 +14,12 @@ const dir = mkdtempSync(join(tmpdir(), "cnnlab-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function cnnlab(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, ...env }, timeout: 300_000 });
+  return spawnSync(process.execPath, [cli, ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 300_000,
+  });
 }
 
 describe("cnnlab CLI", () => {
@@ -29,7 +34,11 @@ describe("cnnlab CLI", () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const specDir = join(prefix, "share", "jupyter", "kernels", "cnnlab");
     const spec = JSON.parse(readFileSync(join(specDir, "kernel.json"), "utf8"));
-    expect(spec).toMatchObject({ display_name: "cnnlab (TypeScript)", language: "typescript", interrupt_mode: "signal" });
+    expect(spec).toMatchObject({
+      display_name: "cnnlab (TypeScript)",
+      language: "typescript",
+      interrupt_mode: "signal",
+    });
     expect(spec.argv).toEqual([process.execPath, kernelMainJs, "{connection_file}"]);
     expect(existsSync(spec.argv[1])).toBe(true);
     for (const size of [32, 64]) {
@@ -65,7 +74,9 @@ describe("cnnlab CLI", () => {
     expect(readFileSync(join(dir, "results", "good.html"), "utf8")).toContain("9");
     const r3 = cnnlab(["run", bad, "--out", "results2", "--allow-errors", "-q"]);
     expect(r3.status).toBe(1);
-    expect(JSON.parse(readFileSync(join(dir, "results2", "bad.ipynb"), "utf8")).cells[4].execution_count).toBe(4);
+    expect(
+      JSON.parse(readFileSync(join(dir, "results2", "bad.ipynb"), "utf8")).cells[4].execution_count,
+    ).toBe(4);
   }, 600_000);
 
   it("start without Jupyter registers the kernel locally, runs chapter 01 headless and says how to run the rest", async () => {
@@ -74,7 +85,12 @@ describe("cnnlab CLI", () => {
     writeNotebook(join(root, "notebooks", "01-first.ipynb"), [codeCell("1 + 1", "a")]);
     writeNotebook(join(root, "notebooks", "02-second.ipynb"), [codeCell("2", "a")]);
     const lines: string[] = [];
-    const code = await start({ root, headless: true, outDir: join(dir, "start-out"), out: (l) => lines.push(l) });
+    const code = await start({
+      root,
+      headless: true,
+      outDir: join(dir, "start-out"),
+      out: (l) => lines.push(l),
+    });
     const text = lines.join("\n");
     expect(code).toBe(0);
     expect(existsSync(join(root, ".jupyter-local", "kernels", "cnnlab", "kernel.json"))).toBe(true);

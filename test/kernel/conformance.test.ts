@@ -26,7 +26,12 @@ describe.skipIf(!!reason)(skipTitle("jupyter_kernel_test conformance", reason), 
       JUPYTER_CONFIG_DIR: join(prefix, "config"),
       JUPYTER_PLATFORM_DIRS: "1",
     };
-    const r = spawnSync(PYTHON, [join(here, "jupyter_kernel_test_cnnlab.py")], { cwd: prefix, env, encoding: "utf8", timeout: 600_000 });
+    const r = spawnSync(PYTHON, [join(here, "jupyter_kernel_test_cnnlab.py")], {
+      cwd: prefix,
+      env,
+      encoding: "utf8",
+      timeout: 600_000,
+    });
     const report = `${r.stdout}\n${r.stderr}`;
     // Every test of the suite ran (none skipped) and all passed.
     expect(report, report).toMatch(/^OK\s*$/m);

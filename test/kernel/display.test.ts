@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { isRawBundle, makeCellDisplayApi, makeHook, normalizeBundle, toDisplay, type DisplayPayload } from "../../kernel/display.js";
+import {
+  isRawBundle,
+  makeCellDisplayApi,
+  makeHook,
+  normalizeBundle,
+  toDisplay,
+  type DisplayPayload,
+} from "../../kernel/display.js";
 
 describe("display adapter", () => {
   it("sends bytes base64 and JSON MIME types as objects", () => {
@@ -32,7 +39,10 @@ describe("display adapter", () => {
   it("the library hook and cell helpers reach the sink with ids and update flags", () => {
     const seen: [DisplayPayload, string | undefined, boolean][] = [];
     const clears: boolean[] = [];
-    const sink = { displayData: (p: DisplayPayload, id: string | undefined, u: boolean) => seen.push([p, id, u]), clearOutput: (w: boolean) => clears.push(w) };
+    const sink = {
+      displayData: (p: DisplayPayload, id: string | undefined, u: boolean) => seen.push([p, id, u]),
+      clearOutput: (w: boolean) => clears.push(w),
+    };
     const hook = makeHook(sink);
     hook.display({ "text/plain": "a" }, { displayId: "x", metadata: { m: 1 } });
     hook.display({ "text/plain": "b" }, { displayId: "x", update: true });

@@ -28,10 +28,13 @@ class FakeEngine implements Engine {
     this.executed.push(code);
     if (code.startsWith("print ")) this.io.stdout(code.slice(6) + "\n");
     if (code.startsWith("warn ")) this.io.stderr(code.slice(5) + "\n");
-    if (code === "fail") return { status: "error", ename: "Error", evalue: "boom", traceback: ["Error: boom"] };
-    if (code === "display") this.io.display({ data: { "text/html": "<b>x</b>" }, metadata: {} } as DisplayPayload, "d1", false);
+    if (code === "fail")
+      return { status: "error", ename: "Error", evalue: "boom", traceback: ["Error: boom"] };
+    if (code === "display")
+      this.io.display({ data: { "text/html": "<b>x</b>" }, metadata: {} } as DisplayPayload, "d1", false);
     if (code === "block") await new Promise<void>((r) => (this.#release = r));
-    if (code.startsWith("value ")) return { status: "ok", result: { data: { "text/plain": code.slice(6) }, metadata: {} } };
+    if (code.startsWith("value "))
+      return { status: "ok", result: { data: { "text/plain": code.slice(6) }, metadata: {} } };
     return { status: "ok" };
   }
   release() {
@@ -44,7 +47,9 @@ class FakeEngine implements Engine {
     return { found: true, data: { "text/plain": "doc" } };
   }
   async isComplete(code: string) {
-    return code.endsWith("{") ? { status: "incomplete" as const, indent: "  " } : { status: "complete" as const };
+    return code.endsWith("{")
+      ? { status: "incomplete" as const, indent: "  " }
+      : { status: "complete" as const };
   }
   interrupt() {
     this.interrupted++;
@@ -67,13 +72,28 @@ function setup(now?: () => number) {
     now,
     streamFlushMs: 5,
   });
-  const request = (type: string, content: Record<string, unknown> = {}, channel: "shell" | "control" = "shell", receivedAt?: number): IncomingMessage => {
-    const m: IncomingMessage = { idents: [Buffer.from("client")], header: makeHeader(type, "client-session"), parent_header: {}, metadata: {}, content };
+  const request = (
+    type: string,
+    content: Record<string, unknown> = {},
+    channel: "shell" | "control" = "shell",
+    receivedAt?: number,
+  ): IncomingMessage => {
+    const m: IncomingMessage = {
+      idents: [Buffer.from("client")],
+      header: makeHeader(type, "client-session"),
+      parent_header: {},
+      metadata: {},
+      content,
+    };
     handler.receive(channel, m, receivedAt);
     return m;
   };
-  const forRequest = (req: IncomingMessage) => sent.filter((s) => s.msg.parent_header.msg_id === req.header.msg_id);
-  const iopubTypes = (req: IncomingMessage) => forRequest(req).filter((s) => s.channel === "iopub").map((s) => s.msg.header.msg_type);
+  const forRequest = (req: IncomingMessage) =>
+    sent.filter((s) => s.msg.parent_header.msg_id === req.header.msg_id);
+  const iopubTypes = (req: IncomingMessage) =>
+    forRequest(req)
+      .filter((s) => s.channel === "iopub")
+      .map((s) => s.msg.header.msg_type);
   const reply = (req: IncomingMessage) => forRequest(req).find((s) => s.channel !== "iopub")!;
   return { engine, handler, sent, request, forRequest, iopubTypes, reply, shutdown: () => shutdown };
 }
@@ -86,12 +106,22 @@ describe("KernelHandler with a fake engine", () => {
     const r = t.reply(req);
     expect(r.channel).toBe("shell");
     expect(r.msg.header.msg_type).toBe("kernel_info_reply");
-    expect(r.msg.content).toMatchObject({ status: "ok", protocol_version: "5.3", implementation: "cnnlab", banner: "fake" });
+    expect(r.msg.content).toMatchObject({
+      status: "ok",
+      protocol_version: "5.3",
+      implementation: "cnnlab",
+      banner: "fake",
+    });
     expect(r.msg.content.language_info.name).toBe("typescript");
     expect(r.msg.content.language_info.file_extension).toBe(".ts");
     expect(r.msg.content.help_links.length).toBeGreaterThan(0);
     expect(t.iopubTypes(req)).toEqual(["status", "status"]);
-    expect(t.forRequest(req).filter((s) => s.channel === "iopub").map((s) => s.msg.content.execution_state)).toEqual(["busy", "idle"]);
+    expect(
+      t
+        .forRequest(req)
+        .filter((s) => s.channel === "iopub")
+        .map((s) => s.msg.content.execution_state),
+    ).toEqual(["busy", "idle"]);
   });
 
   it("execute: busy, execute_input, stream, execute_result, idle; reply ok with the count", async () => {
@@ -100,7 +130,10 @@ describe("KernelHandler with a fake engine", () => {
     const req2 = t.request("execute_request", { code: "value 42" });
     await t.handler.drain();
     expect(t.iopubTypes(req)).toEqual(["status", "execute_input", "stream", "status"]);
-    expect(t.forRequest(req).find((s) => s.msg.header.msg_type === "stream")!.msg.content).toEqual({ name: "stdout", text: "hello\n" });
+    expect(t.forRequest(req).find((s) => s.msg.header.msg_type === "stream")!.msg.content).toEqual({
+      name: "stdout",
+      text: "hello\n",
+    });
     expect(t.reply(req).msg.content).toMatchObject({ status: "ok", execution_count: 1 });
     expect(t.iopubTypes(req2)).toEqual(["status", "execute_input", "execute_result", "status"]);
     const result = t.forRequest(req2).find((s) => s.msg.header.msg_type === "execute_result")!;
@@ -154,8 +187,19 @@ describe("KernelHandler with a fake engine", () => {
     const ic = t.request("is_complete_request", { code: "function f() {" });
     const ci = t.request("comm_info_request", {});
     await t.handler.drain();
-    expect(t.reply(c).msg.content).toEqual({ status: "ok", matches: ["abs"], cursor_start: 5, cursor_end: 7, metadata: {} });
-    expect(t.reply(i).msg.content).toEqual({ status: "ok", found: true, data: { "text/plain": "doc" }, metadata: {} });
+    expect(t.reply(c).msg.content).toEqual({
+      status: "ok",
+      matches: ["abs"],
+      cursor_start: 5,
+      cursor_end: 7,
+      metadata: {},
+    });
+    expect(t.reply(i).msg.content).toEqual({
+      status: "ok",
+      found: true,
+      data: { "text/plain": "doc" },
+      metadata: {},
+    });
     expect(t.reply(ic).msg.content).toEqual({ status: "incomplete", indent: "  " });
     expect(t.reply(ci).msg.content).toEqual({ status: "ok", comms: {} });
   });
@@ -166,10 +210,34 @@ describe("KernelHandler with a fake engine", () => {
     await t.handler.drain();
     const tail = t.request("history_request", { hist_access_type: "tail", n: 2, output: false, raw: true });
     const withOut = t.request("history_request", { hist_access_type: "tail", n: 1, output: true, raw: true });
-    const range = t.request("history_request", { hist_access_type: "range", session: 1, start: 2, stop: 3, output: false, raw: true });
-    const search = t.request("history_request", { hist_access_type: "search", pattern: "value*", output: false, raw: true });
-    const uniq = t.request("history_request", { hist_access_type: "search", pattern: "value*", unique: true, output: false, raw: true });
-    const n1 = t.request("history_request", { hist_access_type: "search", pattern: "value*", n: 1, output: false, raw: true });
+    const range = t.request("history_request", {
+      hist_access_type: "range",
+      session: 1,
+      start: 2,
+      stop: 3,
+      output: false,
+      raw: true,
+    });
+    const search = t.request("history_request", {
+      hist_access_type: "search",
+      pattern: "value*",
+      output: false,
+      raw: true,
+    });
+    const uniq = t.request("history_request", {
+      hist_access_type: "search",
+      pattern: "value*",
+      unique: true,
+      output: false,
+      raw: true,
+    });
+    const n1 = t.request("history_request", {
+      hist_access_type: "search",
+      pattern: "value*",
+      n: 1,
+      output: false,
+      raw: true,
+    });
     await t.handler.drain();
     expect(t.reply(tail).msg.content.history).toEqual([
       [1, 3, "value 1"],
@@ -223,8 +291,15 @@ describe("KernelHandler with a fake engine", () => {
     const req2 = t.request("execute_request", { code: "warn careful" });
     await t.handler.drain();
     const d = t.forRequest(req).find((s) => s.msg.header.msg_type === "display_data")!;
-    expect(d.msg.content).toEqual({ data: { "text/html": "<b>x</b>" }, metadata: {}, transient: { display_id: "d1" } });
-    expect(t.forRequest(req2).find((s) => s.msg.header.msg_type === "stream")!.msg.content).toEqual({ name: "stderr", text: "careful\n" });
+    expect(d.msg.content).toEqual({
+      data: { "text/html": "<b>x</b>" },
+      metadata: {},
+      transient: { display_id: "d1" },
+    });
+    expect(t.forRequest(req2).find((s) => s.msg.header.msg_type === "stream")!.msg.content).toEqual({
+      name: "stderr",
+      text: "careful\n",
+    });
   });
 
   it("batches many small writes into few stream messages", async () => {
@@ -233,8 +308,15 @@ describe("KernelHandler with a fake engine", () => {
     await t.handler.drain();
     for (let i = 0; i < 10_000; i++) t.engine.io.stdout(`line ${i}\n`);
     t.handler.flushStreams();
-    const streams = t.sent.filter((s) => s.msg.header.msg_type === "stream" && s.msg.parent_header.msg_id === req.header.msg_id);
+    const streams = t.sent.filter(
+      (s) => s.msg.header.msg_type === "stream" && s.msg.parent_header.msg_id === req.header.msg_id,
+    );
     expect(streams.length).toBeLessThan(10);
-    expect(streams.map((s) => s.msg.content.text).join("").split("\n").length).toBe(10_001);
+    expect(
+      streams
+        .map((s) => s.msg.content.text)
+        .join("")
+        .split("\n").length,
+    ).toBe(10_001);
   });
 });

@@ -20,7 +20,8 @@ export function missing(checks: { what: string; ok: () => boolean }[]): string |
 
 export const pythonModule = (mod: string) => ({
   what: `python module ${mod} (${PYTHON})`,
-  ok: () => existsSync(PYTHON) && spawnSync(PYTHON, ["-c", `import ${mod}`], { stdio: "ignore" }).status === 0,
+  ok: () =>
+    existsSync(PYTHON) && spawnSync(PYTHON, ["-c", `import ${mod}`], { stdio: "ignore" }).status === 0,
 });
 
 export const command = (cmd: string) => ({
@@ -31,7 +32,9 @@ export const command = (cmd: string) => ({
 /** The compiled kernel must exist: tests run the real entry (dist/kernel/main.js). */
 export function assertBuilt(): void {
   if (!existsSync(kernelMainJs)) {
-    throw new Error(`the compiled kernel ${kernelMainJs} is missing: run \`npm run build\` before the kernel tests`);
+    throw new Error(
+      `the compiled kernel ${kernelMainJs} is missing: run \`npm run build\` before the kernel tests`,
+    );
   }
 }
 

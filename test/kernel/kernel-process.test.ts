@@ -21,13 +21,17 @@ const text = (r: ExecuteResult, name = "stdout") =>
     .filter((o) => o.header.msg_type === "stream" && o.content.name === name)
     .map((o) => o.content.text)
     .join("");
-const result = (r: ExecuteResult) => r.outputs.find((o) => o.header.msg_type === "execute_result")?.content.data["text/plain"];
+const result = (r: ExecuteResult) =>
+  r.outputs.find((o) => o.header.msg_type === "execute_result")?.content.data["text/plain"];
 const error = (r: ExecuteResult) => r.outputs.find((o) => o.header.msg_type === "error")?.content;
 const run = (code: string, timeoutMs = 60_000) => k.execute(code, { timeoutMs });
 
 beforeAll(async () => {
   assertBuilt();
-  writeFileSync(join(cwd, "util.ts"), "export function triple(x: number): number {\n  return 3 * x;\n}\nexport const NAME: string = 'util';\n");
+  writeFileSync(
+    join(cwd, "util.ts"),
+    "export function triple(x: number): number {\n  return 3 * x;\n}\nexport const NAME: string = 'util';\n",
+  );
   k = await KernelClient.start({ cwd, env: { CNNLAB_KERNEL_LOG: join(cwd, "kernel.log") } });
   // First cell waits for TypeScript and the library to load.
   await run("1", 180_000);
@@ -52,12 +56,20 @@ describe("kernel process over zeromq", () => {
     expect(r.reply.content.status).toBe("error");
     expect(r.reply.content.ename).toBe("TypeScriptError");
     const e = error(r)!;
-    expect(e.traceback.join("\n")).toMatch(/:3:7 - error TS2322: Type 'number' is not assignable to type 'string'/);
+    expect(e.traceback.join("\n")).toMatch(
+      /:3:7 - error TS2322: Type 'number' is not assignable to type 'string'/,
+    );
     expect(text(r)).toBe("");
   });
 
   it("keeps declarations across cells: let, const, function, class, interface, imports; redefinition and shadowing", async () => {
-    expect((await run("let counter = 1;\nfunction bump(by: number) { counter += by; return counter; }\nclass Box { constructor(public v: number) {} }\ninterface Pt { x: number }")).reply.content.status).toBe("ok");
+    expect(
+      (
+        await run(
+          "let counter = 1;\nfunction bump(by: number) { counter += by; return counter; }\nclass Box { constructor(public v: number) {} }\ninterface Pt { x: number }",
+        )
+      ).reply.content.status,
+    ).toBe("ok");
     expect(result(await run("counter += 10; bump(1)"))).toBe("12");
     expect(result(await run("const p: Pt = { x: new Box(3).v }; p.x"))).toBe("3");
     // redefining a const by re-running with another type
@@ -78,8 +90,12 @@ describe("kernel process over zeromq", () => {
     expect(result(await run('import { triple, NAME } from "./util";\ntriple(4)'))).toBe("12");
     expect(result(await run("NAME + triple(1)"))).toBe("'util3'");
     expect(result(await run('import { triple as t3 } from "./util.js";\nt3(2)'))).toBe("6");
-    expect(result(await run('import { Command } from "commander";\ntypeof new Command().name'))).toBe("'function'");
-    expect(result(await run('import * as path from "node:path";\npath.basename("/a/b.txt")'))).toBe("'b.txt'");
+    expect(result(await run('import { Command } from "commander";\ntypeof new Command().name'))).toBe(
+      "'function'",
+    );
+    expect(result(await run('import * as path from "node:path";\npath.basename("/a/b.txt")'))).toBe(
+      "'b.txt'",
+    );
     const typeErr = await run('import { triple } from "./util";\ntriple("x")');
     expect(typeErr.reply.content.ename).toBe("TypeScriptError");
   });
@@ -139,9 +155,21 @@ describe("kernel process over zeromq", () => {
         '({ [Symbol.for("Jupyter.display")]() { return { "text/markdown": "**md**", "text/plain": "md" }; } })',
       ].join("\n"),
     );
-    expect(types(r)).toEqual(["display_data", "update_display_data", "display_data", "clear_output", "display_data", "update_display_data", "execute_result"]);
+    expect(types(r)).toEqual([
+      "display_data",
+      "update_display_data",
+      "display_data",
+      "clear_output",
+      "display_data",
+      "update_display_data",
+      "execute_result",
+    ]);
     const o = r.outputs.map((m) => m.content);
-    expect(o[0]).toEqual({ data: { "text/html": "<b>a</b>", "text/plain": "a" }, metadata: {}, transient: { display_id: "d1" } });
+    expect(o[0]).toEqual({
+      data: { "text/html": "<b>a</b>", "text/plain": "a" },
+      metadata: {},
+      transient: { display_id: "d1" },
+    });
     expect(o[1].data).toEqual({ "text/plain": "b" });
     expect(o[2].data["image/png"]).toBe(Buffer.from([137, 80, 78, 71]).toString("base64"));
     expect(o[2].data["application/json"]).toEqual({ a: 1 });
@@ -174,7 +202,11 @@ describe("kernel process over zeromq", () => {
     await hb.send("ping");
     const [pong] = await hb.receive();
     expect(pong.toString()).toBe("ping");
-    const info = await k.request("kernel_info_request", {}, { channel: "control", timeoutMs: 1000, waitIdle: false });
+    const info = await k.request(
+      "kernel_info_request",
+      {},
+      { channel: "control", timeoutMs: 1000, waitIdle: false },
+    );
     expect(info.reply.content.implementation).toBe("cnnlab");
     expect((await busy).reply.content.status).toBe("ok");
     hb.close();
@@ -198,17 +230,28 @@ describe("kernel process over zeromq", () => {
   it("interrupt_request on control interrupts a busy loop too", async () => {
     const loop = run("while (true) {}");
     await new Promise((r) => setTimeout(r, 800));
-    const ir = await k.request("interrupt_request", {}, { channel: "control", timeoutMs: 2000, waitIdle: false });
+    const ir = await k.request(
+      "interrupt_request",
+      {},
+      { channel: "control", timeoutMs: 2000, waitIdle: false },
+    );
     expect(ir.reply.content.status).toBe("ok");
     expect((await loop).reply.content.ename).toBe("KeyboardInterrupt");
   });
 
   it("drops messages with a bad signature or malformed JSON and keeps serving", async () => {
-    const msg = { header: makeHeader("execute_request", "evil"), parent_header: {}, metadata: {}, content: { code: "globalThis.hacked = true" } };
+    const msg = {
+      header: makeHeader("execute_request", "evil"),
+      parent_header: {},
+      metadata: {},
+      content: { code: "globalThis.hacked = true" },
+    };
     const frames = serialize(msg, k.signer);
     frames[1] = Buffer.from("f".repeat(64));
     await k.sendRaw(frames);
-    const parts = [JSON.stringify(makeHeader("execute_request", "evil")), "{}", "{}", "{not json"].map((s) => Buffer.from(s));
+    const parts = [JSON.stringify(makeHeader("execute_request", "evil")), "{}", "{}", "{not json"].map((s) =>
+      Buffer.from(s),
+    );
     const h = createHmac("sha256", k.connection.key);
     for (const p of parts) h.update(p);
     await k.sendRaw([Buffer.from("<IDS|MSG>"), Buffer.from(h.digest("hex")), ...parts]);

@@ -27,16 +27,33 @@ describe.skipIf(!!reason)(skipTitle("jupyter nbconvert --execute with the cnnlab
     };
     const r = spawnSync(
       "jupyter-nbconvert",
-      ["--to", "notebook", "--execute", "--allow-errors", "--ExecutePreprocessor.timeout=300", "--ExecutePreprocessor.startup_timeout=180", "--output", "executed.ipynb", nb],
+      [
+        "--to",
+        "notebook",
+        "--execute",
+        "--allow-errors",
+        "--ExecutePreprocessor.timeout=300",
+        "--ExecutePreprocessor.startup_timeout=180",
+        "--output",
+        "executed.ipynb",
+        nb,
+      ],
       { cwd: dir, env, encoding: "utf8", timeout: 600_000 },
     );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(readFileSync(join(dir, "executed.ipynb"), "utf8"));
     const code = out.cells.filter((c: { cell_type: string }) => c.cell_type === "code");
     expect(code.map((c: { execution_count: number }) => c.execution_count)).toEqual([1, 2, 3, 4]);
-    expect(code[0].outputs.map((o: { output_type: string }) => o.output_type)).toEqual(["stream", "execute_result"]);
+    expect(code[0].outputs.map((o: { output_type: string }) => o.output_type)).toEqual([
+      "stream",
+      "execute_result",
+    ]);
     expect(code[1].outputs).toHaveLength(1);
-    expect(code[1].outputs[0]).toMatchObject({ output_type: "error", ename: "Error", evalue: "middle cell fails" });
+    expect(code[1].outputs[0]).toMatchObject({
+      output_type: "error",
+      ename: "Error",
+      evalue: "middle cell fails",
+    });
     // nbformat stores multi-line strings as lists of lines
     const joined = (v: string | string[]) => (Array.isArray(v) ? v.join("") : v);
     expect(joined(code[2].outputs[0].data["text/plain"])).toBe("40");

@@ -13,7 +13,11 @@ const canValidate = pythonModule("nbformat").ok();
 
 function validate(path: string): void {
   if (!canValidate) return;
-  const r = spawnSync(PYTHON, ["-c", "import sys, nbformat; nbformat.validate(nbformat.read(sys.argv[1], 4))", path], { encoding: "utf8" });
+  const r = spawnSync(
+    PYTHON,
+    ["-c", "import sys, nbformat; nbformat.validate(nbformat.read(sys.argv[1], 4))", path],
+    { encoding: "utf8" },
+  );
   expect(r.status, r.stderr).toBe(0);
 }
 
@@ -36,7 +40,10 @@ describe("runNotebook (headless runner)", () => {
     expect(out.cells[2].outputs[0].output_type).toBe("error");
     expect(out.cells[3].execution_count).toBeNull();
     expect(out.cells[3].outputs).toEqual([]);
-    expect(events.filter((e) => e.kind === "cell-end").map((e) => (e as { status: string }).status)).toEqual(["ok", "error"]);
+    expect(events.filter((e) => e.kind === "cell-end").map((e) => (e as { status: string }).status)).toEqual([
+      "ok",
+      "error",
+    ]);
     validate(r.outPath);
   }, 180_000);
 
@@ -47,7 +54,9 @@ describe("runNotebook (headless runner)", () => {
     expect(r.ok).toBe(false);
     expect(r.executed).toBe(4);
     const out = JSON.parse(readFileSync(r.outPath, "utf8"));
-    expect(out.cells.slice(1).map((c: { execution_count: number }) => c.execution_count)).toEqual([1, 2, 3, 4]);
+    expect(out.cells.slice(1).map((c: { execution_count: number }) => c.execution_count)).toEqual([
+      1, 2, 3, 4,
+    ]);
     expect(out.cells[3].outputs[0].data["text/plain"]).toBe("40");
     expect(out.metadata.language_info.name).toBe("typescript");
     const html = readFileSync(r.htmlPath!, "utf8");
@@ -65,7 +74,12 @@ describe("runNotebook (headless runner)", () => {
       codeCell("while (true) {}", "c"),
       codeCell('"after the timeout"', "d"),
     ]);
-    const r = await runNotebook(nb, { outPath: join(dir, "timeout-out.ipynb"), timeoutSec: 3, allowErrors: true, nodeArgs: ["--max-old-space-size=256"] });
+    const r = await runNotebook(nb, {
+      outPath: join(dir, "timeout-out.ipynb"),
+      timeoutSec: 3,
+      allowErrors: true,
+      nodeArgs: ["--max-old-space-size=256"],
+    });
     const out = JSON.parse(readFileSync(r.outPath, "utf8"));
     expect(out.cells[0].outputs[0].data["text/plain"]).toBe(`'${dir}'`);
     expect(out.cells[1].outputs[0].data["text/plain"]).toBe("true");

@@ -24,7 +24,11 @@ async function runCell(kernel: Kernel.IKernelConnection, code: string) {
     iopub.push(m);
   };
   const reply = (await future.done) as KernelMessage.IExecuteReplyMsg;
-  return { reply, iopub, outputs: iopub.filter((m) => !["status", "execute_input"].includes(m.header.msg_type)) };
+  return {
+    reply,
+    iopub,
+    outputs: iopub.filter((m) => !["status", "execute_input"].includes(m.header.msg_type)),
+  };
 }
 
 describe.skipIf(!!reason)(skipTitle("@jupyterlab/services against jupyter server", reason), () => {
@@ -40,10 +44,24 @@ describe.skipIf(!!reason)(skipTitle("@jupyterlab/services against jupyter server
     port = (await makeConnection()).shell_port;
     server = spawn(
       "jupyter-server",
-      ["--allow-root", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, `--ServerApp.token=${token}`, `--ServerApp.root_dir=${dir}`, "--ServerApp.port_retries=0"],
+      [
+        "--allow-root",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        `--port=${port}`,
+        `--ServerApp.token=${token}`,
+        `--ServerApp.root_dir=${dir}`,
+        "--ServerApp.port_retries=0",
+      ],
       {
         cwd: dir,
-        env: { ...process.env, JUPYTER_PATH: join(dir, "share", "jupyter"), JUPYTER_DATA_DIR: join(dir, "data"), JUPYTER_RUNTIME_DIR: join(dir, "runtime"), JUPYTER_CONFIG_DIR: join(dir, "config") },
+        env: {
+          ...process.env,
+          JUPYTER_PATH: join(dir, "share", "jupyter"),
+          JUPYTER_DATA_DIR: join(dir, "data"),
+          JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
+          JUPYTER_CONFIG_DIR: join(dir, "config"),
+        },
         stdio: "ignore",
       },
     );
@@ -88,11 +106,18 @@ describe.skipIf(!!reason)(skipTitle("@jupyterlab/services against jupyter server
     const first = await runCell(kernel, 'const kept = 7;\nconsole.log("hi");\nkept * 6');
     expect(first.reply.content.status).toBe("ok");
     expect(first.outputs.map((m) => m.header.msg_type)).toEqual(["stream", "execute_result"]);
-    expect((first.outputs[1].content as KernelMessage.IExecuteResultMsg["content"]).data["text/plain"]).toBe("42");
+    expect((first.outputs[1].content as KernelMessage.IExecuteResultMsg["content"]).data["text/plain"]).toBe(
+      "42",
+    );
 
-    const shown = await runCell(kernel, 'display({ "text/plain": "v1" }, { displayId: "live" });\nupdateDisplay("live", { "text/plain": "v2" })');
+    const shown = await runCell(
+      kernel,
+      'display({ "text/plain": "v1" }, { displayId: "live" });\nupdateDisplay("live", { "text/plain": "v2" })',
+    );
     expect(shown.outputs.map((m) => m.header.msg_type)).toEqual(["display_data", "update_display_data"]);
-    expect((shown.outputs[1].content as KernelMessage.IUpdateDisplayDataMsg["content"]).transient).toEqual({ display_id: "live" });
+    expect((shown.outputs[1].content as KernelMessage.IUpdateDisplayDataMsg["content"]).transient).toEqual({
+      display_id: "live",
+    });
 
     const busy = runCell(kernel, "while (true) {}");
     await new Promise((r) => setTimeout(r, 1000));
@@ -100,12 +125,18 @@ describe.skipIf(!!reason)(skipTitle("@jupyterlab/services against jupyter server
     const interrupted = await busy;
     expect(interrupted.reply.content.status).toBe("error");
     expect((interrupted.reply.content as KernelMessage.IReplyErrorContent).ename).toBe("KeyboardInterrupt");
-    expect((await runCell(kernel, "kept")).outputs.map((m) => (m.content as { data?: Record<string, string> }).data?.["text/plain"])).toEqual(["7"]);
+    expect(
+      (await runCell(kernel, "kept")).outputs.map(
+        (m) => (m.content as { data?: Record<string, string> }).data?.["text/plain"],
+      ),
+    ).toEqual(["7"]);
 
     await kernel.restart();
     const after = await runCell(kernel, "typeof (globalThis as any).kept");
     expect(after.reply.content.status).toBe("ok");
-    expect((after.outputs[0].content as KernelMessage.IExecuteResultMsg["content"]).data["text/plain"]).toBe("'undefined'");
+    expect((after.outputs[0].content as KernelMessage.IExecuteResultMsg["content"]).data["text/plain"]).toBe(
+      "'undefined'",
+    );
 
     await kernel.shutdown();
     expect(kernel.isDisposed || kernel.status === "dead").toBe(true);

@@ -13,11 +13,18 @@ let count = 0;
 const displays: { payload: DisplayPayload; id?: string; update: boolean }[] = [];
 
 const run = (code: string) => engine.execute(code, { executionCount: ++count, silent: false });
-const value = (r: ExecuteOutcome) => (r.status === "ok" ? r.result?.data["text/plain"] : `ERROR ${r.ename}: ${r.evalue}`);
+const value = (r: ExecuteOutcome) =>
+  r.status === "ok" ? r.result?.data["text/plain"] : `ERROR ${r.ename}: ${r.evalue}`;
 
 beforeAll(async () => {
   engine = new TsEngine({ cwd: dir, library: null, registerTsHooks: false });
-  engine.setIO({ stdout: () => undefined, stderr: () => undefined, display: (payload, id, update) => displays.push({ payload, id, update }), clearOutput: () => undefined, lateError: () => undefined });
+  engine.setIO({
+    stdout: () => undefined,
+    stderr: () => undefined,
+    display: (payload, id, update) => displays.push({ payload, id, update }),
+    clearOutput: () => undefined,
+    lateError: () => undefined,
+  });
   await engine.ready();
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,8 +49,16 @@ describe("TsEngine", () => {
   });
 
   it("persists const, let, function, class, enum, type and destructured names with their types", async () => {
-    expect((await run("const base = 10;\nlet total = 0;\nfunction add(x: number) { total += x; return total; }\nclass P { constructor(readonly v: number) {} }\nenum E { A = 2 }\ntype Pair = [number, number];\nconst { q, r: [s] } = { q: 1, r: [2] };")).status).toBe("ok");
-    expect(value(await run("add(base); add(E.A); const pr: Pair = [q, s]; total + new P(pr[1]).v"))).toBe("14");
+    expect(
+      (
+        await run(
+          "const base = 10;\nlet total = 0;\nfunction add(x: number) { total += x; return total; }\nclass P { constructor(readonly v: number) {} }\nenum E { A = 2 }\ntype Pair = [number, number];\nconst { q, r: [s] } = { q: 1, r: [2] };",
+        )
+      ).status,
+    ).toBe("ok");
+    expect(value(await run("add(base); add(E.A); const pr: Pair = [q, s]; total + new P(pr[1]).v"))).toBe(
+      "14",
+    );
     const typeErr = await run("add('x')");
     expect(typeErr.status).toBe("error");
     expect(value(await run("total = 100; total"))).toBe("100");
@@ -68,22 +83,38 @@ describe("TsEngine", () => {
   });
 
   it("formats thrown non-errors and errors", async () => {
-    expect(await run("throw 'plain'")).toMatchObject({ status: "error", ename: "Uncaught", evalue: "'plain'" });
-    expect(await run("null as any as { x: number }).x")).toMatchObject({ status: "error", ename: "TypeScriptError" });
+    expect(await run("throw 'plain'")).toMatchObject({
+      status: "error",
+      ename: "Uncaught",
+      evalue: "'plain'",
+    });
+    expect(await run("null as any as { x: number }).x")).toMatchObject({
+      status: "error",
+      ename: "TypeScriptError",
+    });
     const r = await run("(null as any).x");
     expect(r).toMatchObject({ status: "error", ename: "TypeError" });
   });
 
   it("displays objects through Symbol.for('Jupyter.display') and display()", async () => {
-    const r = await run('({ [Symbol.for("Jupyter.display")]() { return { "text/html": "<p>x</p>", "text/plain": "x" }; } })');
+    const r = await run(
+      '({ [Symbol.for("Jupyter.display")]() { return { "text/html": "<p>x</p>", "text/plain": "x" }; } })',
+    );
     expect(r.status === "ok" && r.result?.data).toEqual({ "text/html": "<p>x</p>", "text/plain": "x" });
     await run('display({ "image/png": new Uint8Array([1, 2, 3]) }, { displayId: "img" })');
-    expect(displays.at(-1)).toEqual({ payload: { data: { "image/png": "AQID" }, metadata: {} }, id: "img", update: false });
+    expect(displays.at(-1)).toEqual({
+      payload: { data: { "image/png": "AQID" }, metadata: {} },
+      id: "img",
+      update: false,
+    });
   });
 
   it("help with name? returns a pager payload", async () => {
     const r = await run("Math.max?");
-    expect(r.status === "ok" && r.payload?.[0]).toMatchObject({ source: "page", data: { "text/plain": expect.stringContaining("Math.max") } });
+    expect(r.status === "ok" && r.payload?.[0]).toMatchObject({
+      source: "page",
+      data: { "text/plain": expect.stringContaining("Math.max") },
+    });
   });
 
   it("completes user names and members; positions are code points", async () => {
@@ -110,7 +141,10 @@ describe("TsEngine", () => {
   it("is_complete: complete, incomplete with indent, invalid", async () => {
     expect(await engine.isComplete("const a = 1")).toEqual({ status: "complete" });
     expect(await engine.isComplete("if (x) {")).toEqual({ status: "incomplete", indent: "  " });
-    expect(await engine.isComplete("function f() {\n  if (y) {")).toEqual({ status: "incomplete", indent: "    " });
+    expect(await engine.isComplete("function f() {\n  if (y) {")).toEqual({
+      status: "incomplete",
+      indent: "    ",
+    });
     expect(await engine.isComplete("const s = `abc")).toMatchObject({ status: "incomplete" });
     expect(await engine.isComplete("const = = 2")).toEqual({ status: "invalid" });
   });

@@ -1,6 +1,14 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { DELIMITER, deserialize, makeHeader, serialize, Signer, WireError, type JupyterMessage } from "../../kernel/wire.js";
+import {
+  DELIMITER,
+  deserialize,
+  makeHeader,
+  serialize,
+  Signer,
+  WireError,
+  type JupyterMessage,
+} from "../../kernel/wire.js";
 
 const msg = (): JupyterMessage => ({
   header: makeHeader("execute_request", "sess"),
