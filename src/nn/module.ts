@@ -334,12 +334,21 @@ export class Module {
    */
   stateDict(): StateDict {
     const out: StateDict = {};
-    for (const [prefix, m] of this.namedModules()) {
-      const { params, buffers } = m.slots();
+    // Depth first without de-duplication: a module reachable under two names is saved under both
+    // (as PyTorch does); only a cycle (a module inside itself) is cut.
+    const stack: [string, Module, Module[]][] = [["", this, []]];
+    while (stack.length > 0) {
+      const [prefix, m, ancestors] = stack.pop() as [string, Module, Module[]];
+      const { params, buffers, children } = m.slots();
       const key = (name: string) => (prefix === "" ? name : `${prefix}.${name}`);
       for (const [name, t] of params) if (t !== null) out[key(name)] = t.detach();
       for (const [name, t] of buffers) {
         if (t !== null && !m.nonPersistent.has(name)) out[key(name)] = t.detach();
+      }
+      const path = [...ancestors, m];
+      for (let i = children.length - 1; i >= 0; i--) {
+        const [name, child] = children[i];
+        if (!path.includes(child)) stack.push([key(name), child, path]);
       }
     }
     return out;

@@ -86,7 +86,6 @@ describe("ThreeLayerConvNet", () => {
       filterSize: 3,
       hiddenDim: 7,
       dtype: "float64",
-      weightScale: 1e-2,
     });
     const x = randn([2, 3, 16, 16], { dtype: "float64", requiresGrad: true });
     const y = randint(0, 10, [2]);

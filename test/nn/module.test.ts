@@ -71,11 +71,13 @@ describe("Module registration and introspection", () => {
     expect(lin.namedParameters().map(([n]) => n)).toEqual(["weight", "bias"]);
   });
 
-  it("a shared module or parameter is listed once", () => {
+  it("a shared module or parameter is listed once, but saved under each of its names (as PyTorch does)", () => {
     const shared = new nn.Linear(2, 2);
     const seq = new nn.Sequential(shared, new nn.ReLU(), shared);
     expect(seq.parameters()).toHaveLength(2);
     expect(seq.modules()).toHaveLength(3);
+    expect(Object.keys(seq.stateDict())).toEqual(["0.weight", "0.bias", "2.weight", "2.bias"]);
+    seq.loadStateDict(seq.stateDict());
   });
 
   it("refuses names that would shadow Module methods", () => {
