@@ -11,6 +11,7 @@ export const NT = 4; // threads taking part in the current job (caller included)
 export const ERR = 5; // set when a worker's kernel threw
 export const SLOT_BASE = 16;
 export const SLOT_INTS = 32;
+export const JOB = 30; // per slot: the SEQ value of the job its fields belong to
 export const STATUS = 31; // per slot: 0 starting, 1 ready, 2 failed to start
 export const MAX_WORKERS = Math.min(MAX_THREADS - 1, (2048 - SLOT_BASE) / SLOT_INTS - 1);
 /** The calling thread's own parameter block (after the workers' slots). */
@@ -98,6 +99,9 @@ while (x !== null) {
   Atomics.wait(I, ${SEQ}, seq);
   seq = Atomics.load(I, ${SEQ});
   if (Atomics.load(I, ${GEN}) !== gen) break;
+  // A worker that wakes late may see the fields of the next job being written: only a slot
+  // stamped with the SEQ it just loaded is a job for now.
+  if (Atomics.load(I, S + ${JOB}) !== seq) continue;
   const op = I[S + ${F.op}];
   if (op === 0) continue;
   try {
@@ -155,6 +159,7 @@ export class ThreadPool {
       const slot = this.workers.length;
       Atomics.store(I, SLOT_BASE + slot * SLOT_INTS + STATUS, 0);
       Atomics.store(I, SLOT_BASE + slot * SLOT_INTS + F.op, 0);
+      Atomics.store(I, SLOT_BASE + slot * SLOT_INTS + JOB, Atomics.load(I, SEQ));
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
         workerData: {
@@ -193,8 +198,12 @@ export class ThreadPool {
    */
   run(nt: number, fill: (base: number, t: number) => void, own: () => void): void {
     const I = this.rt.ctrl;
-    for (let s = 0; s < this.workers.length; s++) I[SLOT_BASE + s * SLOT_INTS + F.op] = 0;
-    for (let t = 1; t < nt; t++) fill(SLOT_BASE + (t - 1) * SLOT_INTS, t);
+    const next = (Atomics.load(I, SEQ) + 1) | 0;
+    for (let t = 1; t < nt; t++) {
+      const base = SLOT_BASE + (t - 1) * SLOT_INTS;
+      fill(base, t);
+      Atomics.store(I, base + JOB, next);
+    }
     Atomics.store(I, DONE, 0);
     Atomics.store(I, BAR, 0);
     Atomics.store(I, ERR, 0);

@@ -200,6 +200,24 @@ describe("threads", () => {
     }
   });
 
+  it("stays correct over many back-to-back parallel jobs with changing thread counts", () => {
+    const m = 64;
+    const n = 72;
+    const k = 300;
+    expect(2 * m * n * k).toBeGreaterThanOrEqual(PARALLEL_MIN_FLOPS);
+    setNumThreads(1);
+    const want = makeArgs(Float32Array, m, n, k, false, true, false, 42);
+    wasmGemm(want);
+    let mismatches = 0;
+    for (let i = 0; i < 150; i++) {
+      setNumThreads(2 + (i % 3));
+      const args = makeArgs(Float32Array, m, n, k, false, true, false, 42);
+      wasmGemm(args);
+      if (!Buffer.from(args.c.buffer).equals(Buffer.from(want.c.buffer))) mismatches++;
+    }
+    expect(mismatches).toBe(0);
+  });
+
   it("keeps working after shutdownThreads() (new workers start on demand)", async () => {
     setNumThreads(2);
     const first = makeArgs(Float32Array, 200, 200, 100, false, false, false, 3);
