@@ -195,7 +195,10 @@ export function graphBundle(t: Tensor, options?: GraphOptions): MimeBundle {
   return {
     "text/plain": graphText(g),
     "image/svg+xml": svg,
-    "text/html": `<div class="cnnlab-graph-view">${legend}${svg}${note}</div>`,
+    // An <img> survives the HTML sanitizers of untrusted notebooks and static viewers; inline SVG does not.
+    "text/html":
+      `<div class="cnnlab-graph-view">${legend}<img class="cnnlab-graph" alt="autograd graph" ` +
+      `src="data:image/svg+xml;base64,${Buffer.from(svg, "utf8").toString("base64")}"/>${note}</div>`,
   };
 }
 

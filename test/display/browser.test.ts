@@ -4,7 +4,8 @@
  * bundles as outputs), exported with `jupyter nbconvert --to html`, and opened in headless
  * Chromium. Skips loudly without chromium or nbconvert, and fails instead when CI=true.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -132,12 +133,16 @@ async function checkInBrowser(htmlPath: string, screenshot: string): Promise<voi
       expect(p.h).toBeGreaterThan(0);
     }
     // The autograd graph is visible.
-    const graph = page.locator("svg.cnnlab-graph").first();
+    const graph = page.locator("img.cnnlab-graph").first();
     await expect(graph.isVisible()).resolves.toBe(true);
     const box = await graph.boundingBox();
     expect(box!.width).toBeGreaterThan(100);
     expect(box!.height).toBeGreaterThan(100);
-    expect(await page.locator("svg.cnnlab-graph g.cnnlab-graph-leaf").count()).toBe(2);
+    const natural = await graph.evaluate((i) => [
+      (i as HTMLImageElement).naturalWidth,
+      (i as HTMLImageElement).naturalHeight,
+    ]);
+    expect(Math.min(...natural)).toBeGreaterThan(100);
     // The tables rendered.
     expect(await page.locator(".cnnlab-gradcheck td", { hasText: "pass" }).count()).toBe(1);
     expect(await page.locator(".cnnlab-summary tr").count()).toBeGreaterThanOrEqual(6);
@@ -159,13 +164,34 @@ function nbconvert(ipynb: string): string {
   return html;
 }
 
+function hasClassicNotebook(): boolean {
+  const r = spawnSync("jupyter", ["notebook", "--version"], { encoding: "utf8" });
+  const py = spawnSync("/usr/bin/python3", ["-c", "import nbformat.sign"], { encoding: "utf8" });
+  return r.status === 0 && py.status === 0;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.on("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** The in-process executed demo notebook (written once). */
+function directNotebook(): string {
+  mkdirSync(OUT, { recursive: true });
+  const ipynb = join(OUT, "display-demo.direct.ipynb");
+  writeFileSync(ipynb, JSON.stringify(executeDirectly(), null, 1));
+  return ipynb;
+}
+
 describe.skipIf(missing.length > 0)("displays in a browser (nbconvert HTML + headless Chromium)", () => {
   it("the demo notebook's outputs (computed in-process) render and become interactive offline", async () => {
-    mkdirSync(OUT, { recursive: true });
-    const nb = executeDirectly();
-    const ipynb = join(OUT, "display-demo.direct.ipynb");
-    writeFileSync(ipynb, JSON.stringify(nb, null, 1));
-    const html = nbconvert(ipynb);
+    const html = nbconvert(directNotebook());
     await checkInBrowser(html, join(OUT, "display-demo.direct.png"));
   }, 240_000);
 
@@ -188,5 +214,107 @@ describe.skipIf(missing.length > 0)("displays in a browser (nbconvert HTML + hea
       await checkInBrowser(html, join(OUT, "display-demo.kernel.png"));
     },
     300_000,
+  );
+
+  const classic = hasClassicNotebook();
+  if (!classic && CI)
+    throw new Error(
+      "display browser test: jupyter notebook (classic) or python3-nbformat missing (required when CI=true)",
+    );
+  it.skipIf(!classic)(
+    "classic Notebook UI: untrusted shows the static pictures, trusted draws plotly through requirejs",
+    async () => {
+      const dir = join(OUT, "classic");
+      mkdirSync(dir, { recursive: true });
+      const nb = JSON.parse(readFileSync(directNotebook(), "utf8"));
+      nb.metadata.kernelspec = {
+        name: "cnnlab-display-test-no-kernel",
+        display_name: "none",
+        language: "typescript",
+      };
+      const ipynb = join(dir, "display-demo.ipynb");
+      writeFileSync(ipynb, JSON.stringify(nb, null, 1));
+      const port = await freePort();
+      const server = spawn(
+        "jupyter",
+        [
+          "notebook",
+          "--no-browser",
+          "--allow-root",
+          `--port=${port}`,
+          "--ip=127.0.0.1",
+          "--NotebookApp.token=",
+          "--NotebookApp.password=",
+          `--notebook-dir=${dir}`,
+        ],
+        { stdio: "ignore", env: { ...process.env, JUPYTER_RUNTIME_DIR: join(dir, "runtime") } },
+      );
+      const { chromium } = await import("playwright-core");
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+      });
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        for (let i = 0; ; i++) {
+          const ok = await fetch(`${base}/api`).then(
+            (r) => r.ok,
+            () => false,
+          );
+          if (ok) break;
+          if (i > 60) throw new Error("jupyter notebook did not start within 30 s");
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+        const errors: string[] = [];
+        page.on("pageerror", (e) => errors.push(String(e)));
+        const stats = () =>
+          page.evaluate(() => ({
+            figures: document.querySelectorAll(".cnnlab-figure").length,
+            drawn: document.querySelectorAll(".cnnlab-figure .cnnlab-plotly .main-svg").length,
+            images: Array.from(document.querySelectorAll(".output img")).filter(
+              (i) => (i as HTMLImageElement).naturalWidth > 0,
+            ).length,
+            graph: Array.from(document.querySelectorAll("img.cnnlab-graph")).filter(
+              (i) => (i as HTMLImageElement).naturalWidth > 0,
+            ).length,
+            requirejs: typeof (window as any).requirejs,
+          }));
+        // Untrusted: scripts are stripped, the static pictures remain.
+        await page.goto(`${base}/notebooks/display-demo.ipynb`, { waitUntil: "load" });
+        await page.waitForFunction(() => document.querySelectorAll(".output img").length >= 12, null, {
+          timeout: 60_000,
+        });
+        await page.waitForTimeout(1000);
+        const untrusted = await stats();
+        expect(untrusted.requirejs).toBe("function"); // this is classic Notebook
+        expect(untrusted.drawn).toBe(0);
+        expect(untrusted.images).toBeGreaterThanOrEqual(12); // 8 PNG pictures + 4 SVG charts
+        // Trusted (signed): the inlined plotly.js draws every figure despite requirejs.
+        execFileSync("/usr/bin/python3", [
+          "-c",
+          "import sys, nbformat; from nbformat.sign import NotebookNotary as N; nb = nbformat.read(sys.argv[1], as_version=4); N().sign(nb)",
+          ipynb,
+        ]);
+        await page.goto(`${base}/notebooks/display-demo.ipynb`, { waitUntil: "load" });
+        await page.waitForFunction(
+          () => {
+            const f = document.querySelectorAll(".cnnlab-figure").length;
+            return f > 0 && document.querySelectorAll(".cnnlab-figure .cnnlab-plotly .main-svg").length >= f;
+          },
+          null,
+          { timeout: 60_000 },
+        );
+        const trusted = await stats();
+        expect(trusted.figures).toBeGreaterThanOrEqual(6);
+        expect(trusted.graph).toBe(1);
+        expect(errors).toEqual([]);
+        await page.screenshot({ path: join(OUT, "display-demo.classic.png") });
+      } finally {
+        await browser.close();
+        server.kill("SIGTERM");
+      }
+    },
+    240_000,
   );
 });
