@@ -1,7 +1,15 @@
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
 import { defineFunction } from "../autograd/function.js";
 import { noGrad } from "../autograd/grad_mode.js";
-import { allocate, castScalar, floatingOf, isFloating, promoteTypes, type DType } from "../tensor/dtype.js";
+import {
+  allocate,
+  castScalar,
+  floatingOf,
+  isFloating,
+  promoteTypes,
+  type DType,
+  type TypedArray,
+} from "../tensor/dtype.js";
 import { broadcastShapes, broadcastStrides, numel, shapesEqual } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData, sumToShape, toTensor, view, type TensorLike } from "./util.js";
@@ -10,13 +18,76 @@ import { contiguousData, sumToShape, toTensor, view, type TensorLike } from "./u
 
 type BinaryFn = (x: number, y: number) => number;
 
+/**
+ * out[i] = f(x[i], y[i mod period]) for a contiguous x and a contiguous y that is broadcast along the
+ * leading dims (period = y.length; 1 for a scalar). `swap` computes f(y, x) instead. The common ops
+ * get loops of their own (no call per element).
+ */
+function broadcastLoop(
+  op: string,
+  x: TypedArray,
+  y: TypedArray,
+  out: TypedArray,
+  swap: boolean,
+  f: BinaryFn,
+): void {
+  const n = out.length;
+  const period = y.length;
+  if (period === 1) {
+    const v = y[0];
+    if (op === "add") for (let i = 0; i < n; i++) out[i] = x[i] + v;
+    else if (op === "mul") for (let i = 0; i < n; i++) out[i] = x[i] * v;
+    else if (op === "sub" && !swap) for (let i = 0; i < n; i++) out[i] = x[i] - v;
+    else if (op === "div" && !swap) for (let i = 0; i < n; i++) out[i] = x[i] / v;
+    else if (swap) for (let i = 0; i < n; i++) out[i] = f(v, x[i]);
+    else for (let i = 0; i < n; i++) out[i] = f(x[i], v);
+    return;
+  }
+  for (let base = 0; base < n; base += period) {
+    if (op === "add") for (let j = 0; j < period; j++) out[base + j] = x[base + j] + y[j];
+    else if (op === "mul") for (let j = 0; j < period; j++) out[base + j] = x[base + j] * y[j];
+    else if (swap) for (let j = 0; j < period; j++) out[base + j] = f(y[j], x[base + j]);
+    else for (let j = 0; j < period; j++) out[base + j] = f(x[base + j], y[j]);
+  }
+}
+
+/** True when `small` broadcasts to `shape` by repetition along leading dims only (its shape, without leading 1s, is a suffix of `shape`). */
+function isSuffixBroadcast(small: readonly number[], shape: readonly number[]): boolean {
+  let s = 0;
+  while (s < small.length && small[s] === 1) s++;
+  const rest = small.length - s;
+  if (rest > shape.length) return false;
+  for (let i = 0; i < rest; i++) if (small[s + i] !== shape[shape.length - rest + i]) return false;
+  return true;
+}
+
 function binaryKernel(op: string, a: Tensor, b: Tensor, outDtype: DType, f: BinaryFn): Tensor {
   const shape = broadcastShapes(a.shape, b.shape, op);
   const out = allocate(outDtype, numel(shape));
-  if (a.isContiguous() && b.isContiguous() && shapesEqual(a.shape, b.shape)) {
+  const aFull = shapesEqual(a.shape, shape);
+  const bFull = shapesEqual(b.shape, shape);
+  if (a.isContiguous() && b.isContiguous() && aFull && bFull) {
     const x = a.data;
     const y = b.data;
-    for (let i = 0; i < out.length; i++) out[i] = f(x[i], y[i]);
+    if (op === "add") for (let i = 0; i < out.length; i++) out[i] = x[i] + y[i];
+    else if (op === "mul") for (let i = 0; i < out.length; i++) out[i] = x[i] * y[i];
+    else for (let i = 0; i < out.length; i++) out[i] = f(x[i], y[i]);
+  } else if (
+    out.length > 0 &&
+    aFull &&
+    a.isContiguous() &&
+    b.isContiguous() &&
+    isSuffixBroadcast(b.shape, shape)
+  ) {
+    broadcastLoop(op, a.data, b.data, out, false, f);
+  } else if (
+    out.length > 0 &&
+    bFull &&
+    b.isContiguous() &&
+    a.isContiguous() &&
+    isSuffixBroadcast(a.shape, shape)
+  ) {
+    broadcastLoop(op, b.data, a.data, out, true, f);
   } else {
     mapBinary(
       shape,
@@ -306,12 +377,37 @@ export const sigmoid = unaryFunction(
   (v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))),
   (g, _x, out) => mul(g, mul(out, sub(1, out))),
 );
-export const relu = unaryFunction(
-  "relu",
-  (v) => (v > 0 ? v : 0),
-  (g, x) => mul(g, gt(x, 0)),
-  false,
-);
+// relu has loops of its own (it runs on every activation of a CNN): max(x, 0) forward (NaN -> 0),
+// and g·[x > 0] backward, as mul(g, gt(x, 0)) would compute it (g·0 keeps NaN/Inf gradients NaN).
+const Relu = defineFunction({
+  name: "relu",
+  forward(ctx, x: Tensor) {
+    ctx.saveForBackward(x);
+    const out = allocate(x.dtype === "bool" ? "int32" : x.dtype, x.numel());
+    const d = contiguousData(x);
+    for (let i = 0; i < out.length; i++) {
+      const v = d[i];
+      out[i] = v > 0 ? v : 0;
+    }
+    return Tensor.fromData(out, x.shape);
+  },
+  backward(ctx, g) {
+    const [x] = ctx.savedTensors;
+    const out = allocate(g.dtype, g.numel());
+    const gd = contiguousData(g);
+    const xd = contiguousData(x);
+    for (let i = 0; i < out.length; i++) {
+      const gi = gd[i];
+      out[i] = xd[i] > 0 ? gi : gi * 0;
+    }
+    return [Tensor.fromData(out, g.shape)];
+  },
+});
+
+export function relu(x: Tensor): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`relu: input must be a Tensor, got ${typeof x}`);
+  return Relu.apply(x);
+}
 export const sin = unaryFunction("sin", Math.sin, (g, x) => mul(g, cos(x)));
 export const cos = unaryFunction("cos", Math.cos, (g, x) => neg(mul(g, sin(x))));
 export const square = unaryFunction(

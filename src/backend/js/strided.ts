@@ -65,6 +65,10 @@ export function walk3(
 /** Copies a strided view into a contiguous array `out` (casting to out's element type). */
 export function copyToContiguous(src: StridedView, out: TypedArray): void {
   const data = src.data;
+  if (src.shape.length === 2 && src.strides[1] !== 1 && src.shape[0] * src.shape[1] >= 4096) {
+    copyTiled2d(src, out);
+    return;
+  }
   walk3(
     src.shape,
     src.strides,
@@ -149,4 +153,26 @@ export function mapTernary(
       for (let i = 0; i < count; i++) out[start + i] = f(cd[pc + i * dc], ad[pa + i * da], bd[pb + i * db]);
     },
   );
+}
+
+/**
+ * copyToContiguous for a 2-d view whose rows are not contiguous (typically a transpose): copies
+ * 32×32 tiles so that the strided reads stay within cache.
+ */
+function copyTiled2d(src: StridedView, out: TypedArray): void {
+  const data = src.data;
+  const [rows, cols] = src.shape;
+  const [s0, s1] = src.strides;
+  const T = 32;
+  for (let i0 = 0; i0 < rows; i0 += T) {
+    const i1 = Math.min(rows, i0 + T);
+    for (let j0 = 0; j0 < cols; j0 += T) {
+      const j1 = Math.min(cols, j0 + T);
+      for (let i = i0; i < i1; i++) {
+        const o = i * cols;
+        const p = src.offset + i * s0;
+        for (let j = j0; j < j1; j++) out[o + j] = data[p + j * s1];
+      }
+    }
+  }
 }
