@@ -88,10 +88,10 @@ export class Sequential extends Module {
     });
   }
 
-  override forward(x: any): any {
-    let out = x;
+  override forward(x: Tensor): Tensor {
+    let out: unknown = x;
     for (const m of this.children()) out = m.forward(out);
-    return out;
+    return out as Tensor;
   }
 
   get length(): number {

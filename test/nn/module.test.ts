@@ -262,6 +262,12 @@ describe("toString", () => {
         ")",
       ].join("\n"),
     );
+    expect(String(new nn.Conv2d(2, 4, 3, { padding: "same", groups: 2, bias: false }))).toBe(
+      'Conv2d(2, 4, kernelSize=[3, 3], stride=[1, 1], padding="same", groups=2, bias=false)',
+    );
+    expect(() => new nn.Conv2d(2, 4, 3, { padding: "same", stride: 2 })).toThrow(
+      /padding "same" needs stride 1/,
+    );
     expect(String(new nn.BatchNorm2d(4))).toBe(
       "BatchNorm2d(4, eps=0.00001, momentum=0.1, affine=true, trackRunningStats=true)",
     );
