@@ -3,7 +3,7 @@ import { contiguousData } from "../ops/util.js";
 import { checkOptions } from "../tensor/options.js";
 import { checkColormap, colorAt, type ColormapName } from "./colormap.js";
 import { newRgbImage, pngBase64, type RgbImage } from "./png.js";
-import { emit, type MimeBundle } from "./emit.js";
+import { JUPYTER_DISPLAY, emit, type MimeBundle } from "./emit.js";
 import { escapeHtml, shapeText } from "./bundle.js";
 
 export interface ImageOptions {
@@ -272,4 +272,27 @@ export function gradientsBundle(grad: Tensor | null | undefined, options: Gradie
 
 export function showGradients(grad: Tensor | null | undefined, options: GradientOptions = {}): void {
   emit(gradientsBundle(grad, options));
+}
+
+/** A tensor viewed as an image grid; displays itself (as a cell's value or through `display`). */
+export class ImageView {
+  constructor(
+    readonly tensor: Tensor,
+    readonly options: ImageOptions = {},
+  ) {
+    imageGrid(tensor, options, "toImage"); // validate now, not at display time
+  }
+
+  toString(): string {
+    return String(imagesBundle(this.tensor, this.options, "toImage")["text/plain"]);
+  }
+
+  [JUPYTER_DISPLAY](): MimeBundle {
+    return imagesBundle(this.tensor, this.options, "toImage");
+  }
+}
+
+/** A 2-d or image-shaped tensor as a picture object: `toImage(x[0])` as a cell's last line shows it. */
+export function toImage(t: Tensor, options: ImageOptions = {}): ImageView {
+  return new ImageView(t, options);
 }

@@ -13,6 +13,8 @@ export { tensorBundle, tensorStats } from "./tensor.js";
 export { gradcheckBundle, relErrorReading, RelError, showRelError, type RelErrorLevel } from "./gradcheck.js";
 export {
   showImages,
+  toImage,
+  ImageView,
   imagesBundle,
   imageGrid,
   showFilters,

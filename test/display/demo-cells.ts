@@ -112,7 +112,7 @@ export const DEMO_CELLS: DemoCell[] = [
   },
   {
     source:
-      'const pts = randn([2, 40]);\nscatter(pts.slice(0), pts.slice(1), { labels: pts.slice(0).gt(0) .to("int32"), names: ["left", "right"] })',
+      'const pts = randn([2, 40]);\nscatter(pts.slice(0), pts.slice(1), { labels: pts.slice(0).gt(0).to("int32"), names: ["left", "right"] })',
     run: (env) => {
       env.pts = randn([2, 40]);
       return scatter(env.pts.slice(0), env.pts.slice(1), {

@@ -161,3 +161,20 @@ describe("showFilters / showGradients", () => {
     expect(decodePng(k.emitted[0].bundle["image/png"]).channels).toBe(3);
   });
 });
+
+describe("toImage", () => {
+  it("returns an object that displays as the image grid and validates eagerly", async () => {
+    const { toImage, JUPYTER_DISPLAY } = await import("../../src/index.js");
+    const view = toImage(
+      tensor([
+        [0, 1],
+        [1, 0],
+      ]),
+      { scale: 2 },
+    );
+    const png = decodePng((view as any)[JUPYTER_DISPLAY]()["image/png"]);
+    expect([png.width, png.height]).toEqual([4, 4]);
+    expect(String(view)).toContain("1 tile 2x2");
+    expect(() => toImage(randn([2, 2, 2, 2, 2]))).toThrow(/toImage: expected an image tensor/);
+  });
+});
