@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { liveplot, progress, PLOTLY_MIME } from "../../src/index.js";
+import { liveplot, progress, PLOTLY_MIME, data, randn } from "../../src/index.js";
 import { captureStreams, fakeKernel } from "./helpers.js";
 
 describe("liveplot in a notebook", () => {
@@ -99,6 +99,16 @@ describe("progress in a notebook", () => {
     p.update(3);
     p.close();
     expect(p.toString()).toBe("batches: 6it [00:01, 6.00it/s]");
+  });
+
+  it("takes the total from a DataLoader's length", () => {
+    const loader = new data.DataLoader(new data.TensorDataset(randn([10, 2])), { batchSize: 4 });
+    const p = progress(loader, { desc: "batches" });
+    expect(p.total).toBe(3);
+    let n = 0;
+    for (const _ of p) n++;
+    expect(n).toBe(3);
+    expect(k.emitted[k.emitted.length - 1].bundle["text/plain"]).toContain("3/3");
   });
 
   it("async iterables", async () => {
