@@ -167,6 +167,19 @@ function main(): void {
     log("SIGINT");
     engine.interrupt();
   });
+  // Exit with the Jupyter process that started us (it sets JPY_PARENT_PID), like ipykernel.
+  const parentPid = Number(process.env.JPY_PARENT_PID);
+  if (parentPid > 1) {
+    setInterval(() => {
+      try {
+        process.kill(parentPid, 0);
+      } catch {
+        log(`parent process ${parentPid} is gone: exiting`);
+        post({ kind: "close" });
+        setTimeout(() => process.exit(0), 1000).unref();
+      }
+    }, 3000).unref();
+  }
   process.on("SIGTERM", () => {
     log("SIGTERM");
     post({ kind: "close" });
