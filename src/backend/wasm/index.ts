@@ -27,6 +27,11 @@ export function wasmAvailable(): boolean {
   return runtime() !== null;
 }
 
+/** Current size of the WebAssembly memory (the scratch arena grows on demand, never shrinks); 0 without WebAssembly. */
+export function wasmMemoryBytes(): number {
+  return runtime()?.memory.buffer.byteLength ?? 0;
+}
+
 /** Why wasmAvailable() is false ("" when it is true). */
 export function wasmUnavailableReason(): string {
   return unavailableReason();

@@ -10,6 +10,7 @@ import {
   shutdownThreads,
   wasmAvailable,
   wasmGemm,
+  wasmMemoryBytes,
   wasmUnavailableReason,
   workerCount,
 } from "../../../src/backend/wasm/index.js";
@@ -256,6 +257,17 @@ describe("threads", () => {
 });
 
 describe("memory arena", () => {
+  it("does not grow when the same products repeat", () => {
+    const run = () => {
+      wasmGemm(makeArgs(Float32Array, 150, 140, 130, false, false, false, 1));
+      wasmGemm(makeArgs(Float64Array, 60, 70, 80, true, true, true, 2));
+    };
+    run();
+    const size = wasmMemoryBytes();
+    for (let i = 0; i < 50; i++) run();
+    expect(wasmMemoryBytes()).toBe(size);
+  });
+
   it("grows for a large product, is reused by smaller ones and stays correct", () => {
     const big = makeArgs(Float64Array, 300, 310, 320, false, false, false, 8);
     const bigRef = reference(big, big.c);
