@@ -127,3 +127,4 @@ export * as nn from "./nn/index.js";
 export * as optim from "./optim/index.js";
 export * as data from "./data/index.js";
 export * from "./display/index.js";
+export { save, load, loadFile, type SaveOptions, type SafetensorsFile } from "./io/safetensors.js";

@@ -76,11 +76,48 @@ export function inferShape(op: string, shape: readonly number[], total: number, 
   return out;
 }
 
+/**
+ * Strides that let `shape` view memory laid out as (oldShape, oldStrides), or null when the
+ * reshape needs a copy. Old dims are grouped into chunks that are contiguous in themselves
+ * (innermost first); the new dims must split each chunk exactly.
+ */
+function viewStrides(
+  oldShape: Shape,
+  oldStrides: readonly number[],
+  shape: readonly number[],
+): number[] | null {
+  if (oldShape.length === 0 || numel(oldShape) === 0) return contiguousStrides(shape);
+  const out = new Array<number>(shape.length).fill(1);
+  let newDim = shape.length - 1;
+  let chunkStride = oldStrides[oldShape.length - 1];
+  let chunkSize = 1;
+  let viewSize = 1;
+  for (let d = oldShape.length - 1; d >= 0; d--) {
+    chunkSize *= oldShape[d];
+    const chunkEnds = d === 0 || (oldShape[d - 1] !== 1 && oldStrides[d - 1] !== chunkSize * chunkStride);
+    if (!chunkEnds) continue;
+    while (newDim >= 0 && (viewSize < chunkSize || shape[newDim] === 1)) {
+      out[newDim] = viewSize * chunkStride;
+      viewSize *= shape[newDim];
+      newDim--;
+    }
+    if (viewSize !== chunkSize) return null;
+    if (d > 0) {
+      chunkStride = oldStrides[d - 1];
+      chunkSize = 1;
+      viewSize = 1;
+    }
+  }
+  return newDim === -1 ? out : null;
+}
+
 const Reshape = defineFunction({
   name: "reshape",
   forward(ctx, x: Tensor, shape: number[]) {
     ctx.inputShape = x.shape;
     if (x.isContiguous()) return new Tensor(x.storage, shape, contiguousStrides(shape), x.offset, x.dtype);
+    const strides = viewStrides(x.shape, x.strides, shape);
+    if (strides) return new Tensor(x.storage, shape, strides, x.offset, x.dtype);
     return Tensor.fromData(contiguousData(x), shape);
   },
   backward(ctx, g) {
