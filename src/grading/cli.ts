@@ -107,6 +107,9 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
           quiet?: boolean;
         },
       ) => {
+        if (opts.server !== undefined && opts.memory !== undefined) {
+          say("note: --memory applies to local kernels; on a server, set the cap in its kernelspec");
+        }
         const summary = await (deps.autograde ?? autogradeFn)({
           submissions,
           source: opts.source,

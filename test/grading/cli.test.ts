@@ -87,6 +87,7 @@ describe("cnnlab grade", () => {
       kernelName: "k",
     });
     expect(lines).toEqual([
+      "note: --memory applies to local kernels; on a server, set the cap in its kernelspec",
       "alice: 7 / 10",
       "bob: NOT GRADED: not valid JSON",
       "graded 1 of 2 submissions; wrote out/grades.csv",
