@@ -79,3 +79,38 @@ export interface Backend {
   /** Adds the spread of `out` (the output gradient) into `x` (the input gradient). */
   avgPool2dBackward?(args: Pool2dArgs & { countIncludePad: boolean }): void;
 }
+
+/** Shapes and hyper-parameters of one conv2d call (as the conv op computes them). */
+export interface ConvGeometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  cout: number;
+  groups: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
+  ho: number;
+  wo: number;
+}
+
+export interface Backend {
+  /** Whole conv2d forward for groups = 1: `out` [n, cout, ho, wo] = conv(x, w) + b. */
+  conv2dForward?(x: FloatArray, w: FloatArray, b: FloatArray | null, out: FloatArray, g: ConvGeometry): void;
+  /** Whole conv2d backward for groups = 1: ADDS the gradients into dx, dw, db (each may be null). */
+  conv2dBackward?(
+    x: FloatArray,
+    w: FloatArray,
+    gOut: FloatArray,
+    dx: FloatArray | null,
+    dw: FloatArray | null,
+    db: FloatArray | null,
+    g: ConvGeometry,
+  ): void;
+}

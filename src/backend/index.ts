@@ -1,10 +1,23 @@
 import type { Backend } from "./backend.js";
 import { jsBackend } from "./js/index.js";
+import { setNumThreads, wasmBackend } from "./wasm/index.js";
 
 export type { Backend, GemmArgs } from "./backend.js";
+export { setNumThreads, getNumThreads, wasmAvailable, wasmUnavailableReason } from "./wasm/index.js";
 
-const backends = new Map<string, Backend>([["js", jsBackend]]);
-let active: Backend = jsBackend;
+const backends = new Map<string, Backend>([
+  ["js", jsBackend],
+  ["wasm", wasmBackend],
+]);
+
+/**
+ * WebAssembly is the default (its kernels fall back to JavaScript by themselves where SIMD or
+ * shared memory is missing); CNNLAB_BACKEND=js selects the reference kernels.
+ */
+let active: Backend = backends.get(process.env.CNNLAB_BACKEND ?? "wasm") ?? wasmBackend;
+
+const threadsFromEnv = Number(process.env.CNNLAB_NUM_THREADS);
+if (Number.isInteger(threadsFromEnv) && threadsFromEnv > 0) setNumThreads(threadsFromEnv);
 
 /** The backend that runs hot kernels now. */
 export function backend(): Backend {
@@ -15,7 +28,7 @@ export function registerBackend(b: Backend): void {
   backends.set(b.name, b);
 }
 
-/** Selects a backend by name ("js" is always available); returns the previous one's name. */
+/** Selects a backend by name ("js" and "wasm" are built in); returns the previous one's name. */
 export function setBackend(name: string): string {
   const b = backends.get(name);
   if (!b)

@@ -291,7 +291,19 @@ function convFunction(
   });
 }
 
-const Conv2dGemm = convFunction("conv2d", { forward: convForwardGemm, backward: convBackwardGemm });
+/** A backend with a fused convolution takes over groups = 1; the rest runs im2col + GEMM here. */
+const Conv2dGemm = convFunction("conv2d", {
+  forward(x, w, b, out, g) {
+    const fused = backend().conv2dForward;
+    if (fused && g.groups === 1) fused(x, w, b, out, g);
+    else convForwardGemm(x, w, b, out, g);
+  },
+  backward(x, w, gOut, dx, dw, db, g) {
+    const fused = backend().conv2dBackward;
+    if (fused && g.groups === 1) fused(x, w, gOut, dx, dw, db, g);
+    else convBackwardGemm(x, w, gOut, dx, dw, db, g);
+  },
+});
 const Conv2dNaive = convFunction("conv2dNaive", {
   forward: conv2dNaiveForward,
   backward: conv2dNaiveBackward,

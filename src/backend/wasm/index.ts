@@ -7,6 +7,7 @@ import type { Backend, GemmArgs } from "../backend.js";
 import { gemm as jsGemm } from "../js/gemm.js";
 import { runtime, unavailableReason, forceUnavailable } from "./runtime.js";
 import { wasmGemm, PARALLEL_MIN_FLOPS } from "./gemm.js";
+import { wasmConvForwardKernel, wasmConvBackwardKernel } from "./conv.js";
 import { wasmMaxPool2d } from "./pool.js";
 import { maxPool2d as jsMaxPool2d } from "../js/pool.js";
 import type { MaxPool2dArgs } from "../backend.js";
@@ -59,4 +60,11 @@ export const wasmBackend: Backend = {
   name: "wasm",
   gemm,
   maxPool2d,
+  // the fused convolution exists only where the module runs; otherwise the op uses im2col + gemm
+  get conv2dForward() {
+    return runtime() !== null ? wasmConvForwardKernel : undefined;
+  },
+  get conv2dBackward() {
+    return runtime() !== null ? wasmConvBackwardKernel : undefined;
+  },
 };
