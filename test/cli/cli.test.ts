@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { decode } from "fast-png";
+import { jupyterSysPrefix, kernelsDir } from "../../kernel/kernelspec.js";
 import { kernelMainJs, packageRoot } from "../../kernel/paths.js";
 import { start } from "../../src/cli/start.js";
 import { codeCell, errorInMiddle, writeNotebook } from "../kernel/fixtures.js";
-import { assertBuilt } from "../kernel/integration.js";
+import { assertBuilt, command, PYTHON } from "../kernel/integration.js";
 
 const cli = join(packageRoot, "dist", "src", "cli", "main.js");
 const dir = mkdtempSync(join(tmpdir(), "cnnlab-cli-"));
@@ -57,6 +58,18 @@ describe("cnnlab CLI", () => {
     const spec = JSON.parse(readFileSync(join(data, "kernels", "cnnlab", "kernel.json"), "utf8"));
     expect(spec.argv.slice(0, 3)).toEqual([process.execPath, "--max-old-space-size=4096", kernelMainJs]);
     expect(cnnlab(["install", "--user", "--prefix", "x"]).status).not.toBe(0);
+  });
+
+  it.skipIf(!command("jupyter").ok())("--sys-prefix resolves to the prefix of the jupyter on PATH", () => {
+    const prefix = spawnSync(PYTHON, ["-c", "import sys; print(sys.prefix)"], {
+      encoding: "utf8",
+    }).stdout.trim();
+    const jupyterPython = readFileSync(
+      spawnSync("sh", ["-c", "command -v jupyter"], { encoding: "utf8" }).stdout.trim(),
+      "utf8",
+    ).split("\n")[0];
+    if (jupyterPython.includes(PYTHON)) expect(jupyterSysPrefix()).toBe(prefix);
+    expect(kernelsDir({ sysPrefix: true })).toBe(join(jupyterSysPrefix(), "share", "jupyter", "kernels"));
   });
 
   it("run: exit code 1 when a cell errors (stops there), 0 for a clean notebook; --html writes the page", () => {
