@@ -81,6 +81,14 @@ describe("kernel process over zeromq", () => {
     expect((await run("typeof cnnlab")).reply.content.status).toBe("ok");
   });
 
+  it("after an error aborts the requests already queued, then runs the next one sent", async () => {
+    const failing = k.execute('throw new Error("first fails")');
+    const queued = k.execute('"queued behind the error"');
+    expect((await failing).reply.content.status).toBe("error");
+    expect((await queued).reply.content.status).toBe("aborted");
+    expect(result(await run('"sent afterwards"'))).toBe("'sent afterwards'");
+  });
+
   it("supports top-level await", async () => {
     const r = await run("const v = await new Promise<number>((res) => setTimeout(() => res(5), 20));\nv + 1");
     expect(result(r)).toBe("6");
