@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-/** The `cnnlab` command: install / uninstall the kernelspec, run notebooks headless, start Jupyter. */
+/** The `cnnlab` command: install / uninstall the kernelspec, run notebooks headless, start Jupyter, grade. */
 import { Command, Option } from "commander";
 import { relative } from "node:path";
 import { installKernelSpec, uninstallKernelSpec, type SpecLocation } from "../../kernel/kernelspec.js";
 import { packageVersion } from "../../kernel/paths.js";
 import { runNotebook } from "../../kernel/runner.js";
+import { addGradeCommand } from "../grading/cli.js";
 import { printProgress } from "./progress.js";
 import { start } from "./start.js";
 
@@ -102,6 +103,7 @@ export function buildProgram(): Command {
       process.exitCode = await start({ port: opts.port, headless: !!opts.headless, dryRun: !!opts.dryRun });
     });
 
+  addGradeCommand(program);
   return program;
 }
 
