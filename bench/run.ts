@@ -230,7 +230,7 @@ function ownJobs(o: RunOptions): Job[] {
     jobs.push({
       label: `cnnlab RSS over ${o.rssSteps} W5 steps`,
       cmd: process.execPath,
-      args: [...TSX, "bench/train_step.ts", ...smoke, "--rss", String(o.rssSteps)],
+      args: ["--expose-gc", ...TSX, "bench/train_step.ts", ...smoke, "--rss", String(o.rssSteps)],
       own: true,
       sys: "cnnlab",
       threads: 0,
@@ -546,15 +546,22 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
   const slots: Promise<unknown>[] = [];
   for (const job of jobs) {
     if (slots.length >= width) await Promise.race(slots);
-    const p = runJob(job, o.timeoutS);
+    const load0 = loadavg()[0];
+    const p = runJob(job, o.timeoutS).then((r) => {
+      const got = r.lines.filter((l) => l.ms !== undefined || l.error || l.steps !== undefined).length;
+      const load = `load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`;
+      for (const l of r.lines) l.load1 = +load0.toFixed(2);
+      log(
+        `  ${job.label}: ${got} results in ${r.seconds.toFixed(1)} s (${load})${r.ok ? "" : ` — FAILED: ${r.reason}`}`,
+      );
+      return r;
+    });
     results.push(p);
     const slot: Promise<unknown> = p.then(() => slots.splice(slots.indexOf(slot), 1));
     slots.push(slot);
   }
   for (const [i, job] of jobs.entries()) {
     const r = await results[i];
-    const got = r.lines.filter((l) => l.ms !== undefined || l.error || l.steps !== undefined).length;
-    log(`  ${job.label}: ${got} results in ${r.seconds.toFixed(1)} s${r.ok ? "" : ` — FAILED: ${r.reason}`}`);
     for (const l of r.lines) {
       if (l.missing) {
         for (const c of COLUMNS.filter((c) => l.sys.startsWith(c.prefix) && c.threads === Number(l.threads)))
@@ -608,6 +615,11 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
   const rss = lines.find((l) => l.case === "RSS over training steps");
   if (rss) {
     const r = rss as unknown as {
+      rssAfterGcWarmMb: number;
+      rssAfterGcMaxMb: number;
+      rssAfterGcFinalMb: number;
+      growthAfterGc: number;
+      flatAfterGc: boolean;
       steps: number;
       warmupSteps: number;
       rssWarmMb: number;
@@ -621,6 +633,12 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
       `\nRSS over ${r.steps} W5 float32 training steps (threads ${rss.threads}): ${r.rssWarmMb} MB after ${r.warmupSteps} warm-up steps, ` +
         `max ${r.rssMaxMb} MB, final ${r.rssFinalMb} MB: growth ${(100 * r.growth).toFixed(1)}% -> ${r.flat ? "flat (within 10%)" : "NOT flat (over 10%)"}; ${r.msPerStep} ms/step`,
     );
+    if (Number.isFinite(r.rssAfterGcWarmMb)) {
+      log(
+        `RSS right after a full GC: ${r.rssAfterGcWarmMb} MB after warm-up, max ${r.rssAfterGcMaxMb} MB, final ${r.rssAfterGcFinalMb} MB: ` +
+          `growth ${(100 * r.growthAfterGc).toFixed(1)}% -> ${r.flatAfterGc ? "flat (within 10%)" : "NOT flat (over 10%)"}`,
+      );
+    }
   }
   if (!o.smoke) {
     log("\nTargets (issue 6; same-run medians):");

@@ -74,6 +74,13 @@ export interface RssResult {
   /** RSS (MB) every `every` steps. */
   samples: number[];
   every: number;
+  /** RSS (MB) right after a full GC (NaN without --expose-gc): after warm-up, max, final. */
+  rssAfterGcWarmMb: number;
+  rssAfterGcMaxMb: number;
+  rssAfterGcFinalMb: number;
+  growthAfterGc: number;
+  flatAfterGc: boolean;
+  gcSamples: number[];
   msPerStep: number;
 }
 
@@ -87,19 +94,45 @@ export function rssCheck(t: NetShape, steps: number, threads: number): RssResult
   const warmupSteps = Math.max(20, Math.floor(steps / 10));
   const every = Math.max(1, Math.floor(steps / 50));
   const mb = () => process.memoryUsage().rss / 2 ** 20;
+  // with --expose-gc, also the RSS right after a full collection: what the steps retain, without
+  // the garbage that V8 has not collected yet
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const gcMb = () => {
+    if (!gc) return NaN;
+    gc();
+    return mb();
+  };
   const samples: number[] = [];
+  const gcSamples: number[] = [];
   let rssWarm = 0;
-  const t0 = performance.now();
+  let gcWarm = NaN;
+  let busy = 0;
   for (let i = 1; i <= steps; i++) {
+    const t0 = performance.now();
     ts.step();
-    if (i === warmupSteps) rssWarm = mb();
-    if (i % every === 0) samples.push(+mb().toFixed(1));
+    busy += performance.now() - t0;
+    if (i === warmupSteps) {
+      rssWarm = mb();
+      gcWarm = gcMb();
+    }
+    if (i % every === 0) {
+      samples.push(+mb().toFixed(1));
+      if (i > warmupSteps && i % (every * 5) === 0) gcSamples.push(+gcMb().toFixed(1));
+    }
   }
-  const msPerStep = (performance.now() - t0) / steps;
+  const msPerStep = busy / steps;
   const after = samples.filter((_, j) => (j + 1) * every > warmupSteps);
   const rssMax = Math.max(rssWarm, ...after);
   const growth = rssMax / rssWarm - 1;
+  const gcFinal = gcMb();
+  const gcMax = Math.max(gcWarm, ...gcSamples, gcFinal);
   return {
+    rssAfterGcWarmMb: +gcWarm.toFixed(1),
+    rssAfterGcMaxMb: +gcMax.toFixed(1),
+    rssAfterGcFinalMb: +gcFinal.toFixed(1),
+    growthAfterGc: +(gcMax / gcWarm - 1).toFixed(4),
+    flatAfterGc: gcMax / gcWarm - 1 <= 0.1,
+    gcSamples,
     steps,
     warmupSteps,
     rssWarmMb: +rssWarm.toFixed(1),
