@@ -2,6 +2,7 @@
  * Reference convolution kernels on typed arrays: im2col, its adjoint col2im (a direct scatter-add),
  * the layout shuffles around the GEMM, and the naive loop convolution kept for teaching.
  */
+import type { ConvGeometry } from "../backend.js";
 import type { Im2colArgs } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 
@@ -123,25 +124,7 @@ export function sumNcl(g: FloatArray, out: FloatArray, n: number, c: number, l: 
   }
 }
 
-/** Shapes and hyper-parameters of a convolution, for the naive kernels. */
-export interface ConvGeometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  cout: number;
-  groups: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  dh: number;
-  dw: number;
-  ho: number;
-  wo: number;
-}
+export type { ConvGeometry } from "../backend.js";
 
 /**
  * The straightforward convolution: for every output value, a dot product of the filter with the

@@ -1,3 +1,4 @@
+import type { ConvGeometry } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 import { align, runtime, type WasmRuntime } from "./runtime.js";
 import { MAIN_SLOT, SLOT_BASE, SLOT_INTS, getNumThreads, getPool, share } from "./threads.js";
@@ -412,25 +413,7 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   }
 }
 
-/** Geometry as the ops' convolution kernels take it (see src/backend/js/conv.ts ConvGeometry). */
-export interface OpsConvGeometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  cout: number;
-  groups: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  dh: number;
-  dw: number;
-  ho: number;
-  wo: number;
-}
+export type OpsConvGeometry = ConvGeometry;
 
 function shapeOf(op: string, g: OpsConvGeometry): Conv2dShape {
   if (g.groups !== 1)
