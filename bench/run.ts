@@ -620,6 +620,7 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
       rssAfterGcFinalMb: number;
       growthAfterGc: number;
       flatAfterGc: boolean;
+      trend: number;
       steps: number;
       warmupSteps: number;
       rssWarmMb: number;
@@ -633,6 +634,11 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
       `\nRSS over ${r.steps} W5 float32 training steps (threads ${rss.threads}): ${r.rssWarmMb} MB after ${r.warmupSteps} warm-up steps, ` +
         `max ${r.rssMaxMb} MB, final ${r.rssFinalMb} MB: growth ${(100 * r.growth).toFixed(1)}% -> ${r.flat ? "flat (within 10%)" : "NOT flat (over 10%)"}; ${r.msPerStep} ms/step`,
     );
+    if (Number.isFinite(r.trend)) {
+      log(
+        `RSS trend (median of the last quarter of the samples after warm-up vs the first quarter): ${(100 * r.trend).toFixed(1)}% -> ${Math.abs(r.trend) <= 0.1 ? "no growth beyond 10%" : "GROWS over 10%"}`,
+      );
+    }
     if (Number.isFinite(r.rssAfterGcWarmMb)) {
       log(
         `RSS right after a full GC: ${r.rssAfterGcWarmMb} MB after warm-up, max ${r.rssAfterGcMaxMb} MB, final ${r.rssAfterGcFinalMb} MB: ` +

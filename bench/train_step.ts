@@ -74,6 +74,8 @@ export interface RssResult {
   /** RSS (MB) every `every` steps. */
   samples: number[];
   every: number;
+  /** Median RSS of the last quarter of the post-warm-up samples over that of the first quarter, minus 1. */
+  trend: number;
   /** RSS (MB) right after a full GC (NaN without --expose-gc): after warm-up, max, final. */
   rssAfterGcWarmMb: number;
   rssAfterGcMaxMb: number;
@@ -124,9 +126,17 @@ export function rssCheck(t: NetShape, steps: number, threads: number): RssResult
   const after = samples.filter((_, j) => (j + 1) * every > warmupSteps);
   const rssMax = Math.max(rssWarm, ...after);
   const growth = rssMax / rssWarm - 1;
+  // trend: median of the last quarter of the post-warm-up samples against the first quarter's
+  const med = (xs: number[]) => {
+    const t = xs.slice().sort((x, y) => x - y);
+    return t.length % 2 ? t[(t.length - 1) / 2] : (t[t.length / 2 - 1] + t[t.length / 2]) / 2;
+  };
+  const q = Math.max(1, Math.floor(after.length / 4));
+  const trend = after.length >= 4 ? med(after.slice(-q)) / med(after.slice(0, q)) - 1 : NaN;
   const gcFinal = gcMb();
   const gcMax = Math.max(gcWarm, ...gcSamples, gcFinal);
   return {
+    trend: +trend.toFixed(4),
     rssAfterGcWarmMb: +gcWarm.toFixed(1),
     rssAfterGcMaxMb: +gcMax.toFixed(1),
     rssAfterGcFinalMb: +gcFinal.toFixed(1),
