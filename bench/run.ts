@@ -6,7 +6,8 @@
 // latest.md, the table as markdown).
 //   node --import tsx bench/run.ts [--smoke] [--only W1,W5,naive,rss] [--peers torch,tfjs-wasm,tfjs-cpu,convnetjs]
 //                                  [--rss-steps N] [--timeout S]
-// --smoke: tiny sizes and few runs (CI; bench/smoke.ts), writes bench/results/smoke.jsonl instead.
+// --smoke: tiny sizes and few runs (CI; bench/smoke.ts), writes bench/results/smoke.jsonl instead;
+// --only / --peers (a partial run) write bench/results/partial.jsonl.
 // The exit code is non-zero only when one of cnnlab's own runners crashes, never for a slow number or a
 // missing peer (those are reported in the table).
 import { spawn } from "node:child_process";
@@ -65,7 +66,8 @@ export function parseArgs(argv: string[]): RunOptions {
     peers,
     rssSteps: Number(value("--rss-steps") ?? (smoke ? 30 : 1000)),
     timeoutS: Number(value("--timeout") ?? (smoke ? 40 : 1200)),
-    out: smoke ? "smoke" : "latest",
+    // a partial run (--only / --peers) never replaces the full run's latest.jsonl
+    out: smoke ? "smoke" : only.length > 0 || peers ? "partial" : "latest",
   };
 }
 
