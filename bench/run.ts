@@ -652,7 +652,7 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
     log("\nTargets (issue 6; same-run medians):");
     for (const s of targetLines(lines)) log(s);
   }
-  const header = `cnnlab bench ${o.smoke ? "smoke" : "full"} run ${started.toISOString()}; node ${process.version}; ${cpus()[0]?.model ?? "unknown cpu"}; load average at start ${loadavg()[0].toFixed(1)}`;
+  const header = `cnnlab bench ${o.smoke ? "smoke" : o.out === "partial" ? "partial" : "full"} run ${started.toISOString()}; node ${process.version}; ${cpus()[0]?.model ?? "unknown cpu"}; load average at start ${loadavg()[0].toFixed(1)}`;
   const file = writeResults(o.out, lines as Row[], header);
   writeFileSync(join(repoRoot, "bench", "results", `${o.out}.md`), `<!-- ${header} -->\n${tableText}\n`);
   log(`\nwrote ${file} and ${o.out}.md`);
