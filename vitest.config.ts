@@ -1,10 +1,21 @@
 import { defineConfig } from "vitest/config";
 
+const shared = { testTimeout: 30_000, hookTimeout: 120_000, pool: "forks" } as const;
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 120_000,
-    pool: "forks",
+    projects: [
+      { test: { ...shared, name: "all", include: ["test/**/*.test.ts"] } },
+      {
+        // The WebAssembly kernels and every op test once more on the plain SIMD128 build (the
+        // default build uses relaxed SIMD's fused multiply-add where the engine has it).
+        test: {
+          ...shared,
+          name: "simd128",
+          include: ["test/backend/wasm/**/*.test.ts", "test/ops/**/*.test.ts", "test/nn/**/*.test.ts"],
+          env: { CNNLAB_WASM_FMA: "0" },
+        },
+      },
+    ],
   },
 });

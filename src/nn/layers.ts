@@ -207,8 +207,7 @@ export class Linear extends Module {
         `Linear: input dtype ${x.dtype} differs from the weight's ${this.weight.dtype}; convert the input with .to("${this.weight.dtype}") or the layer with .to("${x.dtype}")`,
       );
     }
-    const y = x.matmul(this.weight.t());
-    return this.bias ? y.add(this.bias) : y;
+    return F.linear(x, this.weight, this.bias);
   }
 
   override extraRepr(): string {

@@ -8,10 +8,9 @@ import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { normalizeDim, numel, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
 import { Tensor } from "../tensor/tensor.js";
-import { add } from "./elementwise.js";
-import { matmul } from "./matmul.js";
+import { linearRaw } from "./matmul.js";
 import { contiguousData, requireFloating, requireTensor } from "./util.js";
-import { reshape, transpose } from "./view.js";
+import { reshape } from "./view.js";
 
 // ---------------------------------------------------------------- kernels (pure, typed arrays)
 
@@ -163,7 +162,6 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   }
   requireSameDtype("linear", x, "input", weight, "weight");
   requireFloating(x, "linear", "input");
-  let out = matmul(x, transpose(weight, 0, 1));
   if (bias !== undefined && bias !== null) {
     requireTensor(bias, "linear", "bias");
     if (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0]) {
@@ -172,9 +170,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
       );
     }
     requireSameDtype("linear", x, "input", bias, "bias");
-    out = add(out, bias);
   }
-  return out;
+  return linearRaw(x, weight, bias ?? null);
 }
 
 function requireSameDtype(op: string, a: Tensor, an: string, b: Tensor, bn: string): void {

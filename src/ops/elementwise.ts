@@ -410,6 +410,18 @@ function reluForward(d: TypedArray, out: TypedArray): void {
   }
 }
 
+/** out = g·[x > 0], with one loop per array type so that each stays monomorphic. */
+function reluBackward(g: TypedArray, x: TypedArray, out: TypedArray): void {
+  const n = out.length;
+  if (g instanceof Float32Array && x instanceof Float32Array && out instanceof Float32Array) {
+    for (let i = 0; i < n; i++) out[i] = g[i] * +(x[i] > 0);
+  } else if (g instanceof Float64Array && x instanceof Float64Array && out instanceof Float64Array) {
+    for (let i = 0; i < n; i++) out[i] = g[i] * +(x[i] > 0);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = g[i] * +(x[i] > 0);
+  }
+}
+
 // relu has loops of its own (it runs on every activation of a CNN). Backward is g·[x > 0], as
 // mul(g, gt(x, 0)) computes it (g·0 keeps NaN/Inf gradients NaN), with the comparison turned into a
 // number rather than a branch.
@@ -424,9 +436,7 @@ const Relu = defineFunction({
   backward(ctx, g) {
     const [x] = ctx.savedTensors;
     const out = allocate(g.dtype, g.numel());
-    const gd = contiguousData(g);
-    const xd = contiguousData(x);
-    for (let i = 0; i < out.length; i++) out[i] = gd[i] * +(xd[i] > 0);
+    reluBackward(contiguousData(g), contiguousData(x), out);
     return [Tensor.fromData(out, g.shape)];
   },
 });

@@ -97,7 +97,92 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
-/** x @ w.T + b with w of shape [out, in] (PyTorch's `F.linear`). */
-export function linearRaw(x: Tensor, w: Tensor): Tensor {
-  return matmul(x, transpose(w, 0, 1));
+/**
+ * The affine map y = x W^T + b as one function: the GEMM reads W [out, in] with the transpose flag,
+ * the bias is the GEMM's starting value, and backward writes dW = g^T x straight into W's layout
+ * (the composed matmul(x, W.t()) would make a transposed gradient that the leaf has to copy).
+ * x is [rows, in] (callers flatten leading dims), b is [out] or null.
+ */
+const Linear: AppliedFunction<[Tensor, Tensor, Tensor | null]> = defineFunction({
+  name: "linear",
+  forward(ctx, x: Tensor, w: Tensor, b: Tensor | null) {
+    ctx.saveForBackward(x, w);
+    const [rows, inF] = x.shape;
+    const outF = w.shape[0];
+    const out = allocate(x.dtype, rows * outF) as FloatArray;
+    if (b) {
+      const bd = contiguousData(b) as FloatArray;
+      for (let r = 0; r < rows; r++) out.set(bd, r * outF);
+    }
+    backend().gemm({
+      transA: false,
+      transB: true,
+      m: rows,
+      n: outF,
+      k: inF,
+      a: contiguousData(x) as FloatArray,
+      b: contiguousData(w) as FloatArray,
+      c: out,
+      accumulate: b !== null,
+    });
+    return Tensor.fromData(out, [rows, outF]);
+  },
+  backward(ctx, g) {
+    const [x, w] = ctx.savedTensors;
+    const [needX, needW, needB] = ctx.needsInputGrad;
+    const [rows, inF] = x.shape;
+    const outF = w.shape[0];
+    const gd = contiguousData(g) as FloatArray;
+    const be = backend();
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needX) {
+      const d = allocate(x.dtype, rows * inF) as FloatArray;
+      be.gemm({
+        transA: false,
+        transB: false,
+        m: rows,
+        n: inF,
+        k: outF,
+        a: gd,
+        b: contiguousData(w) as FloatArray,
+        c: d,
+        accumulate: false,
+      });
+      dx = Tensor.fromData(d, [rows, inF]);
+    }
+    if (needW) {
+      const d = allocate(w.dtype, outF * inF) as FloatArray;
+      be.gemm({
+        transA: true,
+        transB: false,
+        m: outF,
+        n: inF,
+        k: rows,
+        a: gd,
+        b: contiguousData(x) as FloatArray,
+        c: d,
+        accumulate: false,
+      });
+      dw = Tensor.fromData(d, [outF, inF]);
+    }
+    if (needB) {
+      const d = allocate(g.dtype, outF) as FloatArray;
+      for (let r = 0; r < rows; r++) for (let j = 0, q = r * outF; j < outF; j++, q++) d[j] += gd[q];
+      db = Tensor.fromData(d, [outF]);
+    }
+    return [dx, dw, db];
+  },
+});
+
+/**
+ * x @ w.T + b with w of shape [out, in] and x of shape [..., in] (PyTorch's `F.linear`); the
+ * caller has checked shapes and dtypes.
+ */
+export function linearRaw(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
+  const inF = x.shape[x.ndim - 1];
+  const lead = x.shape.slice(0, -1);
+  const y = Linear.apply(reshape(x, [numel(lead), inF]), w, b);
+  return reshape(y, [...lead, w.shape[0]]);
 }

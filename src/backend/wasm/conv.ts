@@ -248,7 +248,7 @@ export function wasmConv2dForward(args: Conv2dForwardArgs): void {
   const outOff = align(bOff + F * es, 64);
   const wpOff = align(outOff + args.out.length * es, 64);
   const scrOff = align(wpOff + Fs * 4 * K * es, 64);
-  const scrSize = align(align(K * L * es, 64) + Ls * nr * K * es, 64);
+  const scrSize = align(Ls * nr * K * es, 64);
   const flops = 2 * s.batch * F * K * L;
   const nt = threadsFor(rt, s.batch, flops);
   rt.ensureArena(scrOff + nt * scrSize - rt.arenaOffset);
@@ -326,8 +326,7 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   }
   const Ks = Math.ceil(K / 4);
   const Ls = Math.ceil(L / nr);
-  const Kbs = Math.ceil(K / nr);
-  const Fs = Math.ceil(F / 4);
+  const Fn = Math.ceil(F / nr);
   const xOff = rt.arenaOffset;
   const wOff = align(xOff + args.x.length * es, 64);
   const doutOff = align(wOff + args.weight.length * es, 64);
@@ -335,14 +334,20 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   const dwOff = align(dxOff + (wantDx ? args.x.length * es : 0), 64);
   const dbOff = align(dwOff + F * K * es, 64);
   const wtpOff = align(dbOff + F * es, 64);
-  const colsOff = align(wtpOff + (wantDx ? Ks * 4 * F * es : 0), 64);
-  const colsBytes = wantDw ? N * Kbs * nr * L * es : 0;
-  const scrOff = align(colsOff + colsBytes, 64);
-  const kl = align(K * L * es, 64);
-  const scrSize = align(Math.max(2 * kl + Ls * nr * F * es, Fs * 4 * L * es), 64);
-  const flops = 2 * N * F * K * L * ((wantDx ? 1 : 0) + (wantDw ? 1 : 0));
-  const nt = threadsFor(rt, Math.min(N, wantDw ? Kbs : N), flops);
-  rt.ensureArena(scrOff + nt * scrSize - rt.arenaOffset);
+  const dwtOff = align(wtpOff + (wantDx ? Ks * 4 * F * es : 0), 64);
+  const scrOff = align(dwtOff + (wantDw ? K * F * es : 0), 64);
+  const flopsDx = wantDx ? 2 * N * F * K * L : 0;
+  const flopsDw = wantDw ? 2 * N * F * K * L : 0;
+  const ntDx = wantDx ? threadsFor(rt, N, flopsDx) : 1;
+  const ntDw = wantDw ? threadsFor(rt, Ks, flopsDw) : 1;
+  // input gradient: dcols | packed dout; weight gradient: im2col rows | packed rows | packed dout^T
+  const scrDx = wantDx ? align(K * L * es, 64) + Ls * nr * F * es : 0;
+  const rowsDw = Math.min(K, 4 * Math.ceil(Ks / ntDw));
+  const scrDw = wantDw
+    ? align(rowsDw * L * es, 64) + align(Math.ceil(rowsDw / 4) * 4 * L * es, 64) + Fn * nr * L * es
+    : 0;
+  const scrSize = align(Math.max(scrDx, scrDw), 64);
+  rt.ensureArena(scrOff + Math.max(ntDx, ntDw) * scrSize - rt.arenaOffset);
   if (wantDw) copyIn(rt, f64, xOff, args.x);
   if (wantDx) copyIn(rt, f64, wOff, args.weight);
   copyIn(rt, f64, doutOff, args.dout);
@@ -355,15 +360,15 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
     out: doutOff,
     dx: wantDx ? dxOff : 0,
     dw: wantDw ? dwOff : 0,
-    cols: colsOff,
+    cols: dwtOff,
     acc: acc ? 1 : 0,
   };
-  if (wantDx || wantDw) {
+  if (wantDx) {
     dispatch(
       rt,
       f64 ? 6 : 5,
       N,
-      flops,
+      flopsDx,
       (base, t, n) => {
         const [n0, n1] = share(N, n, t);
         writeParams(rt.ctrl, base, s, ho, wo, {
@@ -374,18 +379,18 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
           tile: rt.tile(t),
         });
       },
-      f64 ? x.convBackward1_64 : x.convBackward1_32,
-      nt,
+      f64 ? x.convBackwardInput64 : x.convBackwardInput32,
+      ntDx,
     );
   }
   if (wantDw) {
     dispatch(
       rt,
       f64 ? 8 : 7,
-      Kbs,
-      flops,
+      Ks,
+      flopsDw,
       (base, t, n) => {
-        const [s0, s1] = share(Kbs, n, t);
+        const [s0, s1] = share(Ks, n, t);
         writeParams(rt.ctrl, base, s, ho, wo, {
           ...common,
           n0: 0,
@@ -396,9 +401,10 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
           tile: rt.tile(t),
         });
       },
-      f64 ? x.convBackward2_64 : x.convBackward2_32,
-      Math.min(nt, Kbs),
+      f64 ? x.convBackwardWeight64 : x.convBackwardWeight32,
+      ntDw,
     );
+    (f64 ? x.transposeInto64 : x.transposeInto32)(dwtOff, dwOff, K, F, acc ? 1 : 0);
   }
   if (args.db) (f64 ? x.biasGrad64 : x.biasGrad32)(doutOff, dbOff, N, F, L);
   if (args.dx) copyOut(rt, f64, dxOff, args.dx);

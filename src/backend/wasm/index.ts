@@ -5,7 +5,7 @@
  */
 import type { Backend, GemmArgs } from "../backend.js";
 import { gemm as jsGemm } from "../js/gemm.js";
-import { runtime, unavailableReason, forceUnavailable } from "./runtime.js";
+import { runtime, unavailableReason, forceUnavailable, type WasmVariant } from "./runtime.js";
 import { wasmGemm, PARALLEL_MIN_FLOPS } from "./gemm.js";
 import { wasmConvForwardKernel, wasmConvBackwardKernel } from "./conv.js";
 import { wasmMaxPool2d } from "./pool.js";
@@ -13,6 +13,7 @@ import { maxPool2d as jsMaxPool2d } from "../js/pool.js";
 import type { MaxPool2dArgs } from "../backend.js";
 
 export { wasmGemm, wasmMaxPool2d, PARALLEL_MIN_FLOPS };
+export type { WasmVariant };
 export { setNumThreads, getNumThreads, shutdownThreads, workerCount } from "./threads.js";
 export {
   wasmConv2dForward,
@@ -31,6 +32,15 @@ export function wasmAvailable(): boolean {
 /** Current size of the WebAssembly memory (the scratch arena grows on demand, never shrinks); 0 without WebAssembly. */
 export function wasmMemoryBytes(): number {
   return runtime()?.memory.buffer.byteLength ?? 0;
+}
+
+/**
+ * Which build of the kernels runs: "relaxed-simd" (fused multiply-add in the GEMM micro-kernels,
+ * the default where the engine has relaxed SIMD), "simd128" (CNNLAB_WASM_FMA=0, or an engine
+ * without relaxed SIMD), or null without WebAssembly SIMD.
+ */
+export function wasmVariant(): WasmVariant | null {
+  return runtime()?.variant ?? null;
 }
 
 /** Why wasmAvailable() is false ("" when it is true). */

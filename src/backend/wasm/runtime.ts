@@ -1,8 +1,10 @@
-import { WASM_BASE64, WASM_MAX_PAGES } from "./generated/kernels.js";
+import { setFlagsFromString } from "node:v8";
+import { WASM_BASE64, WASM_FMA_BASE64, WASM_MAX_PAGES } from "./generated/kernels.js";
 
 /** The exports of the kernels module (byte pointers into the shared memory; flags are 0/1). */
 export interface KernelExports {
   heapBase(): number;
+  fusedMultiplyAdd(): number;
   probe32(iters: number): number;
   kc(): number;
   packA32(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
@@ -23,10 +25,12 @@ export interface KernelExports {
   ): void;
   convForward32(params: number): void;
   convForward64(params: number): void;
-  convBackward1_32(params: number): void;
-  convBackward1_64(params: number): void;
-  convBackward2_32(params: number): void;
-  convBackward2_64(params: number): void;
+  convBackwardInput32(params: number): void;
+  convBackwardInput64(params: number): void;
+  convBackwardWeight32(params: number): void;
+  convBackwardWeight64(params: number): void;
+  transposeInto32(src: number, dst: number, rows: number, cols: number, acc: number): void;
+  transposeInto64(src: number, dst: number, rows: number, cols: number, acc: number): void;
   biasGrad32(dout: number, db: number, n: number, f: number, l: number): void;
   biasGrad64(dout: number, db: number, n: number, f: number, l: number): void;
   maxPool32(...args: number[]): void;
@@ -64,6 +68,8 @@ export const MAX_THREADS = (CTRL_BYTES - TILE_BASE) / TILE_BYTES;
  */
 export class WasmRuntime {
   readonly module: WebAssembly.Module;
+  /** Which build runs: "relaxed-simd" (fused multiply-add in the GEMM) or "simd128". */
+  readonly variant: WasmVariant;
   readonly memory: WebAssembly.Memory;
   readonly x: KernelExports;
   readonly ctrlOffset: number;
@@ -73,8 +79,9 @@ export class WasmRuntime {
   f64: Float64Array;
   ctrl: Int32Array;
 
-  constructor(module: WebAssembly.Module) {
+  constructor(module: WebAssembly.Module, variant: WasmVariant) {
     this.module = module;
+    this.variant = variant;
     this.memory = new WebAssembly.Memory({ initial: 2, maximum: WASM_MAX_PAGES, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.x = instance.exports as unknown as KernelExports;
@@ -118,11 +125,34 @@ export function align(x: number, a: number): number {
   return Math.ceil(x / a) * a;
 }
 
-let bytesCache: Uint8Array<ArrayBuffer> | undefined;
-/** The module's bytes, decoded once. */
-export function wasmBytes(): Uint8Array<ArrayBuffer> {
-  bytesCache ??= Uint8Array.from(Buffer.from(WASM_BASE64, "base64"));
-  return bytesCache;
+export type WasmVariant = "relaxed-simd" | "simd128";
+
+const bytesCache = new Map<WasmVariant, Uint8Array<ArrayBuffer>>();
+/** A build's bytes, decoded once. */
+export function wasmBytes(variant: WasmVariant = "simd128"): Uint8Array<ArrayBuffer> {
+  let bytes = bytesCache.get(variant);
+  if (!bytes) {
+    bytes = Uint8Array.from(Buffer.from(variant === "simd128" ? WASM_BASE64 : WASM_FMA_BASE64, "base64"));
+    bytesCache.set(variant, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * Whether the relaxed-SIMD build can run. Node 20's V8 (11.3) implements relaxed SIMD but keeps it
+ * behind --experimental-wasm-relaxed-simd; the flag only admits the new instructions, so it is
+ * turned on here unless CNNLAB_WASM_FMA=0 asks for the plain build.
+ */
+function relaxedSimdUsable(): boolean {
+  if (process.env.CNNLAB_WASM_FMA === "0") return false;
+  const bytes = wasmBytes("relaxed-simd");
+  if (WebAssembly.validate(bytes)) return true;
+  try {
+    setFlagsFromString("--experimental-wasm-relaxed-simd");
+  } catch {
+    return false;
+  }
+  return WebAssembly.validate(bytes);
 }
 
 let state: { rt: WasmRuntime | null; reason: string } | undefined;
@@ -141,7 +171,10 @@ export function runtime(): WasmRuntime | null {
     else if (typeof SharedArrayBuffer !== "function") state.reason = "SharedArrayBuffer is not available";
     else if (!WebAssembly.validate(wasmBytes()))
       state.reason = "this engine does not validate the SIMD128 + shared-memory module";
-    else state.rt = new WasmRuntime(new WebAssembly.Module(wasmBytes()));
+    else {
+      const variant: WasmVariant = relaxedSimdUsable() ? "relaxed-simd" : "simd128";
+      state.rt = new WasmRuntime(new WebAssembly.Module(wasmBytes(variant)), variant);
+    }
   } catch (e) {
     state.reason = `the WebAssembly module failed to load: ${(e as Error).message}`;
     state.rt = null;

@@ -24,10 +24,10 @@ export const MAIN_SLOT = MAX_WORKERS;
 export const PARAM_OPS: Record<number, string> = {
   3: "convForward32",
   4: "convForward64",
-  5: "convBackward1_32",
-  6: "convBackward1_64",
-  7: "convBackward2_32",
-  8: "convBackward2_64",
+  5: "convBackwardInput32",
+  6: "convBackwardInput64",
+  7: "convBackwardWeight32",
+  8: "convBackwardWeight64",
 };
 
 // Task fields in a slot (the caller's own task uses the same numbering).

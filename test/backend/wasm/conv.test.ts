@@ -139,6 +139,14 @@ const SHAPES: [string, Conv2dShape][] = [
     shape({ batch: 1, inC: 1, inH: 3, inW: 3, outC: 2, kH: 2, kW: 2, padH: 3, padW: 3 }),
   ],
   [
+    "K above one GEMM k-block (32 channels, 3x3)",
+    shape({ batch: 2, inC: 32, inH: 8, inW: 16, outC: 5, kH: 3, kW: 3, padH: 1, padW: 1 }),
+  ],
+  [
+    "strips crossing output rows, stride 1 (Wo = 12)",
+    shape({ batch: 1, inC: 2, inH: 6, inW: 14, outC: 3, kH: 3, kW: 3 }),
+  ],
+  [
     "7x7 pad 3 (ThreeLayerConvNet)",
     shape({ batch: 2, inC: 3, inH: 16, inW: 16, outC: 8, kH: 7, kW: 7, padH: 3, padW: 3 }),
   ],

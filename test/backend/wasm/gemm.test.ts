@@ -12,6 +12,7 @@ import {
   wasmGemm,
   wasmMemoryBytes,
   wasmUnavailableReason,
+  wasmVariant,
   workerCount,
 } from "../../../src/backend/wasm/index.js";
 import type { GemmArgs } from "../../../src/backend/backend.js";
@@ -310,5 +311,26 @@ describe("fallback to JavaScript", () => {
     }
     setWasmDisabled(false);
     expect(wasmAvailable()).toBe(true);
+  });
+});
+
+describe("the two builds of the kernels", () => {
+  // CNNLAB_WASM_FMA=0 selects the plain SIMD128 build; the test suite runs the WebAssembly tests
+  // once with each (see vitest.config.ts).
+  const expected = process.env.CNNLAB_WASM_FMA === "0" ? "simd128" : "relaxed-simd";
+
+  it(`runs the ${expected} build here`, () => {
+    expect(wasmVariant()).toBe(expected);
+  });
+
+  it("fuses the multiply-add exactly when the relaxed-SIMD build runs", () => {
+    // Two products summed in float32: -(1 + 2^-11) * 1, then (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24.
+    // Rounded on its own the second product loses its 2^-24 (a tie, to even), so the sum is 0;
+    // fused into the running sum it keeps it, and the sum is exactly 2^-24.
+    const a = new Float32Array([-(1 + 2 ** -11), 1 + 2 ** -12]);
+    const b = new Float32Array([1, 1 + 2 ** -12]);
+    const c = new Float32Array(1);
+    wasmGemm({ transA: false, transB: false, m: 1, n: 1, k: 2, a, b, c, accumulate: false });
+    expect(c[0]).toBe(expected === "relaxed-simd" ? 2 ** -24 : 0);
   });
 });

@@ -1,7 +1,7 @@
 // AssemblyScript source: NCHW 2-D convolution forward and backward built on the packed GEMM of
 // gemm.as (im2col of one image into WebAssembly memory, never copied out). Every function takes
 // a pointer to a block of i32 parameters (see the P_* indices), written by src/backend/wasm/conv.ts.
-import { packA32, packB32, gemm32, packA64, packB64, gemm64 } from "./gemm";
+import { packA32, packB32, gemm32, packA64, packB64, gemm64, kc } from "./gemm";
 
 // Parameter block (i32 each). Pointers are byte addresses.
 const P_X: i32 = 0; // input [N, C, H, W]
@@ -25,12 +25,12 @@ const P_DH: i32 = 17;
 const P_DWL: i32 = 18; // dilation along W
 const P_HO: i32 = 19;
 const P_WO: i32 = 20;
-const P_N0: i32 = 21; // images [n0, n1) (or all images, phase 2)
+const P_N0: i32 = 21; // images [n0, n1) (weight gradient: all images, n1 = N)
 const P_N1: i32 = 22;
-const P_S0: i32 = 23; // phase 2: dw column strips [s0, s1)
+const P_S0: i32 = 23; // weight gradient: dW^T row strips (of 4) [s0, s1)
 const P_S1: i32 = 24;
 const P_SCR: i32 = 25; // per-thread scratch
-const P_COLS: i32 = 26; // backward: all images' packed cols^T (shared)
+const P_COLS: i32 = 26; // backward: dW^T [K, F] (shared; each thread writes its rows)
 const P_TILE: i32 = 27;
 const P_ACC: i32 = 28; // backward: add into dx and dw instead of overwriting them
 
@@ -53,35 +53,130 @@ const P_ACC: i32 = 28; // backward: add into dx and dw instead of overwriting th
 
 /** cols[K, L] (row-major, K = C*KH*KW rows (c, kh, kw), L = Ho*Wo) from one image x[C, H, W]. */
 function im2col<T>(p: usize, x: usize, cols: usize): void {
+  im2colRows<T>(p, x, cols, 0, prm(p, P_C) * prm(p, P_KH) * prm(p, P_KW));
+}
+
+/** Rows [k0, k1) of im2col(x), written row-major from cols. */
+function im2colRows<T>(p: usize, x: usize, cols: usize, k0: i32, k1: i32): void {
   const es = <usize>sizeof<T>();
-  const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
+  const H = prm(p, P_H), W = prm(p, P_WD);
   const KH = prm(p, P_KH), KW = prm(p, P_KW), sh = prm(p, P_SH), sw = prm(p, P_SW);
   const ph = prm(p, P_PH), pw = prm(p, P_PW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
   const Ho = prm(p, P_HO), Wo = prm(p, P_WO);
   const rowBytes = <usize>Wo * es;
   let d = cols;
-  for (let c = 0; c < C; c++) {
-    for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        const off = kw * dw - pw;
-        const r = colRange(off, sw, W, Wo);
-        const lo = <i32>(r >> 32);
-        const hi = <i32>(r & 0xffffffff);
-        for (let ho = 0; ho < Ho; ho++) {
+  for (let k = k0; k < k1; k++) {
+    const c = k / (KH * KW);
+    const kh = (k / KW) % KH;
+    const off = (k % KW) * dw - pw;
+    const r = colRange(off, sw, W, Wo);
+    const lo = <i32>(r >> 32);
+    const hi = <i32>(r & 0xffffffff);
+    for (let ho = 0; ho < Ho; ho++) {
+      const ih = ho * sh - ph + kh * dh;
+      if (ih < 0 || ih >= H || lo >= hi) {
+        zeroBytes(d, rowBytes);
+      } else {
+        const row = x + <usize>((c * H + ih) * W) * es;
+        if (lo > 0) zeroBytes(d, <usize>lo * es);
+        if (sw == 1) {
+          copyBytes(d + <usize>lo * es, row + <usize>(lo + off) * es, <usize>(hi - lo) * es);
+        } else {
+          for (let wo = lo; wo < hi; wo++) store<T>(d + <usize>wo * es, load<T>(row + <usize>(wo * sw + off) * es));
+        }
+        if (hi < Wo) zeroBytes(d + <usize>hi * es, <usize>(Wo - hi) * es);
+      }
+      d += rowBytes;
+    }
+  }
+}
+
+// Rows here are short (tens of elements): inline 16-byte moves beat memory.copy / memory.fill,
+// which V8 runs as calls out of the module.
+@inline function copyBytes(d: usize, s: usize, n: usize): void {
+  const e = d + n;
+  for (; d + 16 <= e; d += 16, s += 16) v128.store(d, v128.load(s));
+  for (; d < e; d += 4, s += 4) store<u32>(d, load<u32>(s));
+}
+@inline function zeroBytes(d: usize, n: usize): void {
+  const e = d + n;
+  const z = v128.splat<i32>(0);
+  for (; d + 16 <= e; d += 16) v128.store(d, z);
+  for (; d < e; d += 4) store<u32>(d, 0);
+}
+
+/**
+ * im2col(x) of one image written straight into the packed B layout of gemm.as (K x L, strips of NR
+ * columns, k-blocks of kc()): element (k, l) of block pc, strip s sits at pc*Lpad + s*NR*kb +
+ * (k - pc)*NR + (l - s*NR); columns past L are zero. Skips the row-major cols pass and its packing.
+ * When a strip's NR outputs lie in one output row with stride 1, each k copies NR consecutive
+ * input pixels (two 16-byte moves) or zeros; otherwise it gathers element by element.
+ */
+function im2colPacked<T>(p: usize, x: usize, dst: usize): void {
+  const es = <usize>sizeof<T>();
+  const NR = nr<T>();
+  const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
+  const KH = prm(p, P_KH), KW = prm(p, P_KW), sh = prm(p, P_SH), sw = prm(p, P_SW);
+  const ph = prm(p, P_PH), pw = prm(p, P_PW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
+  const Ho = prm(p, P_HO), Wo = prm(p, P_WO);
+  const K = C * KH * KW;
+  const L = Ho * Wo;
+  const Ls = (L + NR - 1) / NR;
+  const Lpad = Ls * NR;
+  const KC = kc();
+  for (let pc = 0; pc < K; pc += KC) {
+    const kb = min(KC, K - pc);
+    const c0 = pc / (KH * KW);
+    const kh0 = (pc / KW) % KH;
+    const kw0 = pc % KW;
+    for (let s = 0; s < Ls; s++) {
+      const l0 = s * NR;
+      let d = dst + <usize>(pc * Lpad + s * NR * kb) * es;
+      const ho = l0 / Wo;
+      const wo0 = l0 - ho * Wo;
+      const oneRow = sw == 1 && wo0 + NR <= Wo;
+      let c = c0, kh = kh0, kw = kw0;
+      for (let kk = 0; kk < kb; kk++) {
+        if (oneRow) {
           const ih = ho * sh - ph + kh * dh;
-          if (ih < 0 || ih >= H || lo >= hi) {
-            memory.fill(d, 0, rowBytes);
+          const iw0 = wo0 - pw + kw * dw;
+          if (ih < 0 || ih >= H || iw0 + NR <= 0 || iw0 >= W) {
+            v128.store(d, v128.splat<i32>(0));
+            v128.store(d, v128.splat<i32>(0), 16);
           } else {
             const row = x + <usize>((c * H + ih) * W) * es;
-            if (lo > 0) memory.fill(d, 0, <usize>lo * es);
-            if (sw == 1) {
-              memory.copy(d + <usize>lo * es, row + <usize>(lo + off) * es, <usize>(hi - lo) * es);
+            if (iw0 >= 0 && iw0 + NR <= W) {
+              const src = row + <usize>iw0 * es;
+              v128.store(d, v128.load(src));
+              v128.store(d, v128.load(src, 16), 16);
             } else {
-              for (let wo = lo; wo < hi; wo++) store<T>(d + <usize>wo * es, load<T>(row + <usize>(wo * sw + off) * es));
+              for (let q = 0; q < NR; q++) {
+                const iw = iw0 + q;
+                store<T>(d + <usize>q * es, iw >= 0 && iw < W ? load<T>(row + <usize>iw * es) : <T>0);
+              }
             }
-            if (hi < Wo) memory.fill(d + <usize>hi * es, 0, <usize>(Wo - hi) * es);
           }
-          d += rowBytes;
+        } else {
+          for (let q = 0; q < NR; q++) {
+            const l = l0 + q;
+            let v: T = <T>0;
+            if (l < L) {
+              const oh = l / Wo;
+              const ow = l - oh * Wo;
+              const ih = oh * sh - ph + kh * dh;
+              const iw = ow * sw - pw + kw * dw;
+              if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = load<T>(x + <usize>((c * H + ih) * W + iw) * es);
+            }
+            store<T>(d + <usize>q * es, v);
+          }
+        }
+        d += <usize>NR * es;
+        if (++kw == KW) {
+          kw = 0;
+          if (++kh == KH) {
+            kh = 0;
+            c++;
+          }
         }
       }
     }
@@ -153,7 +248,7 @@ function col2im<T>(p: usize, cols: usize, x: usize): void {
 
 /**
  * Forward for images [n0, n1): out[n] (F x L) = Wpacked (F x K) * im2col(x[n]) (+ bias).
- * Scratch: cols K*L, then packed cols K*Lpad.
+ * Scratch: packed cols K*Lpad.
  */
 function convForward<T>(p: usize): void {
   const es = <usize>sizeof<T>();
@@ -162,83 +257,96 @@ function convForward<T>(p: usize): void {
   const L = prm(p, P_HO) * prm(p, P_WO);
   const NR = nr<T>();
   const x = <usize>prm(p, P_X), wp = <usize>prm(p, P_WP), out = <usize>prm(p, P_OUT), bias = <usize>prm(p, P_BIAS);
-  const cols = <usize>prm(p, P_SCR);
-  const packed = cols + <usize>up(K * L * <i32>es, 64);
+  const packed = <usize>prm(p, P_SCR);
   const tile = <usize>prm(p, P_TILE);
   const Fs = (F + 3) / 4;
   const Ls = (L + NR - 1) / NR;
   for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
-    im2col<T>(p, x + <usize>(n * C * H * W) * es, cols);
-    packB<T>(cols, packed, K, L, 0, 0, Ls);
+    im2colPacked<T>(p, x + <usize>(n * C * H * W) * es, packed);
     const o = out + <usize>(n * F * L) * es;
     gemm<T>(wp, packed, o, F, L, K, 0, 0, Fs, 0, Ls, tile);
     if (bias != 0) {
       for (let f = 0; f < F; f++) {
         const b = load<T>(bias + <usize>f * es);
-        const row = o + <usize>(f * L) * es;
-        for (let l = 0; l < L; l++) store<T>(row + <usize>l * es, load<T>(row + <usize>l * es) + b);
+        let q = o + <usize>(f * L) * es;
+        const end = q + <usize>L * es;
+        if (sizeof<T>() == 4) {
+          const bv = f32x4.splat(<f32>b);
+          for (; q + 16 <= end; q += 16) v128.store(q, f32x4.add(v128.load(q), bv));
+        } else {
+          const bv = f64x2.splat(<f64>b);
+          for (; q + 16 <= end; q += 16) v128.store(q, f64x2.add(v128.load(q), bv));
+        }
+        for (; q < end; q += es) store<T>(q, load<T>(q) + b);
       }
     }
   }
 }
 
 /**
- * Backward phase 1 for images [n0, n1): when dw is wanted, packs im2col(x[n])^T (L x K, as the B
- * operand of dW = dout[n] * cols[n]^T) into the shared buffer; when dx is wanted,
- * dcols = W^T * dout[n] (K x L) and dx[n] = col2im(dcols).
- * Scratch: cols K*L | dcols K*L | packed dout F*Lpad.
+ * Backward, input gradient, for images [n0, n1): dcols = W^T * dout[n] (K x L), then
+ * dx[n] (+)= col2im(dcols). Scratch: dcols K*L | packed dout F*Lpad.
  */
-function convBackward1<T>(p: usize): void {
+function convBackwardInput<T>(p: usize): void {
   const es = <usize>sizeof<T>();
   const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD), F = prm(p, P_F);
   const K = C * prm(p, P_KH) * prm(p, P_KW);
   const L = prm(p, P_HO) * prm(p, P_WO);
   const NR = nr<T>();
-  const x = <usize>prm(p, P_X), wtp = <usize>prm(p, P_WP), dout = <usize>prm(p, P_OUT);
-  const dx = <usize>prm(p, P_DX), dw = <usize>prm(p, P_DW), colsAll = <usize>prm(p, P_COLS);
-  const cols = <usize>prm(p, P_SCR);
-  const dcols = cols + <usize>up(K * L * <i32>es, 64);
+  const wtp = <usize>prm(p, P_WP), dout = <usize>prm(p, P_OUT), dx = <usize>prm(p, P_DX);
+  const dcols = <usize>prm(p, P_SCR);
   const packed = dcols + <usize>up(K * L * <i32>es, 64);
   const tile = <usize>prm(p, P_TILE);
   const Ks = (K + 3) / 4;
   const Ls = (L + NR - 1) / NR;
-  const Kbs = (K + NR - 1) / NR;
-  const colsStride = <usize>(Kbs * NR * L) * es; // packed B of L x K
   for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
-    if (dw != 0) {
-      im2col<T>(p, x + <usize>(n * C * H * W) * es, cols);
-      // B = cols^T (L x K): stored as K x L, i.e. transposed.
-      packB<T>(cols, colsAll + <usize>n * colsStride, L, K, 1, 0, Kbs);
-    }
-    if (dx != 0) {
-      packB<T>(dout + <usize>(n * F * L) * es, packed, F, L, 0, 0, Ls);
-      gemm<T>(wtp, packed, dcols, K, L, F, 0, 0, Ks, 0, Ls, tile);
-      col2im<T>(p, dcols, dx + <usize>(n * C * H * W) * es);
-    }
+    packB<T>(dout + <usize>(n * F * L) * es, packed, F, L, 0, 0, Ls);
+    gemm<T>(wtp, packed, dcols, K, L, F, 0, 0, Ks, 0, Ls, tile);
+    col2im<T>(p, dcols, dx + <usize>(n * C * H * W) * es);
   }
 }
 
 /**
- * Backward phase 2: dw[:, strips s0..s1) = sum over all images n (in order) of dout[n] * cols[n]^T.
- * Scratch: packed dout[n] as A (Fpad x L).
+ * Backward, weight gradient, as dW^T (K x F) for its rows in strips [s0, s1) of 4: for every image
+ * n in order, rows += im2col(x[n])[rows, :] * dout[n]^T. The rows of one image's columns stay in
+ * cache between their im2col, packing and GEMM, and a thread owns whole output elements, so the
+ * sums do not depend on the thread count. Scratch: im2col rows | packed rows | packed dout^T.
  */
-function convBackward2<T>(p: usize): void {
+function convBackwardWeight<T>(p: usize): void {
   const es = <usize>sizeof<T>();
-  const F = prm(p, P_F);
-  const K = prm(p, P_C) * prm(p, P_KH) * prm(p, P_KW);
+  const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD), F = prm(p, P_F);
+  const K = C * prm(p, P_KH) * prm(p, P_KW);
   const L = prm(p, P_HO) * prm(p, P_WO);
   const NR = nr<T>();
-  const dout = <usize>prm(p, P_OUT), dw = <usize>prm(p, P_DW), colsAll = <usize>prm(p, P_COLS);
-  const ap = <usize>prm(p, P_SCR);
+  const x = <usize>prm(p, P_X), dout = <usize>prm(p, P_OUT), dwT = <usize>prm(p, P_COLS);
+  const k0 = prm(p, P_S0) * 4;
+  const k1 = min(K, prm(p, P_S1) * 4);
+  const rows = k1 - k0;
+  if (rows <= 0) return;
+  const Ms = (rows + 3) / 4;
+  const Fs = (F + NR - 1) / NR;
+  const cols = <usize>prm(p, P_SCR);
+  const ap = cols + <usize>up(rows * L * <i32>es, 64);
+  const bp = ap + <usize>up(Ms * 4 * L * <i32>es, 64);
   const tile = <usize>prm(p, P_TILE);
-  const Fs = (F + 3) / 4;
-  const Kbs = (K + NR - 1) / NR;
-  const colsStride = <usize>(Kbs * NR * L) * es;
-  const s0 = prm(p, P_S0), s1 = prm(p, P_S1);
-  const acc = prm(p, P_ACC) != 0;
-  for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
-    packA<T>(dout + <usize>(n * F * L) * es, ap, F, L, 0, 0, Fs);
-    gemm<T>(ap, colsAll + <usize>n * colsStride, dw, F, K, L, n > 0 || acc ? 1 : 0, 0, Fs, s0, s1, tile);
+  const c = dwT + <usize>(k0 * F) * es;
+  for (let n = 0, N = prm(p, P_N1); n < N; n++) {
+    im2colRows<T>(p, x + <usize>(n * C * H * W) * es, cols, k0, k1);
+    packA<T>(cols, ap, rows, L, 0, 0, Ms);
+    packB<T>(dout + <usize>(n * F * L) * es, bp, L, F, 1, 0, Fs);
+    gemm<T>(ap, bp, c, rows, F, L, n > 0 ? 1 : 0, 0, Ms, 0, Fs, tile);
+  }
+}
+
+/** dst[c, r] (+)= src[r, c] for src rows x cols. */
+function transposeInto<T>(src: usize, dst: usize, rows: i32, cols: i32, acc: i32): void {
+  const es = <usize>sizeof<T>();
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const q = dst + <usize>(c * rows + r) * es;
+      const v = load<T>(src + <usize>(r * cols + c) * es);
+      store<T>(q, acc ? load<T>(q) + v : v);
+    }
   }
 }
 
@@ -261,17 +369,23 @@ export function convForward32(p: usize): void {
 export function convForward64(p: usize): void {
   convForward<f64>(p);
 }
-export function convBackward1_32(p: usize): void {
-  convBackward1<f32>(p);
+export function convBackwardInput32(p: usize): void {
+  convBackwardInput<f32>(p);
 }
-export function convBackward1_64(p: usize): void {
-  convBackward1<f64>(p);
+export function convBackwardInput64(p: usize): void {
+  convBackwardInput<f64>(p);
 }
-export function convBackward2_32(p: usize): void {
-  convBackward2<f32>(p);
+export function convBackwardWeight32(p: usize): void {
+  convBackwardWeight<f32>(p);
 }
-export function convBackward2_64(p: usize): void {
-  convBackward2<f64>(p);
+export function convBackwardWeight64(p: usize): void {
+  convBackwardWeight<f64>(p);
+}
+export function transposeInto32(src: usize, dst: usize, rows: i32, cols: i32, acc: i32): void {
+  transposeInto<f32>(src, dst, rows, cols, acc);
+}
+export function transposeInto64(src: usize, dst: usize, rows: i32, cols: i32, acc: i32): void {
+  transposeInto<f64>(src, dst, rows, cols, acc);
 }
 export function biasGrad32(dout: usize, db: usize, N: i32, F: i32, L: i32): void {
   biasGrad<f32>(dout, db, N, F, L);

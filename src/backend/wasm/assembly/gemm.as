@@ -15,6 +15,23 @@ const KC: i32 = 256; // k-block depth
 const MCS: i32 = 32; // A strips per L2 block (32 * 4 rows = 128 rows)
 const NCS: i32 = 256; // B strips per L3 block
 
+// c + a*b. The relaxed-SIMD build (chosen at run time when the engine accepts it) emits one fused
+// multiply-add; the plain SIMD128 build a multiply then an add. Each build is deterministic, so
+// results still do not depend on the thread count.
+@inline function madd32(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  else return f32x4.add(c, f32x4.mul(a, b));
+}
+@inline function madd64(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_madd(a, b, c);
+  else return f64x2.add(c, f64x2.mul(a, b));
+}
+
+/** 1 when this build uses fused multiply-add (the relaxed-SIMD build), else 0. */
+export function fusedMultiplyAdd(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}
+
 // ---------------------------------------------------------------- float32: 4 x 8 tile
 const MR32: i32 = 4;
 const NR32: i32 = 8;
@@ -184,17 +201,17 @@ function micro32(a: usize, b: usize, kb: i32, c: usize, ldc: usize, addc: bool):
     // (V8 does not fold their offsets), and the loop is instruction-bound.
     const aa = v128.load(a);
     let av = i32x4.shuffle(aa, aa, 0, 0, 0, 0);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    c00 = madd32(av, b0, c00);
+    c01 = madd32(av, b1, c01);
     av = i32x4.shuffle(aa, aa, 1, 1, 1, 1);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    c10 = madd32(av, b0, c10);
+    c11 = madd32(av, b1, c11);
     av = i32x4.shuffle(aa, aa, 2, 2, 2, 2);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    c20 = madd32(av, b0, c20);
+    c21 = madd32(av, b1, c21);
     av = i32x4.shuffle(aa, aa, 3, 3, 3, 3);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    c30 = madd32(av, b0, c30);
+    c31 = madd32(av, b1, c31);
     a += 16;
     b += 32;
   }
@@ -412,17 +429,17 @@ function micro64(a: usize, b: usize, kb: i32, c: usize, ldc: usize, addc: bool):
     const a01 = v128.load(a);
     const a23 = v128.load(a, 16);
     let av = i64x2.shuffle(a01, a01, 0, 0);
-    c00 = f64x2.add(c00, f64x2.mul(av, b0));
-    c01 = f64x2.add(c01, f64x2.mul(av, b1));
+    c00 = madd64(av, b0, c00);
+    c01 = madd64(av, b1, c01);
     av = i64x2.shuffle(a01, a01, 1, 1);
-    c10 = f64x2.add(c10, f64x2.mul(av, b0));
-    c11 = f64x2.add(c11, f64x2.mul(av, b1));
+    c10 = madd64(av, b0, c10);
+    c11 = madd64(av, b1, c11);
     av = i64x2.shuffle(a23, a23, 0, 0);
-    c20 = f64x2.add(c20, f64x2.mul(av, b0));
-    c21 = f64x2.add(c21, f64x2.mul(av, b1));
+    c20 = madd64(av, b0, c20);
+    c21 = madd64(av, b1, c21);
     av = i64x2.shuffle(a23, a23, 1, 1);
-    c30 = f64x2.add(c30, f64x2.mul(av, b0));
-    c31 = f64x2.add(c31, f64x2.mul(av, b1));
+    c30 = madd64(av, b0, c30);
+    c31 = madd64(av, b1, c31);
     a += 32;
     b += 32;
   }
@@ -520,18 +537,18 @@ export function probe32(iters: i32): f32 {
   const m = f32x4.splat(0.9999999);
   const d = f32x4.splat(0.0000001);
   for (let i = 0; i < iters; i++) {
-    a0 = f32x4.add(f32x4.mul(a0, m), d);
-    a1 = f32x4.add(f32x4.mul(a1, m), d);
-    a2 = f32x4.add(f32x4.mul(a2, m), d);
-    a3 = f32x4.add(f32x4.mul(a3, m), d);
-    a4 = f32x4.add(f32x4.mul(a4, m), d);
-    a5 = f32x4.add(f32x4.mul(a5, m), d);
-    a6 = f32x4.add(f32x4.mul(a6, m), d);
-    a7 = f32x4.add(f32x4.mul(a7, m), d);
-    a8 = f32x4.add(f32x4.mul(a8, m), d);
-    a9 = f32x4.add(f32x4.mul(a9, m), d);
-    a10 = f32x4.add(f32x4.mul(a10, m), d);
-    a11 = f32x4.add(f32x4.mul(a11, m), d);
+    a0 = madd32(a0, m, d);
+    a1 = madd32(a1, m, d);
+    a2 = madd32(a2, m, d);
+    a3 = madd32(a3, m, d);
+    a4 = madd32(a4, m, d);
+    a5 = madd32(a5, m, d);
+    a6 = madd32(a6, m, d);
+    a7 = madd32(a7, m, d);
+    a8 = madd32(a8, m, d);
+    a9 = madd32(a9, m, d);
+    a10 = madd32(a10, m, d);
+    a11 = madd32(a11, m, d);
   }
   const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7)));
   return f32x4.extract_lane(f32x4.add(s, f32x4.add(f32x4.add(a8, a9), f32x4.add(a10, a11))), 0);
