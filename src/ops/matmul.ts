@@ -133,40 +133,26 @@ const Linear: AppliedFunction<[Tensor, Tensor, Tensor | null]> = defineFunction(
     const [rows, inF] = x.shape;
     const outF = w.shape[0];
     const gd = contiguousData(g) as FloatArray;
-    const be = backend();
-    let dx: Tensor | null = null;
-    let dw: Tensor | null = null;
+    /** op(A) [m, k] @ B [k, n] as a new [m, n] tensor. */
+    const product = (transA: boolean, m: number, n: number, k: number, a: Tensor, b: Tensor): Tensor => {
+      const c = allocate(a.dtype, m * n) as FloatArray;
+      const aData = a === g ? gd : (contiguousData(a) as FloatArray);
+      backend().gemm({
+        transA,
+        transB: false,
+        m,
+        n,
+        k,
+        a: aData,
+        b: contiguousData(b) as FloatArray,
+        c,
+        accumulate: false,
+      });
+      return Tensor.fromData(c, [m, n]);
+    };
+    const dx = needX ? product(false, rows, inF, outF, g, w) : null;
+    const dw = needW ? product(true, outF, inF, rows, g, x) : null;
     let db: Tensor | null = null;
-    if (needX) {
-      const d = allocate(x.dtype, rows * inF) as FloatArray;
-      be.gemm({
-        transA: false,
-        transB: false,
-        m: rows,
-        n: inF,
-        k: outF,
-        a: gd,
-        b: contiguousData(w) as FloatArray,
-        c: d,
-        accumulate: false,
-      });
-      dx = Tensor.fromData(d, [rows, inF]);
-    }
-    if (needW) {
-      const d = allocate(w.dtype, outF * inF) as FloatArray;
-      be.gemm({
-        transA: true,
-        transB: false,
-        m: outF,
-        n: inF,
-        k: rows,
-        a: gd,
-        b: contiguousData(x) as FloatArray,
-        c: d,
-        accumulate: false,
-      });
-      dw = Tensor.fromData(d, [outF, inF]);
-    }
     if (needB) {
       const d = allocate(g.dtype, outF) as FloatArray;
       for (let r = 0; r < rows; r++) for (let j = 0, q = r * outF; j < outF; j++, q++) d[j] += gd[q];
