@@ -248,7 +248,9 @@ export function wasmConv2dForward(args: Conv2dForwardArgs): void {
   const outOff = align(bOff + F * es, 64);
   const wpOff = align(outOff + args.out.length * es, 64);
   const scrOff = align(wpOff + Fs * 4 * K * es, 64);
-  const scrSize = align(Ls * nr * K * es, 64);
+  // packed columns | zero-padded image | tap offsets (assembly/conv.as, convForward)
+  const padded = s.inC * (s.inH + 2 * s.padH) * (s.inW + 2 * s.padW) * es;
+  const scrSize = align(Ls * nr * K * es, 64) + align(padded, 64) + align(K * 4, 64);
   const flops = 2 * s.batch * F * K * L;
   const nt = threadsFor(rt, s.batch, flops);
   rt.ensureArena(scrOff + nt * scrSize - rt.arenaOffset);

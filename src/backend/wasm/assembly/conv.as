@@ -108,74 +108,68 @@ function im2colRows<T>(p: usize, x: usize, cols: usize, k0: i32, k1: i32): void 
 /**
  * im2col(x) of one image written straight into the packed B layout of gemm.as (K x L, strips of NR
  * columns, k-blocks of kc()): element (k, l) of block pc, strip s sits at pc*Lpad + s*NR*kb +
- * (k - pc)*NR + (l - s*NR); columns past L are zero. Skips the row-major cols pass and its packing.
- * When a strip's NR outputs lie in one output row with stride 1, each k copies NR consecutive
- * input pixels (two 16-byte moves) or zeros; otherwise it gathers element by element.
+ * (k - pc)*NR + (l - s*NR); columns past L are zero. The image is first copied into a zero-padded
+ * buffer, so that every tap is in range: with stride 1 a strip whose NR outputs share an output
+ * row then copies NR consecutive pixels per k (two 16-byte moves), with no bounds checks; other
+ * strips gather element by element. Scratch: padded image (C*Hp*Wp, 64-byte aligned) | K offsets.
  */
-function im2colPacked<T>(p: usize, x: usize, dst: usize): void {
+function im2colPacked<T>(p: usize, x: usize, dst: usize, scratch: usize): void {
   const es = <usize>sizeof<T>();
   const NR = nr<T>();
   const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
   const KH = prm(p, P_KH), KW = prm(p, P_KW), sh = prm(p, P_SH), sw = prm(p, P_SW);
   const ph = prm(p, P_PH), pw = prm(p, P_PW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
   const Ho = prm(p, P_HO), Wo = prm(p, P_WO);
+  const Hp = H + 2 * ph, Wp = W + 2 * pw;
   const K = C * KH * KW;
   const L = Ho * Wo;
   const Ls = (L + NR - 1) / NR;
   const Lpad = Ls * NR;
   const KC = kc();
+  const xp = scratch;
+  const tab = xp + <usize>up(C * Hp * Wp * <i32>es, 64);
+  // padded copy of the image
+  zeroBytes(xp, <usize>(C * Hp * Wp) * es);
+  for (let c = 0; c < C; c++) {
+    for (let h = 0; h < H; h++) {
+      copyBytes(xp + <usize>((c * Hp + h + ph) * Wp + pw) * es, x + <usize>((c * H + h) * W) * es, <usize>W * es);
+    }
+  }
+  // element offset of tap k = (c, kh, kw) from a window's top-left corner in the padded image
+  for (let k = 0; k < K; k++) {
+    const c = k / (KH * KW);
+    const kh = (k / KW) % KH;
+    const kw = k % KW;
+    store<i32>(tab + (<usize>k << 2), (c * Hp + kh * dh) * Wp + kw * dw);
+  }
   for (let pc = 0; pc < K; pc += KC) {
     const kb = min(KC, K - pc);
-    const c0 = pc / (KH * KW);
-    const kh0 = (pc / KW) % KH;
-    const kw0 = pc % KW;
+    const t0 = tab + (<usize>pc << 2);
     for (let s = 0; s < Ls; s++) {
       const l0 = s * NR;
       let d = dst + <usize>(pc * Lpad + s * NR * kb) * es;
       const ho = l0 / Wo;
       const wo0 = l0 - ho * Wo;
-      const oneRow = sw == 1 && wo0 + NR <= Wo;
-      let c = c0, kh = kh0, kw = kw0;
-      for (let kk = 0; kk < kb; kk++) {
-        if (oneRow) {
-          const ih = ho * sh - ph + kh * dh;
-          const iw0 = wo0 - pw + kw * dw;
-          if (ih < 0 || ih >= H || iw0 + NR <= 0 || iw0 >= W) {
-            v128.store(d, v128.splat<i32>(0));
-            v128.store(d, v128.splat<i32>(0), 16);
-          } else {
-            const row = x + <usize>((c * H + ih) * W) * es;
-            if (iw0 >= 0 && iw0 + NR <= W) {
-              const src = row + <usize>iw0 * es;
-              v128.store(d, v128.load(src));
-              v128.store(d, v128.load(src, 16), 16);
-            } else {
-              for (let q = 0; q < NR; q++) {
-                const iw = iw0 + q;
-                store<T>(d + <usize>q * es, iw >= 0 && iw < W ? load<T>(row + <usize>iw * es) : <T>0);
-              }
-            }
-          }
-        } else {
-          for (let q = 0; q < NR; q++) {
-            const l = l0 + q;
-            let v: T = <T>0;
-            if (l < L) {
-              const oh = l / Wo;
-              const ow = l - oh * Wo;
-              const ih = oh * sh - ph + kh * dh;
-              const iw = ow * sw - pw + kw * dw;
-              if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = load<T>(x + <usize>((c * H + ih) * W + iw) * es);
-            }
-            store<T>(d + <usize>q * es, v);
-          }
+      if (sw == 1 && wo0 + NR <= Wo) {
+        const corner = xp + <usize>(ho * sh * Wp + wo0) * es;
+        for (let kk = 0; kk < kb; kk++) {
+          const src = corner + <usize>load<i32>(t0 + (<usize>kk << 2)) * es;
+          v128.store(d, v128.load(src));
+          v128.store(d, v128.load(src, 16), 16);
+          d += <usize>NR * es;
         }
-        d += <usize>NR * es;
-        if (++kw == KW) {
-          kw = 0;
-          if (++kh == KH) {
-            kh = 0;
-            c++;
+      } else {
+        for (let q = 0; q < NR; q++) {
+          const l = l0 + q;
+          let e = d + <usize>q * es;
+          if (l >= L) {
+            for (let kk = 0; kk < kb; kk++, e += <usize>NR * es) store<T>(e, <T>0);
+          } else {
+            const oh = l / Wo;
+            const corner = xp + <usize>(oh * sh * Wp + (l - oh * Wo) * sw) * es;
+            for (let kk = 0; kk < kb; kk++, e += <usize>NR * es) {
+              store<T>(e, load<T>(corner + <usize>load<i32>(t0 + (<usize>kk << 2)) * es));
+            }
           }
         }
       }
@@ -248,7 +242,7 @@ function col2im<T>(p: usize, cols: usize, x: usize): void {
 
 /**
  * Forward for images [n0, n1): out[n] (F x L) = Wpacked (F x K) * im2col(x[n]) (+ bias).
- * Scratch: packed cols K*Lpad.
+ * Scratch: packed cols K*Lpad | padded image | K offsets (sizes: see wasmConv2dForward).
  */
 function convForward<T>(p: usize): void {
   const es = <usize>sizeof<T>();
@@ -257,12 +251,13 @@ function convForward<T>(p: usize): void {
   const L = prm(p, P_HO) * prm(p, P_WO);
   const NR = nr<T>();
   const x = <usize>prm(p, P_X), wp = <usize>prm(p, P_WP), out = <usize>prm(p, P_OUT), bias = <usize>prm(p, P_BIAS);
-  const packed = <usize>prm(p, P_SCR);
-  const tile = <usize>prm(p, P_TILE);
   const Fs = (F + 3) / 4;
   const Ls = (L + NR - 1) / NR;
+  const packed = <usize>prm(p, P_SCR);
+  const scratch = packed + <usize>up(Ls * NR * K * <i32>es, 64);
+  const tile = <usize>prm(p, P_TILE);
   for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
-    im2colPacked<T>(p, x + <usize>(n * C * H * W) * es, packed);
+    im2colPacked<T>(p, x + <usize>(n * C * H * W) * es, packed, scratch);
     const o = out + <usize>(n * F * L) * es;
     gemm<T>(wp, packed, o, F, L, K, 0, 0, Fs, 0, Ls, tile);
     if (bias != 0) {
