@@ -31,10 +31,61 @@ export interface RunOptions {
   timeoutS: number;
   /** Where the JSON lines go (relative to bench/results, without .jsonl). */
   out: string;
+  /**
+   * How many times cnnlab's runners and PyTorch's run, alternating (the other peers run once); each
+   * cell is the median of its rounds' medians, so that a slow spell of the machine hits both sides.
+   */
+  rounds: number;
 }
 
 export const ALL_WORKLOADS = ["W1", "W2", "W3", "W4", "W5", "naive", "rss"];
 export const ALL_PEERS = ["torch", "tfjs-wasm", "tfjs-cpu", "convnetjs"];
+
+function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench: ${name} must be a positive integer, got ${v}`);
+  return n;
+}
+
+/**
+ * Merges the rounds of one measurement (same sys, threads, workload, case, path): the median of
+ * their medians, the smallest minimum and largest maximum, and every round's median in `rounds_ms`.
+ */
+export function mergeRounds(lines: Line[]): Line[] {
+  const key = (l: Line) =>
+    JSON.stringify([l.sys, l.threads, l.workload, l.case, l.variant ?? "", l.dtype ?? ""]);
+  const groups = new Map<string, Line[]>();
+  const out: Line[] = [];
+  for (const l of lines) {
+    if (typeof l.ms !== "number" || Number.isNaN(l.ms) || l.error || l.missing) {
+      out.push(l);
+      continue;
+    }
+    const k = key(l);
+    const g = groups.get(k);
+    if (g) g.push(l);
+    else {
+      groups.set(k, [l]);
+      out.push(l);
+    }
+  }
+  return out.map((l) => {
+    const g = groups.get(key(l));
+    if (!g || g[0] !== l || g.length === 1) return l;
+    const ms = g.map((x) => x.ms).sort((a, b) => a - b);
+    const mid = ms.length >> 1;
+    const median = ms.length % 2 ? ms[mid] : (ms[mid - 1] + ms[mid]) / 2;
+    const pick = g.reduce((best, x) => (Math.abs(x.ms - median) < Math.abs(best.ms - median) ? x : best));
+    const merged: Line = { ...pick, ms: +median.toFixed(3), rounds_ms: g.map((x) => x.ms) };
+    if (pick.gflops && pick.ms) merged.gflops = +((pick.gflops * pick.ms) / median).toFixed(2);
+    const mins = g.map((x) => x.min).filter((x): x is number => typeof x === "number");
+    const maxs = g.map((x) => x.max).filter((x): x is number => typeof x === "number");
+    if (mins.length) merged.min = Math.min(...mins);
+    if (maxs.length) merged.max = Math.max(...maxs);
+    merged.runs = g.reduce((n, x) => n + (x.runs ?? 0), 0);
+    return merged;
+  });
+}
 
 export function parseArgs(argv: string[]): RunOptions {
   const value = (name: string): string | undefined => {
@@ -66,6 +117,7 @@ export function parseArgs(argv: string[]): RunOptions {
     peers,
     rssSteps: Number(value("--rss-steps") ?? (smoke ? 30 : 1000)),
     timeoutS: Number(value("--timeout") ?? (smoke ? 40 : 1200)),
+    rounds: positiveInt(value("--rounds") ?? (smoke || only.length > 0 || peers ? "1" : "3"), "--rounds"),
     // a partial run (--only / --peers) never replaces the full run's latest.jsonl
     out: smoke ? "smoke" : only.length > 0 || peers ? "partial" : "latest",
   };
@@ -536,7 +588,18 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
   const lines: Line[] = [];
   const missing: Record<string, string> = {};
   const crashed: string[] = [];
-  const jobs = [...ownJobs(o), ...peerJobs(o, w)];
+  const peers = peerJobs(o, w);
+  const torch = peers.filter((j) => j.sys === "torch");
+  const jobs: Job[] = [];
+  for (let r = 0; r < o.rounds; r++) {
+    const tag = o.rounds > 1 ? ` (round ${r + 1}/${o.rounds})` : "";
+    for (const j of [...ownJobs(o), ...torch]) {
+      // the RSS check (1,000 steps) runs once
+      if (r > 0 && j.own && /RSS/.test(j.label)) continue;
+      jobs.push({ ...j, label: j.label + tag });
+    }
+  }
+  jobs.push(...peers.filter((j) => j.sys !== "torch"));
   const skipped = ALL_PEERS.filter((p) => o.peers && !o.peers.includes(p));
   for (const p of skipped) {
     for (const c of COLUMNS.filter((c) => c.prefix === p || (p === "torch" && c.prefix === "torch")))
@@ -588,6 +651,8 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
       }
     }
   }
+  const merged = mergeRounds(lines);
+  lines.splice(0, lines.length, ...merged);
   const tableText = buildTable({ lines, missing });
   log("");
   log(

@@ -2,7 +2,15 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ALL_PEERS, ALL_WORKLOADS, COLUMNS, buildTable, parseArgs, type Line } from "../../bench/run.js";
+import {
+  ALL_PEERS,
+  ALL_WORKLOADS,
+  COLUMNS,
+  buildTable,
+  mergeRounds,
+  parseArgs,
+  type Line,
+} from "../../bench/run.js";
 import { CASES, FULL, SMOKE, convFlops, netFlops } from "../../bench/peers/shapes.js";
 import { repoRoot } from "../../bench/timing.js";
 
@@ -110,6 +118,10 @@ describe("bench/run.ts options", () => {
     expect(parseArgs([])).toMatchObject({ smoke: false, only: [], rssSteps: 1000, out: "latest" });
     expect(() => parseArgs(["--only", "W9"])).toThrow(/unknown workload W9/);
     expect(() => parseArgs(["--peers", "mxnet"])).toThrow(/unknown peer mxnet/);
+    expect(parseArgs([]).rounds).toBe(3);
+    expect(parseArgs(["--only", "W5"]).rounds).toBe(1);
+    expect(parseArgs(["--only", "W5", "--rounds", "5"]).rounds).toBe(5);
+    expect(() => parseArgs(["--rounds", "0"])).toThrow("bench: --rounds must be a positive integer, got 0");
     expect(ALL_WORKLOADS).toEqual(["W1", "W2", "W3", "W4", "W5", "naive", "rss"]);
     expect(ALL_PEERS).toEqual(["torch", "tfjs-wasm", "tfjs-cpu", "convnetjs"]);
   });
@@ -160,4 +172,48 @@ describe("bench/run.ts smoke run (subprocess)", () => {
     // peers left out with --peers are reported in the table, not dropped
     expect(r.stdout).toContain("missing: not run (--peers)");
   }, 180_000);
+});
+
+describe("bench/run.ts rounds", () => {
+  const line = (sys: string, ms: number, extra: Partial<Line> = {}): Line => ({
+    sys,
+    threads: 1,
+    workload: "W5",
+    case: "step",
+    ms,
+    min: ms - 1,
+    max: ms + 1,
+    runs: 10,
+    ...extra,
+  });
+
+  it("keeps the median round of each measurement, with every round's median listed", () => {
+    const merged = mergeRounds([
+      line("cnnlab", 90, { gflops: 24 }),
+      line("torch", 60),
+      line("cnnlab", 130, { gflops: 24 * (90 / 130) }),
+      line("torch", 58),
+      line("cnnlab", 88, { gflops: 24 * (90 / 88) }),
+      line("torch", 80),
+    ]);
+    expect(merged).toHaveLength(2);
+    const ours = merged.find((l) => l.sys === "cnnlab")!;
+    expect(ours).toMatchObject({ ms: 90, min: 87, max: 131, runs: 30, rounds_ms: [90, 130, 88] });
+    expect(ours.gflops).toBeCloseTo(24, 6);
+    expect(merged.find((l) => l.sys === "torch")).toMatchObject({ ms: 60, rounds_ms: [60, 58, 80] });
+  });
+
+  it("takes the mean of the two middle rounds for an even count, and leaves errors and other threads apart", () => {
+    const merged = mergeRounds([
+      line("cnnlab", 10),
+      line("cnnlab", 20),
+      line("cnnlab", 5, { threads: 2 }),
+      { sys: "tfjs-wasm-4.22", threads: 1, workload: "W5", case: "step", ms: NaN, error: "cannot" },
+    ]);
+    expect(merged.map((l) => [l.sys, l.threads, l.ms])).toEqual([
+      ["cnnlab", 1, 15],
+      ["cnnlab", 2, 5],
+      ["tfjs-wasm-4.22", 1, NaN],
+    ]);
+  });
 });
