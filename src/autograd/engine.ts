@@ -1,7 +1,9 @@
 import { ones } from "../tensor/creation.js";
+import { releaseBuffer, setAllocationLog } from "../tensor/dtype.js";
 import { shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { add, contiguousCopy, to } from "../ops/elementwise.js";
+import { isOpBackward } from "./function.js";
 import { withGradMode } from "./grad_mode.js";
 import type { Node } from "./node.js";
 
@@ -51,9 +53,63 @@ function runHooks(hooks: readonly ((g: Tensor) => Tensor | void)[], grad: Tensor
   return g;
 }
 
-function accumulateLeaf(leaf: Tensor, grad: Tensor): void {
+/**
+ * Adds `grad` into `leaf.grad`. `adoptable`: grad's buffer is reachable from nowhere else, so a first
+ * gradient may become leaf.grad itself instead of a copy (PyTorch's AccumulateGrad does the same).
+ */
+function accumulateLeaf(leaf: Tensor, grad: Tensor, adoptable = false): void {
   const g = runHooks(leaf.leafHooks, grad, "a leaf tensor");
-  leaf.grad = leaf.grad ? add(leaf.grad, g) : contiguousCopy(g);
+  if (leaf.grad) leaf.grad = add(leaf.grad, g);
+  else
+    leaf.grad =
+      adoptable && g === grad && leaf.leafHooks.length === 0 && g.isContiguous() ? g : contiguousCopy(g);
+}
+
+/**
+ * Buffer reuse during one backward pass. A gradient's buffer is handed back to allocate()'s pool
+ * (or adopted by a leaf as its .grad) only when allocate() made it during this pass, no user code
+ * has seen it (a hook, or a user-defined Function's backward, which may keep what it returns), the
+ * op consuming it is a cnnlab op (it keeps no reference), and no other gradient still waiting in
+ * the pass, nor any that the consumer returned, shares it.
+ */
+class PassBuffers {
+  /** Buffers allocate() made during this pass that user code has not seen. */
+  readonly log = new WeakSet<ArrayBufferLike>();
+
+  /** User code has seen t: its buffer is never reused. */
+  seen(t: Tensor): void {
+    this.log.delete(t.storage.data.buffer);
+  }
+
+  /** How many of `tensors` use t's buffer (t itself included). */
+  private sharers(t: Tensor, tensors: Iterable<Tensor | null | undefined>): number {
+    const buffer = t.storage.data.buffer;
+    let n = 0;
+    for (const o of tensors) if (o && o.storage.data.buffer === buffer) n++;
+    return n;
+  }
+
+  /**
+   * Releases the buffer of `grad`, which a node has just consumed, unless user code has seen it or
+   * a gradient still waiting (the node's own results included) shares it.
+   */
+  consumed(grad: Tensor, pending: Iterable<Tensor>): void {
+    const data = grad.storage.data;
+    if (this.log.has(data.buffer) && this.sharers(grad, pending) === 0) {
+      releaseBuffer(data);
+    }
+  }
+
+  /**
+   * Whether a leaf may keep `g` as its .grad without copying it: a buffer made in this pass that
+   * user code has not seen. From then on it counts as seen, so nothing releases it; other tensors
+   * of the pass that share it are only read.
+   */
+  adoptable(g: Tensor): boolean {
+    if (!this.log.has(g.storage.data.buffer)) return false;
+    this.seen(g);
+    return true;
+  }
 }
 
 /** Reverse-mode accumulation from `root` (PyTorch's `tensor.backward()`). */
@@ -87,40 +143,64 @@ export function backward(root: Tensor, gradient?: Tensor | null, options: Backwa
     }
     const order = topologicalOrder(root.gradFn);
     const pending = new Map<Node, Tensor>([[root.gradFn, seed]]);
-    for (const node of order) {
-      let grad = pending.get(node);
-      pending.delete(node);
-      if (!grad) continue;
-      grad = runHooks(node.hooks, grad, node.name);
-      if (node.retainTarget) {
-        const t = node.retainTarget;
-        t.grad = t.grad ? add(t.grad, grad) : contiguousCopy(grad);
-      }
-      if (node.ctx.isFreed) {
-        throw new Error(
-          `${node.name}: Trying to backward through the graph a second time (or to read saved tensors after they were freed). ` +
-            "Saved tensors are freed after .backward(); pass { retainGraph: true } to the first backward to keep them.",
-        );
-      }
-      const grads = node.backward(node.ctx, grad);
-      if (!options.retainGraph) node.ctx.free();
-      node.inputs.forEach((input, i) => {
-        if (!input) return;
-        let g = grads[i];
-        if (g === null || g === undefined) return;
-        if (!shapesEqual(g.shape, input.shape)) {
-          throw new Error(
-            `${node.name}: backward returned a gradient of shape ${shapeToString(g.shape)} for input ${i} of shape ${shapeToString(input.shape)}`,
-          );
-        }
-        if (g.dtype !== input.dtype) g = to(g, input.dtype);
-        if (input.gradFn) {
-          const previous = pending.get(input.gradFn);
-          pending.set(input.gradFn, previous ? add(previous, g) : g);
-        } else {
-          accumulateLeaf(input, g);
-        }
-      });
+    const buffers = new PassBuffers();
+    const previousLog = setAllocationLog(buffers.log);
+    try {
+      for (const node of order) runNode(node, pending, buffers, options);
+    } finally {
+      setAllocationLog(previousLog);
     }
   });
+}
+
+function runNode(
+  node: Node,
+  pending: Map<Node, Tensor>,
+  buffers: PassBuffers,
+  options: BackwardOptions,
+): void {
+  let grad = pending.get(node);
+  pending.delete(node);
+  if (!grad) return;
+  const hooked = node.hooks.length > 0;
+  if (hooked) buffers.seen(grad);
+  grad = runHooks(node.hooks, grad, node.name);
+  if (hooked) buffers.seen(grad);
+  if (node.retainTarget) {
+    const t = node.retainTarget;
+    t.grad = t.grad ? add(t.grad, grad) : contiguousCopy(grad);
+  }
+  if (node.ctx.isFreed) {
+    throw new Error(
+      `${node.name}: Trying to backward through the graph a second time (or to read saved tensors after they were freed). ` +
+        "Saved tensors are freed after .backward(); pass { retainGraph: true } to the first backward to keep them.",
+    );
+  }
+  const grads = node.backward(node.ctx, grad);
+  if (!options.retainGraph) node.ctx.free();
+  const fromOp = isOpBackward(node.backward);
+  // a user-defined Function may have kept the gradient it was given
+  if (!fromOp) buffers.seen(grad);
+  const returned = node.inputs.map((input, i) => {
+    const g = grads[i];
+    if (!input || g === null || g === undefined) return null;
+    if (!shapesEqual(g.shape, input.shape)) {
+      throw new Error(
+        `${node.name}: backward returned a gradient of shape ${shapeToString(g.shape)} for input ${i} of shape ${shapeToString(input.shape)}`,
+      );
+    }
+    if (!fromOp) buffers.seen(g);
+    return g.dtype !== input.dtype ? to(g, input.dtype) : g;
+  });
+  node.inputs.forEach((input, i) => {
+    const g = returned[i];
+    if (!input || !g) return;
+    if (input.gradFn) {
+      const previous = pending.get(input.gradFn);
+      pending.set(input.gradFn, previous ? add(previous, g) : g);
+    } else {
+      accumulateLeaf(input, g, buffers.adoptable(g));
+    }
+  });
+  buffers.consumed(grad, pending.values());
 }

@@ -31,6 +31,23 @@ export function defineFunction<Args extends unknown[]>(def: FunctionDef<Args>): 
   };
 }
 
+const opBackwards = new WeakSet<BackwardFn>();
+
+/**
+ * defineFunction for cnnlab's own ops. Their backward functions keep no reference to the gradient
+ * they are given, so once one has run the engine may reuse that gradient's buffer (a user-defined
+ * Function might store it, so its gradients are never reused).
+ */
+export function defineOp<Args extends unknown[]>(def: FunctionDef<Args>): AppliedFunction<Args> {
+  opBackwards.add(def.backward);
+  return defineFunction(def);
+}
+
+/** Whether `backward` belongs to an op made by defineOp. */
+export function isOpBackward(backward: BackwardFn): boolean {
+  return opBackwards.has(backward);
+}
+
 function applyFunction<Args extends unknown[]>(def: FunctionDef<Args>, nodeName: string, args: Args): Tensor {
   const needsInputGrad = args.map((a) => a instanceof Tensor && a.requiresGrad);
   const ctx = new Context(def.name, needsInputGrad);

@@ -3,7 +3,7 @@
  * `elu`, `gelu`. softmax/logSoftmax are hand-written (one pass each way); the rest compose or use
  * small elementwise kernels.
  */
-import { defineFunction } from "../autograd/function.js";
+import { defineOp } from "../autograd/function.js";
 import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { normalizeDim, numel, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
@@ -86,7 +86,7 @@ function layout(shape: readonly number[], dim: number): { outer: number; size: n
 }
 
 function softmaxFunction(name: string, log: boolean) {
-  return defineFunction({
+  return defineOp({
     name,
     forward(ctx, x: Tensor, dim: number) {
       const { outer, size, inner } = layout(x.shape, dim);
@@ -188,7 +188,7 @@ type Pointwise = (v: number) => number;
 
 /** An elementwise op with a value function and its derivative (as a function of the input). */
 function pointwiseFunction(name: string) {
-  return defineFunction({
+  return defineOp({
     name,
     forward(ctx, x: Tensor, f: Pointwise, df: Pointwise) {
       ctx.saveForBackward(x);

@@ -15,7 +15,7 @@ import {
   sumNcl,
   type ConvGeometry,
 } from "../backend/js/conv.js";
-import { defineFunction, type AppliedFunction } from "../autograd/function.js";
+import { defineOp, type AppliedFunction } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { shapeToString, type Shape } from "../tensor/shape.js";
@@ -257,7 +257,7 @@ function convFunction(
   name: string,
   k: ConvKernels,
 ): AppliedFunction<[Tensor, Tensor, Tensor | null, ConvGeometry]> {
-  return defineFunction({
+  return defineOp({
     name,
     forward(ctx, x: Tensor, w: Tensor, b: Tensor | null, g: ConvGeometry) {
       ctx.saveForBackward(x, w);
@@ -508,7 +508,7 @@ function foldNotes(cols: Tensor, win: Window2d): Tensor {
   return Tensor.fromData(x, [win.n, win.c, win.h, win.w]);
 }
 
-const Im2col: AppliedFunction<[Tensor, Window2d]> = defineFunction({
+const Im2col: AppliedFunction<[Tensor, Window2d]> = defineOp({
   name: "im2col",
   forward(ctx, x: Tensor, win: Window2d) {
     ctx.window = win;
@@ -519,7 +519,7 @@ const Im2col: AppliedFunction<[Tensor, Window2d]> = defineFunction({
   },
 });
 
-const Col2im: AppliedFunction<[Tensor, Window2d]> = defineFunction({
+const Col2im: AppliedFunction<[Tensor, Window2d]> = defineOp({
   name: "col2im",
   forward(ctx, cols: Tensor, win: Window2d) {
     ctx.window = win;

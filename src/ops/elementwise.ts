@@ -1,5 +1,5 @@
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
-import { defineFunction } from "../autograd/function.js";
+import { defineOp } from "../autograd/function.js";
 import { noGrad } from "../autograd/grad_mode.js";
 import {
   allocate,
@@ -124,7 +124,7 @@ function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
 
 // ---------------------------------------------------------------- arithmetic
 
-const Add = defineFunction({
+const Add = defineOp({
   name: "add",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.shapes = [a.shape, b.shape];
@@ -138,7 +138,7 @@ const Add = defineFunction({
   },
 });
 
-const Sub = defineFunction({
+const Sub = defineOp({
   name: "sub",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.shapes = [a.shape, b.shape];
@@ -152,7 +152,7 @@ const Sub = defineFunction({
   },
 });
 
-const Mul = defineFunction({
+const Mul = defineOp({
   name: "mul",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.saveForBackward(a, b);
@@ -167,7 +167,7 @@ const Mul = defineFunction({
   },
 });
 
-const Div = defineFunction({
+const Div = defineOp({
   name: "div",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.saveForBackward(a, b);
@@ -182,7 +182,7 @@ const Div = defineFunction({
   },
 });
 
-const Pow = defineFunction({
+const Pow = defineOp({
   name: "pow",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.saveForBackward(a, b);
@@ -209,7 +209,7 @@ function minMaxFunction(name: "maximum" | "minimum") {
     name === "maximum"
       ? (x, y) => (Number.isNaN(x) || x > y ? x : Number.isNaN(y) || y > x ? y : x)
       : (x, y) => (Number.isNaN(x) || x < y ? x : Number.isNaN(y) || y < x ? y : x);
-  return defineFunction({
+  return defineOp({
     name,
     forward(ctx, a: Tensor, b: Tensor) {
       ctx.saveForBackward(a, b);
@@ -293,7 +293,7 @@ export function allclose(a: Tensor, b: TensorLike, rtol = 1e-5, atol = 1e-8): bo
 
 // ---------------------------------------------------------------- where
 
-const Where = defineFunction({
+const Where = defineOp({
   name: "where",
   forward(ctx, cond: Tensor, a: Tensor, b: Tensor) {
     const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape, "where"), b.shape, "where");
@@ -343,7 +343,7 @@ function unaryFunction(
   grad: (g: Tensor, x: Tensor, out: Tensor) => Tensor,
   floatOut = true,
 ) {
-  const op = defineFunction({
+  const op = defineOp({
     name,
     forward(ctx, x: Tensor) {
       const out = unaryKernel(x, floatOut ? floatingOf(x.dtype) : x.dtype === "bool" ? "int32" : x.dtype, f);
@@ -425,7 +425,7 @@ function reluBackward(g: TypedArray, x: TypedArray, out: TypedArray): void {
 // relu has loops of its own (it runs on every activation of a CNN). Backward is g·[x > 0], as
 // mul(g, gt(x, 0)) computes it (g·0 keeps NaN/Inf gradients NaN), with the comparison turned into a
 // number rather than a branch.
-const Relu = defineFunction({
+const Relu = defineOp({
   name: "relu",
   forward(ctx, x: Tensor) {
     ctx.saveForBackward(x);
@@ -480,7 +480,7 @@ export function isnan(x: Tensor): Tensor {
   return unaryKernel(x, "bool", (v) => (Number.isNaN(v) ? 1 : 0));
 }
 
-const LeakyRelu = defineFunction({
+const LeakyRelu = defineOp({
   name: "leakyRelu",
   forward(ctx, x: Tensor, slope: number) {
     ctx.saveForBackward(x);
@@ -504,7 +504,7 @@ export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
   return LeakyRelu.apply(x, negativeSlope);
 }
 
-const Clamp = defineFunction({
+const Clamp = defineOp({
   name: "clamp",
   forward(ctx, x: Tensor, lo: number, hi: number) {
     ctx.saveForBackward(x);
@@ -540,7 +540,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
 
 // ---------------------------------------------------------------- dtype conversion
 
-const Cast = defineFunction({
+const Cast = defineOp({
   name: "to",
   forward(ctx, x: Tensor, dtype: DType) {
     ctx.from = x.dtype;

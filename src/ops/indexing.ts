@@ -1,4 +1,4 @@
-import { defineFunction } from "../autograd/function.js";
+import { defineOp } from "../autograd/function.js";
 import { allocate, promoteTypes } from "../tensor/dtype.js";
 import { contiguousStrides, normalizeDim, numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -8,7 +8,7 @@ import { narrow, slice, unsqueeze, type SliceSpec } from "./view.js";
 
 // ---------------------------------------------------------------- cat / stack / split
 
-const Cat = defineFunction({
+const Cat = defineOp({
   name: "cat",
   forward(ctx, dim: number, ...parts: Tensor[]) {
     ctx.sizes = parts.map((p) => p.shape[dim]);
@@ -111,7 +111,7 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
 
 // ---------------------------------------------------------------- pad
 
-const Pad = defineFunction({
+const Pad = defineOp({
   name: "pad",
   forward(ctx, x: Tensor, before: number[], after: number[], value: number) {
     ctx.before = before;
@@ -210,7 +210,7 @@ function indexAddRaw(
   return Tensor.fromData(out, shape);
 }
 
-const IndexSelect = defineFunction({
+const IndexSelect = defineOp({
   name: "indexSelect",
   forward(ctx, x: Tensor, dim: number, index: Tensor) {
     const idx = checkIndex("indexSelect", index);
@@ -290,7 +290,7 @@ function forEachGather(
   }
 }
 
-const Gather = defineFunction({
+const Gather = defineOp({
   name: "gather",
   forward(ctx, x: Tensor, dim: number, index: Tensor) {
     const idx = checkIndex("gather", index);
@@ -315,7 +315,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   return Gather.apply(x, normalizeDim(dim, x.ndim, "gather"), index);
 }
 
-const ScatterAdd = defineFunction({
+const ScatterAdd = defineOp({
   name: "scatterAdd",
   forward(ctx, x: Tensor, dim: number, index: Tensor, src: Tensor) {
     const idx = checkIndex("scatterAdd", index);

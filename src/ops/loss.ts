@@ -3,7 +3,7 @@
  * `multiMarginLoss` (the CS231n multiclass SVM loss, hand-written), `binaryCrossEntropy`,
  * `bceWithLogits`. PyTorch's definitions and option names in TypeScript spelling.
  */
-import { defineFunction } from "../autograd/function.js";
+import { defineOp } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
@@ -168,7 +168,7 @@ function nllBackwardKernel(
   }
 }
 
-const NllLoss = defineFunction({
+const NllLoss = defineOp({
   name: "nllLoss",
   forward(
     ctx,
@@ -456,7 +456,7 @@ interface MarginConfig {
   reduction: Reduction;
 }
 
-const MultiMargin = defineFunction({
+const MultiMargin = defineOp({
   name: "multiMarginLoss",
   forward(ctx, x: Tensor, target: Tensor, weight: Tensor | null, cfg: MarginConfig) {
     const n = x.ndim === 1 ? 1 : x.shape[0];

@@ -1,5 +1,5 @@
 import { backend } from "../backend/index.js";
-import { defineFunction, type AppliedFunction } from "../autograd/function.js";
+import { defineOp, type AppliedFunction } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { broadcastShapes, numel, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -24,7 +24,7 @@ function operand(t: Tensor): { data: FloatArray; trans: boolean } {
 }
 
 /** Batched [B,m,k] @ [B,k,n] with equal batch sizes; the building block of matmul. */
-const Bmm: AppliedFunction<[Tensor, Tensor]> = defineFunction({
+const Bmm: AppliedFunction<[Tensor, Tensor]> = defineOp({
   name: "matmul",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.saveForBackward(a, b);
@@ -103,7 +103,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * (the composed matmul(x, W.t()) would make a transposed gradient that the leaf has to copy).
  * x is [rows, in] (callers flatten leading dims), b is [out] or null.
  */
-const Linear: AppliedFunction<[Tensor, Tensor, Tensor | null]> = defineFunction({
+const Linear: AppliedFunction<[Tensor, Tensor, Tensor | null]> = defineOp({
   name: "linear",
   forward(ctx, x: Tensor, w: Tensor, b: Tensor | null) {
     ctx.saveForBackward(x, w);

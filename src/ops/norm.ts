@@ -3,7 +3,7 @@
  * statistics), `layerNorm` and `groupNorm` (a hand-written row normalization plus a composed affine
  * step), `localResponseNorm` (composed, PyTorch's definition).
  */
-import { defineFunction } from "../autograd/function.js";
+import { defineOp } from "../autograd/function.js";
 import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
@@ -334,7 +334,7 @@ function updateRunning(stat: Tensor, batch: Float64Array, momentum: number, fact
 }
 
 /** Per-channel statistics and normalization of a contiguous [N, C, S] block. */
-const BatchNormFn = defineFunction({
+const BatchNormFn = defineOp({
   name: "batchNorm",
   forward(
     ctx,
@@ -477,7 +477,7 @@ export function batchNorm(
 // ---------------------------------------------------------------- layer norm / group norm
 
 /** Normalizes each row of a contiguous [rows, size] block to zero mean and unit (biased) variance. */
-const RowNormalize = defineFunction({
+const RowNormalize = defineOp({
   name: "rowNormalize",
   forward(ctx, x: Tensor, rows: number, size: number, eps: number) {
     const out = allocate(x.dtype, x.numel()) as FloatArray;
@@ -502,7 +502,7 @@ const RowNormalize = defineFunction({
 });
 
 /** y = x·weight[ch] + bias[ch] over dim 1 of [N, C, ...] (either may be null). */
-const ChannelAffine = defineFunction({
+const ChannelAffine = defineOp({
   name: "channelAffine",
   forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null) {
     const n = x.shape[0];
@@ -644,7 +644,7 @@ interface LrnConfig {
   k: number;
 }
 
-const LocalResponseNormFn = defineFunction({
+const LocalResponseNormFn = defineOp({
   name: "localResponseNorm",
   forward(ctx, x: Tensor, cfg: LrnConfig) {
     const n = x.shape[0];

@@ -12,7 +12,7 @@ import {
   maxPool2d as jsMaxPool2d,
   maxPool2dBackward as jsMaxPool2dBackward,
 } from "../backend/js/pool.js";
-import { defineFunction, type AppliedFunction } from "../autograd/function.js";
+import { defineOp, type AppliedFunction } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { shapeToString } from "../tensor/shape.js";
@@ -145,7 +145,7 @@ function runMaxPool(args: MaxPool2dArgs, backward: boolean): void {
   else jsMaxPool2d(args);
 }
 
-const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defineFunction({
+const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defineOp({
   name: "maxPool2d",
   forward(ctx, x: Tensor, win: Window2d, sink: { indices?: Tensor }) {
     const shape = [win.n, win.c, win.ho, win.wo];
@@ -211,7 +211,7 @@ function runAvgPool(args: AvgArgs, backward: boolean): void {
   else jsAvgPool2d(args);
 }
 
-const AvgPool: AppliedFunction<[Tensor, Window2d, boolean]> = defineFunction({
+const AvgPool: AppliedFunction<[Tensor, Window2d, boolean]> = defineOp({
   name: "avgPool2d",
   forward(ctx, x: Tensor, win: Window2d, countIncludePad: boolean) {
     const out = allocate(x.dtype, win.n * win.c * win.ho * win.wo) as FloatArray;
@@ -264,7 +264,7 @@ interface AdaptiveShape {
   wo: number;
 }
 
-const AdaptiveAvgPool: AppliedFunction<[Tensor, AdaptiveShape]> = defineFunction({
+const AdaptiveAvgPool: AppliedFunction<[Tensor, AdaptiveShape]> = defineOp({
   name: "adaptiveAvgPool2d",
   forward(ctx, x: Tensor, s: AdaptiveShape) {
     const out = allocate(x.dtype, s.planes * s.ho * s.wo) as FloatArray;

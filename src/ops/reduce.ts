@@ -1,5 +1,5 @@
 import { reduceLastAxis, type ReduceKind } from "../backend/js/reduce.js";
-import { defineFunction } from "../autograd/function.js";
+import { defineOp } from "../autograd/function.js";
 import { noGrad } from "../autograd/grad_mode.js";
 import { allocate, type DType } from "../tensor/dtype.js";
 import { normalizeDims, numel } from "../tensor/shape.js";
@@ -41,7 +41,7 @@ function reduceRaw(x: Tensor, p: Plan, kind: ReduceKind, dtype: DType): Tensor {
   return Tensor.fromData(out, p.outShape);
 }
 
-const Sum = defineFunction({
+const Sum = defineOp({
   name: "sum",
   forward(ctx, x: Tensor, p: Plan) {
     ctx.inputShape = x.shape;

@@ -1,5 +1,5 @@
 import { walk3 } from "../backend/js/strided.js";
-import { defineFunction } from "../autograd/function.js";
+import { defineOp } from "../autograd/function.js";
 import { allocate } from "../tensor/dtype.js";
 import {
   contiguousStrides,
@@ -111,7 +111,7 @@ function viewStrides(
   return newDim === -1 ? out : null;
 }
 
-const Reshape = defineFunction({
+const Reshape = defineOp({
   name: "reshape",
   forward(ctx, x: Tensor, shape: number[]) {
     ctx.inputShape = x.shape;
@@ -169,7 +169,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 
 // ---------------------------------------------------------------- permute / transpose
 
-const Permute = defineFunction({
+const Permute = defineOp({
   name: "permute",
   forward(ctx, x: Tensor, dims: number[]) {
     ctx.dims = dims;
@@ -213,7 +213,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
 
 // ---------------------------------------------------------------- expand
 
-const Expand = defineFunction({
+const Expand = defineOp({
   name: "expand",
   forward(ctx, x: Tensor, shape: number[]) {
     ctx.inputShape = x.shape;
@@ -309,7 +309,7 @@ function sliceGeometry(
   return { shape: outShape, strides: outStrides, offset: off };
 }
 
-const Slice = defineFunction({
+const Slice = defineOp({
   name: "slice",
   forward(ctx, x: Tensor, specs: readonly SliceSpec[]) {
     ctx.inputShape = x.shape;
@@ -348,7 +348,7 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
 
 // ---------------------------------------------------------------- copies
 
-const Copy = defineFunction({
+const Copy = defineOp({
   name: "clone",
   forward(_ctx, x: Tensor) {
     const data = contiguousData(x);

@@ -25,7 +25,7 @@ export function isFloating(dtype: DType): dtype is "float32" | "float64" {
   return dtype === "float32" || dtype === "float64";
 }
 
-export function allocate(dtype: DType, length: number): TypedArray {
+function fresh(dtype: DType, length: number): TypedArray {
   switch (dtype) {
     case "float32":
       return new Float32Array(length);
@@ -36,6 +36,77 @@ export function allocate(dtype: DType, length: number): TypedArray {
     case "bool":
       return new Uint8Array(length);
   }
+}
+
+/** A zero-filled array of `length` elements: a reused one from the pool when there is one of that size. */
+export function allocate(dtype: DType, length: number): TypedArray {
+  let a: TypedArray | undefined;
+  if (length * bytesPerElement(dtype) >= POOL_MIN_BYTES) {
+    a = pool.get(`${dtype}:${length}`)?.pop();
+    if (a) {
+      inPool.delete(a);
+      pooledBytes -= a.byteLength;
+      a.fill(0);
+    }
+  }
+  a ??= fresh(dtype, length);
+  allocationLog?.add(a.buffer);
+  return a;
+}
+
+// ---------------------------------------------------------------- buffer reuse
+// A fresh multi-megabyte array costs page faults on first touch (several times the cost of
+// writing it). The autograd engine hands back the buffers of intermediate gradients it knows
+// nobody else can reach (see engine.ts), and allocate() serves same-sized requests from them.
+
+/** Arrays smaller than this are cheap to allocate and are never pooled. */
+export const POOL_MIN_BYTES = 1 << 18;
+/** At most this many bytes wait in the pool; beyond it released arrays are left to the GC. */
+export const POOL_MAX_BYTES = 256 * 2 ** 20;
+const pool = new Map<string, TypedArray[]>();
+const inPool = new WeakSet<TypedArray>();
+let pooledBytes = 0;
+let reuseEnabled = true;
+let allocationLog: WeakSet<ArrayBufferLike> | null = null;
+
+/**
+ * Offers an array that no tensor will use again for reuse by allocate(). Only whole-buffer arrays
+ * are taken (a view into a larger buffer could alias live data). Returns whether it was taken.
+ */
+export function releaseBuffer(a: TypedArray): boolean {
+  if (!reuseEnabled || a.byteLength < POOL_MIN_BYTES || inPool.has(a)) return false;
+  if (a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength || !(a.buffer instanceof ArrayBuffer))
+    return false;
+  if (pooledBytes + a.byteLength > POOL_MAX_BYTES) return false;
+  const key = `${dtypeOfArray(a)}:${a.length}`;
+  let list = pool.get(key);
+  if (!list) pool.set(key, (list = []));
+  list.push(a);
+  inPool.add(a);
+  pooledBytes += a.byteLength;
+  return true;
+}
+
+/** Bytes waiting in the pool. */
+export function pooledBufferBytes(): number {
+  return pooledBytes;
+}
+
+/** Empties the pool; `enabled: false` also stops releaseBuffer() from taking arrays. */
+export function setBufferReuse(enabled: boolean): void {
+  reuseEnabled = enabled;
+  pool.clear();
+  pooledBytes = 0;
+}
+
+/**
+ * Makes allocate() record the buffers it hands out in `log` (null: stop); returns the previous log,
+ * so that nested users can restore it.
+ */
+export function setAllocationLog(log: WeakSet<ArrayBufferLike> | null): WeakSet<ArrayBufferLike> | null {
+  const previous = allocationLog;
+  allocationLog = log;
+  return previous;
 }
 
 export function dtypeOfArray(array: TypedArray): DType {
