@@ -114,3 +114,10 @@ export interface Backend {
     g: ConvGeometry,
   ): void;
 }
+
+export interface Backend {
+  /** out = relu(x) with the sign-bit rule of the JS reference (backend/js/activation.ts). */
+  relu?(x: FloatArray, out: FloatArray): void;
+  /** out = g * [x > 0]. */
+  reluBackward?(g: FloatArray, x: FloatArray, out: FloatArray): void;
+}

@@ -1,3 +1,5 @@
+import { backend } from "../backend/index.js";
+import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
 import { defineOp } from "../autograd/function.js";
 import { noGrad } from "../autograd/grad_mode.js";
@@ -377,51 +379,6 @@ export const sigmoid = unaryFunction(
   (v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))),
   (g, _x, out) => mul(g, mul(out, sub(1, out))),
 );
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/**
- * max(x, 0) without a branch per element (activations' signs are random, and a mispredicted branch
- * per element made this loop 3x slower): floats whose sign bit is set become +0, by masking their
- * bits (for float64, both halves by the high word's sign). -0 and -Infinity give +0; NaN stays NaN
- * (PyTorch's rule) unless its sign bit is set.
- */
-function reluForward(d: TypedArray, out: TypedArray): void {
-  const n = out.length;
-  if (d instanceof Float32Array && out instanceof Float32Array) {
-    const di = new Int32Array(d.buffer, d.byteOffset, n);
-    const oi = new Int32Array(out.buffer, out.byteOffset, n);
-    for (let i = 0; i < n; i++) {
-      const b = di[i];
-      oi[i] = b & ~(b >> 31);
-    }
-  } else if (LITTLE_ENDIAN && d instanceof Float64Array && out instanceof Float64Array) {
-    const di = new Int32Array(d.buffer, d.byteOffset, 2 * n);
-    const oi = new Int32Array(out.buffer, out.byteOffset, 2 * n);
-    for (let i = 0; i < 2 * n; i += 2) {
-      const m = ~(di[i + 1] >> 31);
-      oi[i] = di[i] & m;
-      oi[i + 1] = di[i + 1] & m;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      const v = d[i];
-      out[i] = v > 0 ? v : 0;
-    }
-  }
-}
-
-/** out = g·[x > 0], with one loop per array type so that each stays monomorphic. */
-function reluBackward(g: TypedArray, x: TypedArray, out: TypedArray): void {
-  const n = out.length;
-  if (g instanceof Float32Array && x instanceof Float32Array && out instanceof Float32Array) {
-    for (let i = 0; i < n; i++) out[i] = g[i] * +(x[i] > 0);
-  } else if (g instanceof Float64Array && x instanceof Float64Array && out instanceof Float64Array) {
-    for (let i = 0; i < n; i++) out[i] = g[i] * +(x[i] > 0);
-  } else {
-    for (let i = 0; i < n; i++) out[i] = g[i] * +(x[i] > 0);
-  }
-}
-
 // relu has loops of its own (it runs on every activation of a CNN). Backward is g·[x > 0], as
 // mul(g, gt(x, 0)) computes it (g·0 keeps NaN/Inf gradients NaN), with the comparison turned into a
 // number rather than a branch.
@@ -430,13 +387,21 @@ const Relu = defineOp({
   forward(ctx, x: Tensor) {
     ctx.saveForBackward(x);
     const out = allocate(x.dtype === "bool" ? "int32" : x.dtype, x.numel());
-    reluForward(contiguousData(x), out);
+    const xd = contiguousData(x);
+    const be = backend();
+    if (be.relu && isFloatArray(xd) && isFloatArray(out)) be.relu(xd, out);
+    else reluForward(xd, out);
     return Tensor.fromData(out, x.shape);
   },
   backward(ctx, g) {
     const [x] = ctx.savedTensors;
     const out = allocate(g.dtype, g.numel());
-    reluBackward(contiguousData(g), contiguousData(x), out);
+    const gd = contiguousData(g);
+    const xd = contiguousData(x);
+    const be = backend();
+    if (be.reluBackward && isFloatArray(gd) && isFloatArray(xd) && isFloatArray(out))
+      be.reluBackward(gd, xd, out);
+    else reluBackward(gd, xd, out);
     return [Tensor.fromData(out, g.shape)];
   },
 });

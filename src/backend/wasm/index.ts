@@ -8,11 +8,14 @@ import { gemm as jsGemm } from "../js/gemm.js";
 import { runtime, unavailableReason, forceUnavailable, type WasmVariant } from "./runtime.js";
 import { wasmGemm, PARALLEL_MIN_FLOPS } from "./gemm.js";
 import { wasmConvForwardKernel, wasmConvBackwardKernel } from "./conv.js";
-import { wasmMaxPool2d } from "./pool.js";
-import { maxPool2d as jsMaxPool2d } from "../js/pool.js";
+import { wasmMaxPool2d, wasmMaxPool2dBackward } from "./pool.js";
+import { wasmRelu, wasmReluBackward } from "./activation.js";
+import { maxPool2d as jsMaxPool2d, maxPool2dBackward as jsMaxPool2dBackward } from "../js/pool.js";
+import { reluBackward as jsReluBackward, reluForward as jsRelu } from "../js/activation.js";
+import type { FloatArray } from "../../tensor/dtype.js";
 import type { MaxPool2dArgs } from "../backend.js";
 
-export { wasmGemm, wasmMaxPool2d, PARALLEL_MIN_FLOPS };
+export { wasmGemm, wasmMaxPool2d, wasmMaxPool2dBackward, wasmRelu, wasmReluBackward, PARALLEL_MIN_FLOPS };
 export type { WasmVariant };
 export { setNumThreads, getNumThreads, shutdownThreads, workerCount } from "./threads.js";
 export {
@@ -65,11 +68,38 @@ export function maxPool2d(args: MaxPool2dArgs): void {
   else jsMaxPool2d(args);
 }
 
+/**
+ * Below this many elements a memory-bound kernel stays in JavaScript: copying into WebAssembly
+ * memory and back would cost more than the SIMD loop saves.
+ */
+export const WASM_ELEMENTWISE_MIN = 1 << 16;
+
+/** Max pooling backward on the WebAssembly kernel for large inputs, else on the JavaScript reference. */
+export function maxPool2dBackward(args: MaxPool2dArgs): void {
+  if (runtime() !== null && args.x.length >= WASM_ELEMENTWISE_MIN) wasmMaxPool2dBackward(args);
+  else jsMaxPool2dBackward(args);
+}
+
+/** ReLU on the WebAssembly kernel for large inputs, else on the JavaScript reference. */
+export function relu(x: FloatArray, out: FloatArray): void {
+  if (runtime() !== null && x.length >= WASM_ELEMENTWISE_MIN) wasmRelu(x, out);
+  else jsRelu(x, out);
+}
+
+/** ReLU backward on the WebAssembly kernel for large inputs, else on the JavaScript reference. */
+export function reluBackward(g: FloatArray, x: FloatArray, out: FloatArray): void {
+  if (runtime() !== null && g.length >= WASM_ELEMENTWISE_MIN) wasmReluBackward(g, x, out);
+  else jsReluBackward(g, x, out);
+}
+
 /** The WebAssembly backend ("wasm"); its kernels fall back to JavaScript when WebAssembly SIMD is missing. */
 export const wasmBackend: Backend = {
   name: "wasm",
   gemm,
   maxPool2d,
+  maxPool2dBackward,
+  relu,
+  reluBackward,
   // the fused convolution exists only where the module runs; otherwise the op uses im2col + gemm
   get conv2dForward() {
     return runtime() !== null ? wasmConvForwardKernel : undefined;

@@ -1,14 +1,9 @@
 import type { MaxPool2dArgs } from "../backend.js";
-import { align, runtime } from "./runtime.js";
+import { align, runtime, type WasmRuntime } from "./runtime.js";
 
-/**
- * Max pooling forward on the WebAssembly kernels (x [n*c, h, w] -> out [n*c, ho, wo] and the
- * per-plane flat index of every maximum), with the JS reference's rules for padding, ties and NaN.
- * 2x2 windows with stride 2 on float32 use a SIMD path.
- */
-export function wasmMaxPool2d(a: MaxPool2dArgs): void {
-  const op = "wasmMaxPool2d";
-  const { x, out, indices, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } = a;
+/** Checks dtypes and sizes of max-pool arguments (x is the input or its gradient); names the op. */
+function checkPoolArgs(op: string, a: MaxPool2dArgs): { f64: boolean; planes: number; rt: WasmRuntime } {
+  const { x, out, indices, n, c, h, w, ho, wo } = a;
   const f64 = x instanceof Float64Array;
   if (!(x instanceof Float32Array || f64))
     throw new TypeError(`${op}: x must be a Float32Array or Float64Array`);
@@ -25,12 +20,29 @@ export function wasmMaxPool2d(a: MaxPool2dArgs): void {
   }
   const rt = runtime();
   if (!rt) throw new Error(`${op}: WebAssembly SIMD is not available on this engine`);
-  if (out.length === 0) return;
+  return { f64, planes, rt };
+}
+
+/** Byte offsets of x, out and indices in the arena (grown to hold them). */
+function arenaLayout(rt: WasmRuntime, a: MaxPool2dArgs, f64: boolean): [number, number, number] {
   const es = f64 ? 8 : 4;
   const xOff = rt.arenaOffset;
-  const oOff = align(xOff + x.length * es, 64);
-  const iOff = align(oOff + out.length * es, 64);
-  rt.ensureArena(iOff + indices.length * 4 - rt.arenaOffset);
+  const oOff = align(xOff + a.x.length * es, 64);
+  const iOff = align(oOff + a.out.length * es, 64);
+  rt.ensureArena(iOff + a.indices.length * 4 - rt.arenaOffset);
+  return [xOff, oOff, iOff];
+}
+
+/**
+ * Max pooling forward on the WebAssembly kernels (x [n*c, h, w] -> out [n*c, ho, wo] and the
+ * per-plane flat index of every maximum), with the JS reference's rules for padding, ties and NaN.
+ * 2x2 windows with stride 2 on float32 use a SIMD path.
+ */
+export function wasmMaxPool2d(a: MaxPool2dArgs): void {
+  const { x, out, indices, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } = a;
+  const { f64, planes, rt } = checkPoolArgs("wasmMaxPool2d", a);
+  if (out.length === 0) return;
+  const [xOff, oOff, iOff] = arenaLayout(rt, a, f64);
   if (f64) rt.f64.set(x, xOff / 8);
   else rt.f32.set(x, xOff / 4);
   (f64 ? rt.x.maxPool64 : rt.x.maxPool32)(
@@ -54,4 +66,32 @@ export function wasmMaxPool2d(a: MaxPool2dArgs): void {
   if (f64) out.set(rt.f64.subarray(oOff / 8, oOff / 8 + out.length));
   else out.set(rt.f32.subarray(oOff / 4, oOff / 4 + out.length));
   indices.set(new Int32Array(rt.f32.buffer, iOff, indices.length));
+}
+
+/** Max pooling backward on the WebAssembly kernel: adds `out` (the output gradient) into `x` at `indices`. */
+export function wasmMaxPool2dBackward(a: MaxPool2dArgs): void {
+  const op = "wasmMaxPool2dBackward";
+  const { x, out, indices, h, w, ho, wo } = a;
+  const { f64, planes, rt } = checkPoolArgs(op, a);
+  if (out.length === 0) return;
+  const [xOff, gOff, iOff] = arenaLayout(rt, a, f64);
+  if (f64) {
+    rt.f64.set(x, xOff / 8);
+    rt.f64.set(out, gOff / 8);
+  } else {
+    rt.f32.set(x, xOff / 4);
+    rt.f32.set(out, gOff / 4);
+  }
+  new Int32Array(rt.f32.buffer, iOff, indices.length).set(indices);
+  const bad = (f64 ? rt.x.maxPoolBackward64 : rt.x.maxPoolBackward32)(
+    xOff,
+    gOff,
+    iOff,
+    planes,
+    h * w,
+    ho * wo,
+  );
+  if (bad >= 0) throw new RangeError(`${op}: index ${indices[bad]} at ${bad} is outside a ${h}x${w} plane`);
+  if (f64) x.set(rt.f64.subarray(xOff / 8, xOff / 8 + x.length));
+  else x.set(rt.f32.subarray(xOff / 4, xOff / 4 + x.length));
 }

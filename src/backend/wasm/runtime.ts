@@ -1,6 +1,16 @@
 import { setFlagsFromString } from "node:v8";
 import { WASM_BASE64, WASM_FMA_BASE64, WASM_MAX_PAGES } from "./generated/kernels.js";
 
+/** dx += scatter of g at idx, plane by plane; returns -1 or the position of the first bad index. */
+type MaxPoolBackwardKernel = (
+  dx: number,
+  g: number,
+  idx: number,
+  planes: number,
+  plane: number,
+  oPlane: number,
+) => number;
+
 /** The exports of the kernels module (byte pointers into the shared memory; flags are 0/1). */
 export interface KernelExports {
   heapBase(): number;
@@ -34,6 +44,12 @@ export interface KernelExports {
   biasGrad32(dout: number, db: number, n: number, f: number, l: number): void;
   biasGrad64(dout: number, db: number, n: number, f: number, l: number): void;
   maxPool32(...args: number[]): void;
+  maxPoolBackward32: MaxPoolBackwardKernel;
+  maxPoolBackward64: MaxPoolBackwardKernel;
+  relu32(x: number, out: number, n: number): void;
+  relu64(x: number, out: number, n: number): void;
+  reluBackward32(g: number, x: number, out: number, n: number): void;
+  reluBackward64(g: number, x: number, out: number, n: number): void;
   maxPool64(...args: number[]): void;
   packA64(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
   packB64(src: number, dst: number, k: number, n: number, transB: number, s0: number, s1: number): void;

@@ -345,14 +345,30 @@ function transposeInto<T>(src: usize, dst: usize, rows: i32, cols: i32, acc: i32
   }
 }
 
-/** db[f] = sum over n, then l, of dout[n, f, l] (fixed order). */
+/**
+ * db[f] = sum over n of the sum over l of dout[n, f, l], in a fixed order: each image's row is
+ * summed in 16-byte lanes (lane j takes l = j, j + lanes, ...), the lanes are added left to right,
+ * then the images in order.
+ */
 function biasGrad<T>(dout: usize, db: usize, N: i32, F: i32, L: i32): void {
   const es = <usize>sizeof<T>();
   for (let f = 0; f < F; f++) {
     let s: T = <T>0;
     for (let n = 0; n < N; n++) {
-      const row = dout + <usize>((n * F + f) * L) * es;
-      for (let l = 0; l < L; l++) s += load<T>(row + <usize>l * es);
+      let q = dout + <usize>((n * F + f) * L) * es;
+      const end = q + <usize>L * es;
+      let row: T = <T>0;
+      if (sizeof<T>() == 4) {
+        let acc = f32x4.splat(0);
+        for (; q + 16 <= end; q += 16) acc = f32x4.add(acc, v128.load(q));
+        row = <T>(f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+      } else {
+        let acc = f64x2.splat(0);
+        for (; q + 16 <= end; q += 16) acc = f64x2.add(acc, v128.load(q));
+        row = <T>(f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1));
+      }
+      for (; q < end; q += es) row += load<T>(q);
+      s += row;
     }
     store<T>(db + <usize>f * es, s);
   }

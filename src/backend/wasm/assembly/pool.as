@@ -103,3 +103,31 @@ export function maxPool64(
 ): void {
   maxPoolGeneric<f64>(x, out, idx, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, 0);
 }
+
+/**
+ * Max pooling backward: dx[p, idx[p, q]] += g[p, q] for every plane p and output q (dx is added
+ * into, in the order of q, as the JS reference does). Returns -1, or the flat position of the first
+ * index outside its plane (nothing from there on is written).
+ */
+function maxPoolBackward<T>(dx: usize, g: usize, idx: usize, planes: i32, plane: i32, oPlane: i32): i32 {
+  const es = <usize>sizeof<T>();
+  for (let p = 0; p < planes; p++) {
+    const xb = dx + <usize>(p * plane) * es;
+    const gb = g + <usize>(p * oPlane) * es;
+    const ib = idx + (<usize>(p * oPlane) << 2);
+    for (let q = 0; q < oPlane; q++) {
+      const i = load<i32>(ib + (<usize>q << 2));
+      if (<u32>i >= <u32>plane) return p * oPlane + q;
+      const a = xb + <usize>i * es;
+      store<T>(a, load<T>(a) + load<T>(gb + <usize>q * es));
+    }
+  }
+  return -1;
+}
+
+export function maxPoolBackward32(dx: usize, g: usize, idx: usize, planes: i32, plane: i32, oPlane: i32): i32 {
+  return maxPoolBackward<f32>(dx, g, idx, planes, plane, oPlane);
+}
+export function maxPoolBackward64(dx: usize, g: usize, idx: usize, planes: i32, plane: i32, oPlane: i32): i32 {
+  return maxPoolBackward<f64>(dx, g, idx, planes, plane, oPlane);
+}
