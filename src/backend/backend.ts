@@ -67,6 +67,8 @@ export interface Pool2dArgs extends Window2d {
 export interface MaxPool2dArgs extends Pool2dArgs {
   /** Per-plane flat index h*w of each maximum (PyTorch's returnIndices). */
   indices: Int32Array;
+  /** Backward only: `x` holds zeros, so a kernel need not read it before adding into it. */
+  xIsZero?: boolean;
 }
 
 export interface Backend {

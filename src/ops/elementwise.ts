@@ -5,6 +5,7 @@ import { defineOp } from "../autograd/function.js";
 import { noGrad } from "../autograd/grad_mode.js";
 import {
   allocate,
+  allocateForOverwrite,
   castScalar,
   floatingOf,
   isFloating,
@@ -386,7 +387,7 @@ const Relu = defineOp({
   name: "relu",
   forward(ctx, x: Tensor) {
     ctx.saveForBackward(x);
-    const out = allocate(x.dtype === "bool" ? "int32" : x.dtype, x.numel());
+    const out = allocateForOverwrite(x.dtype === "bool" ? "int32" : x.dtype, x.numel());
     const xd = contiguousData(x);
     const be = backend();
     if (be.relu && isFloatArray(xd) && isFloatArray(out)) be.relu(xd, out);
@@ -395,7 +396,7 @@ const Relu = defineOp({
   },
   backward(ctx, g) {
     const [x] = ctx.savedTensors;
-    const out = allocate(g.dtype, g.numel());
+    const out = allocateForOverwrite(g.dtype, g.numel());
     const gd = contiguousData(g);
     const xd = contiguousData(x);
     const be = backend();

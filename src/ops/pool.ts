@@ -13,7 +13,7 @@ import {
   maxPool2dBackward as jsMaxPool2dBackward,
 } from "../backend/js/pool.js";
 import { defineOp, type AppliedFunction } from "../autograd/function.js";
-import { allocate, type FloatArray } from "../tensor/dtype.js";
+import { allocate, allocateForOverwrite, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -150,8 +150,9 @@ const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defin
   forward(ctx, x: Tensor, win: Window2d, sink: { indices?: Tensor }) {
     const shape = [win.n, win.c, win.ho, win.wo];
     const size = win.n * win.c * win.ho * win.wo;
-    const out = allocate(x.dtype, size) as FloatArray;
-    const indices = new Int32Array(size);
+    // every output and index is written
+    const out = allocateForOverwrite(x.dtype, size) as FloatArray;
+    const indices = allocateForOverwrite("int32", size) as Int32Array;
     runMaxPool({ ...win, x: contiguousData(x) as FloatArray, out, indices }, false);
     ctx.window = win;
     ctx.indices = indices;
@@ -163,7 +164,13 @@ const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defin
     const win = ctx.window as Window2d;
     const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
     runMaxPool(
-      { ...win, x: dx, out: contiguousData(grad) as FloatArray, indices: ctx.indices as Int32Array },
+      {
+        ...win,
+        x: dx,
+        out: contiguousData(grad) as FloatArray,
+        indices: ctx.indices as Int32Array,
+        xIsZero: true,
+      },
       true,
     );
     return [Tensor.fromData(dx, [win.n, win.c, win.h, win.w]), null, null];

@@ -55,11 +55,10 @@ export class SGD extends Optimizer<SGDOptions> {
     const { lr, momentum, dampening, weightDecay: wd, nesterov, maximize } = group;
     const n = p.length;
     if (momentum === 0) {
-      for (let i = 0; i < n; i++) {
-        let d = maximize ? -g[i] : g[i];
-        if (wd !== 0) d += wd * p[i];
-        p[i] = p[i] - lr * d;
-      }
+      // the common case (plain SGD) gets one loop per array type, so that each stays monomorphic
+      if (p instanceof Float32Array && g instanceof Float32Array) plainStep32(p, g, lr, wd, maximize);
+      else if (p instanceof Float64Array && g instanceof Float64Array) plainStep64(p, g, lr, wd, maximize);
+      else plainStep(p, g, lr, wd, maximize);
       return;
     }
     const first = !("momentumBuffer" in state);
@@ -73,5 +72,28 @@ export class SGD extends Optimizer<SGDOptions> {
       const step = nesterov ? d + momentum * buf[i] : buf[i];
       p[i] = p[i] - lr * step;
     }
+  }
+}
+
+// p -= lr * d with d = ±g (+ wd * p), element by element, as PyTorch's SGD without momentum
+function plainStep(p: FloatArray, g: TypedArray, lr: number, wd: number, maximize: boolean): void {
+  for (let i = 0; i < p.length; i++) {
+    let d = maximize ? -g[i] : g[i];
+    if (wd !== 0) d += wd * p[i];
+    p[i] = p[i] - lr * d;
+  }
+}
+function plainStep32(p: Float32Array, g: Float32Array, lr: number, wd: number, maximize: boolean): void {
+  for (let i = 0; i < p.length; i++) {
+    let d = maximize ? -g[i] : g[i];
+    if (wd !== 0) d += wd * p[i];
+    p[i] = p[i] - lr * d;
+  }
+}
+function plainStep64(p: Float64Array, g: Float64Array, lr: number, wd: number, maximize: boolean): void {
+  for (let i = 0; i < p.length; i++) {
+    let d = maximize ? -g[i] : g[i];
+    if (wd !== 0) d += wd * p[i];
+    p[i] = p[i] - lr * d;
   }
 }

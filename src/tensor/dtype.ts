@@ -40,13 +40,25 @@ function fresh(dtype: DType, length: number): TypedArray {
 
 /** A zero-filled array of `length` elements: a reused one from the pool when there is one of that size. */
 export function allocate(dtype: DType, length: number): TypedArray {
+  return take(dtype, length, true);
+}
+
+/**
+ * An array of `length` elements for a kernel that writes every one of them: like allocate(), but a
+ * reused array keeps its old contents instead of being zeroed first.
+ */
+export function allocateForOverwrite(dtype: DType, length: number): TypedArray {
+  return take(dtype, length, false);
+}
+
+function take(dtype: DType, length: number, zero: boolean): TypedArray {
   let a: TypedArray | undefined;
   if (length * bytesPerElement(dtype) >= POOL_MIN_BYTES) {
     a = pool.get(`${dtype}:${length}`)?.pop();
     if (a) {
       inPool.delete(a);
       pooledBytes -= a.byteLength;
-      a.fill(0);
+      if (zero) a.fill(0);
     }
   }
   a ??= fresh(dtype, length);

@@ -75,13 +75,11 @@ export function wasmMaxPool2dBackward(a: MaxPool2dArgs): void {
   const { f64, planes, rt } = checkPoolArgs(op, a);
   if (out.length === 0) return;
   const [xOff, gOff, iOff] = arenaLayout(rt, a, f64);
-  if (f64) {
-    rt.f64.set(x, xOff / 8);
-    rt.f64.set(out, gOff / 8);
-  } else {
-    rt.f32.set(x, xOff / 4);
-    rt.f32.set(out, gOff / 4);
-  }
+  const view = f64 ? rt.f64 : rt.f32;
+  const xAt = xOff / view.BYTES_PER_ELEMENT;
+  if (a.xIsZero) view.fill(0, xAt, xAt + x.length);
+  else view.set(x, xAt);
+  view.set(out, gOff / view.BYTES_PER_ELEMENT);
   new Int32Array(rt.f32.buffer, iOff, indices.length).set(indices);
   const bad = (f64 ? rt.x.maxPoolBackward64 : rt.x.maxPoolBackward32)(
     xOff,

@@ -12,6 +12,7 @@ import {
   maxPool2dBackward as jsMaxPool2dBackward,
 } from "../../../src/backend/js/pool.js";
 import { F, randn, setBackend, tensor } from "../../../src/index.js";
+import type { Window2d } from "../../../src/backend/backend.js";
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -68,32 +69,44 @@ describe.each([
   });
 });
 
+/** A square pooling window (stride = kernel, no padding unless given) over [n, c, h, w]. */
+function poolWindow(n: number, c: number, h: number, k: number, stride = k, pad = 0): Window2d {
+  const o = Math.floor((h + 2 * pad - k) / stride) + 1;
+  return {
+    n,
+    c,
+    h,
+    w: h,
+    kh: k,
+    kw: k,
+    sh: stride,
+    sw: stride,
+    ph: pad,
+    pw: pad,
+    dh: 1,
+    dw: 1,
+    ho: o,
+    wo: o,
+  };
+}
+
+/** The switches of a forward pass over deterministic values, and a finite output gradient. */
+function switchesAndGradient(T: Ctor, w: Window2d, seed: number) {
+  const x = values(T, w.n * w.c * w.h * w.w, seed).map((v) => (Number.isNaN(v) ? 0 : v));
+  const out = new T(w.n * w.c * w.ho * w.wo);
+  const indices = new Int32Array(out.length);
+  jsMaxPool2d({ ...w, x, out, indices });
+  const g = values(T, out.length, seed + 1).map((v) => (Number.isFinite(v) ? v : 1));
+  return { size: x.length, indices, g };
+}
+
 describe("wasm max pool backward", () => {
   for (const T of [Float32Array, Float64Array] as Ctor[]) {
     it(`adds the gradient at the switches as the JS reference does (${T.name})`, () => {
-      const w = {
-        n: 2,
-        c: 3,
-        h: 9,
-        w: 10,
-        kh: 3,
-        kw: 3,
-        sh: 2,
-        sw: 2,
-        ph: 1,
-        pw: 1,
-        dh: 1,
-        dw: 1,
-        ho: 5,
-        wo: 5,
-      };
-      const x = values(T, 2 * 3 * 9 * 10, 3).map((v) => (Number.isNaN(v) ? 0 : v));
-      const out = new T(2 * 3 * 5 * 5);
-      const indices = new Int32Array(out.length);
-      jsMaxPool2d({ ...w, x, out, indices });
-      const g = values(T, out.length, 5).map((v) => (Number.isFinite(v) ? v : 1));
       // overlapping windows: some inputs get several gradients; both start from the same non-zero dx
-      const want = values(T, x.length, 9).map((v) => (Number.isFinite(v) ? v : 0));
+      const w = poolWindow(2, 3, 9, 3, 2, 1);
+      const { size, indices, g } = switchesAndGradient(T, w, 3);
+      const want = values(T, size, 9).map((v) => (Number.isFinite(v) ? v : 0));
       const got = want.slice();
       jsMaxPool2dBackward({ ...w, x: want, out: g, indices });
       wasmMaxPool2dBackward({ ...w, x: got, out: g, indices });
@@ -101,24 +114,23 @@ describe("wasm max pool backward", () => {
     });
   }
 
+  it("gives the same result when told that dx starts at zero (and so not reading it)", () => {
+    const w = poolWindow(2, 2, 8, 2);
+    const { size, indices, g } = switchesAndGradient(Float32Array, w, 21);
+    const want = new Float32Array(size);
+    const got = new Float32Array(size);
+    jsMaxPool2dBackward({ ...w, x: want, out: g, indices });
+    wasmMaxPool2dBackward({ ...w, x: got, out: g, indices, xIsZero: true });
+    expect(sameBits(got, want)).toBe(true);
+  });
+
   it("refuses an index outside its plane, naming it", () => {
-    const w = {
-      n: 1,
-      c: 1,
-      h: 2,
-      w: 2,
-      kh: 2,
-      kw: 2,
-      sh: 2,
-      sw: 2,
-      ph: 0,
-      pw: 0,
-      dh: 1,
-      dw: 1,
-      ho: 1,
-      wo: 1,
+    const args = {
+      ...poolWindow(1, 1, 2, 2),
+      x: new Float32Array(4),
+      out: new Float32Array(1),
+      indices: new Int32Array([4]),
     };
-    const args = { ...w, x: new Float32Array(4), out: new Float32Array(1), indices: new Int32Array([4]) };
     expect(() => wasmMaxPool2dBackward(args)).toThrow(
       "wasmMaxPool2dBackward: index 4 at 0 is outside a 2x2 plane",
     );
