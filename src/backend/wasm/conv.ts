@@ -342,11 +342,17 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   const flopsDw = wantDw ? 2 * N * F * K * L : 0;
   const ntDx = wantDx ? threadsFor(rt, N, flopsDx) : 1;
   const ntDw = wantDw ? threadsFor(rt, Ks, flopsDw) : 1;
-  // input gradient: dcols | packed dout; weight gradient: im2col rows | packed rows | packed dout^T
+  // input gradient: dcols | packed dout; weight gradient: padded image | tap offsets | im2col rows |
+  // packed rows | packed dout^T (assembly/conv.as)
   const scrDx = wantDx ? align(K * L * es, 64) + Ls * nr * F * es : 0;
   const rowsDw = Math.min(K, 4 * Math.ceil(Ks / ntDw));
+  const padded = s.inC * (s.inH + 2 * s.padH) * (s.inW + 2 * s.padW) * es;
   const scrDw = wantDw
-    ? align(rowsDw * L * es, 64) + align(Math.ceil(rowsDw / 4) * 4 * L * es, 64) + Fn * nr * L * es
+    ? align(padded, 64) +
+      align(K * 4, 64) +
+      align(rowsDw * L * es, 64) +
+      align(Math.ceil(rowsDw / 4) * 4 * L * es, 64) +
+      Fn * nr * L * es
     : 0;
   const scrSize = align(Math.max(scrDx, scrDw), 64);
   rt.ensureArena(scrOff + Math.max(ntDx, ntDw) * scrSize - rt.arenaOffset);

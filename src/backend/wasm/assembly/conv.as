@@ -51,47 +51,27 @@ const P_ACC: i32 = 28; // backward: add into dx and dw instead of overwriting th
   return (<u64>lo << 32) | <u64>(<u32>hi);
 }
 
-/** cols[K, L] (row-major, K = C*KH*KW rows (c, kh, kw), L = Ho*Wo) from one image x[C, H, W]. */
-function im2col<T>(p: usize, x: usize, cols: usize): void {
-  im2colRows<T>(p, x, cols, 0, prm(p, P_C) * prm(p, P_KH) * prm(p, P_KW));
-}
-
-/** Rows [k0, k1) of im2col(x), written row-major from cols. */
-function im2colRows<T>(p: usize, x: usize, cols: usize, k0: i32, k1: i32): void {
+/**
+ * Rows [k0, k1) of im2col (tap k's row holds its input at the L output positions), written
+ * row-major from cols. xp and tab come from padImage.
+ */
+function im2colRows<T>(p: usize, xp: usize, tab: usize, cols: usize, k0: i32, k1: i32): void {
   const es = <usize>sizeof<T>();
-  const H = prm(p, P_H), W = prm(p, P_WD);
-  const KH = prm(p, P_KH), KW = prm(p, P_KW), sh = prm(p, P_SH), sw = prm(p, P_SW);
-  const ph = prm(p, P_PH), pw = prm(p, P_PW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
+  const sh = prm(p, P_SH), sw = prm(p, P_SW);
+  const Wp = prm(p, P_WD) + 2 * prm(p, P_PW);
   const Ho = prm(p, P_HO), Wo = prm(p, P_WO);
   const rowBytes = <usize>Wo * es;
   let d = cols;
   for (let k = k0; k < k1; k++) {
-    const c = k / (KH * KW);
-    const kh = (k / KW) % KH;
-    const off = (k % KW) * dw - pw;
-    const r = colRange(off, sw, W, Wo);
-    const lo = <i32>(r >> 32);
-    const hi = <i32>(r & 0xffffffff);
-    for (let ho = 0; ho < Ho; ho++) {
-      const ih = ho * sh - ph + kh * dh;
-      if (ih < 0 || ih >= H || lo >= hi) {
-        zeroBytes(d, rowBytes);
-      } else {
-        const row = x + <usize>((c * H + ih) * W) * es;
-        if (lo > 0) zeroBytes(d, <usize>lo * es);
-        if (sw == 1) {
-          copyBytes(d + <usize>lo * es, row + <usize>(lo + off) * es, <usize>(hi - lo) * es);
-        } else {
-          for (let wo = lo; wo < hi; wo++) store<T>(d + <usize>wo * es, load<T>(row + <usize>(wo * sw + off) * es));
-        }
-        if (hi < Wo) zeroBytes(d + <usize>hi * es, <usize>(Wo - hi) * es);
-      }
-      d += rowBytes;
+    let src = xp + <usize>load<i32>(tab + (<usize>k << 2)) * es;
+    for (let ho = 0; ho < Ho; ho++, src += <usize>(sh * Wp) * es, d += rowBytes) {
+      if (sw == 1) copyBytes(d, src, rowBytes);
+      else for (let wo = 0; wo < Wo; wo++) store<T>(d + <usize>wo * es, load<T>(src + <usize>(wo * sw) * es));
     }
   }
 }
 
-// Rows here are short (tens of elements): inline 16-byte moves beat memory.copy / memory.fill,
+// Image rows are short (tens of elements): inline 16-byte moves beat memory.copy / memory.fill,
 // which V8 runs as calls out of the module.
 @inline function copyBytes(d: usize, s: usize, n: usize): void {
   const e = d + n;
@@ -103,6 +83,33 @@ function im2colRows<T>(p: usize, x: usize, cols: usize, k0: i32, k1: i32): void 
   const z = v128.splat<i32>(0);
   for (; d + 16 <= e; d += 16) v128.store(d, z);
   for (; d < e; d += 4) store<u32>(d, 0);
+}
+
+/**
+ * Copies image x [C, H, W] into xp [C, H + 2 ph, W + 2 pw] with zero borders, and after it (64-byte
+ * aligned) writes the table of tap offsets: for tap k = (c, kh, kw), the element offset of its
+ * input from a window's top-left corner in xp. Returns the table's address.
+ */
+function padImage<T>(p: usize, x: usize, xp: usize): usize {
+  const es = <usize>sizeof<T>();
+  const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
+  const KH = prm(p, P_KH), KW = prm(p, P_KW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
+  const ph = prm(p, P_PH), pw = prm(p, P_PW);
+  const Hp = H + 2 * ph, Wp = W + 2 * pw;
+  zeroBytes(xp, <usize>(C * Hp * Wp) * es);
+  for (let c = 0; c < C; c++) {
+    for (let h = 0; h < H; h++) {
+      copyBytes(xp + <usize>((c * Hp + h + ph) * Wp + pw) * es, x + <usize>((c * H + h) * W) * es, <usize>W * es);
+    }
+  }
+  const tab = xp + <usize>up(C * Hp * Wp * <i32>es, 64);
+  for (let k = 0, K = C * KH * KW; k < K; k++) {
+    const c = k / (KH * KW);
+    const kh = (k / KW) % KH;
+    const kw = k % KW;
+    store<i32>(tab + (<usize>k << 2), (c * Hp + kh * dh) * Wp + kw * dw);
+  }
+  return tab;
 }
 
 /**
@@ -127,21 +134,7 @@ function im2colPacked<T>(p: usize, x: usize, dst: usize, scratch: usize): void {
   const Lpad = Ls * NR;
   const KC = kc();
   const xp = scratch;
-  const tab = xp + <usize>up(C * Hp * Wp * <i32>es, 64);
-  // padded copy of the image
-  zeroBytes(xp, <usize>(C * Hp * Wp) * es);
-  for (let c = 0; c < C; c++) {
-    for (let h = 0; h < H; h++) {
-      copyBytes(xp + <usize>((c * Hp + h + ph) * Wp + pw) * es, x + <usize>((c * H + h) * W) * es, <usize>W * es);
-    }
-  }
-  // element offset of tap k = (c, kh, kw) from a window's top-left corner in the padded image
-  for (let k = 0; k < K; k++) {
-    const c = k / (KH * KW);
-    const kh = (k / KW) % KH;
-    const kw = k % KW;
-    store<i32>(tab + (<usize>k << 2), (c * Hp + kh * dh) * Wp + kw * dw);
-  }
+  const tab = padImage<T>(p, x, xp);
   for (let pc = 0; pc < K; pc += KC) {
     const kb = min(KC, K - pc);
     const t0 = tab + (<usize>pc << 2);
@@ -305,7 +298,8 @@ function convBackwardInput<T>(p: usize): void {
  * Backward, weight gradient, as dW^T (K x F) for its rows in strips [s0, s1) of 4: for every image
  * n in order, rows += im2col(x[n])[rows, :] * dout[n]^T. The rows of one image's columns stay in
  * cache between their im2col, packing and GEMM, and a thread owns whole output elements, so the
- * sums do not depend on the thread count. Scratch: im2col rows | packed rows | packed dout^T.
+ * sums do not depend on the thread count. Scratch: padded image | tap offsets | im2col rows |
+ * packed rows | packed dout^T.
  */
 function convBackwardWeight<T>(p: usize): void {
   const es = <usize>sizeof<T>();
@@ -320,13 +314,16 @@ function convBackwardWeight<T>(p: usize): void {
   if (rows <= 0) return;
   const Ms = (rows + 3) / 4;
   const Fs = (F + NR - 1) / NR;
-  const cols = <usize>prm(p, P_SCR);
+  const xp = <usize>prm(p, P_SCR);
+  const Hp = H + 2 * prm(p, P_PH), Wp = W + 2 * prm(p, P_PW);
+  const cols = xp + <usize>up(C * Hp * Wp * <i32>es, 64) + <usize>up(K * 4, 64);
   const ap = cols + <usize>up(rows * L * <i32>es, 64);
   const bp = ap + <usize>up(Ms * 4 * L * <i32>es, 64);
   const tile = <usize>prm(p, P_TILE);
   const c = dwT + <usize>(k0 * F) * es;
   for (let n = 0, N = prm(p, P_N1); n < N; n++) {
-    im2colRows<T>(p, x + <usize>(n * C * H * W) * es, cols, k0, k1);
+    const tab = padImage<T>(p, x + <usize>(n * C * H * W) * es, xp);
+    im2colRows<T>(p, xp, tab, cols, k0, k1);
     packA<T>(cols, ap, rows, L, 0, 0, Ms);
     packB<T>(dout + <usize>(n * F * L) * es, bp, L, F, 1, 0, Fs);
     gemm<T>(ap, bp, c, rows, F, L, n > 0 ? 1 : 0, 0, Ms, 0, Fs, tile);
