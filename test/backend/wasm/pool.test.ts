@@ -26,6 +26,10 @@ function win(p: Partial<Window2d> & Pick<Window2d, "n" | "c" | "h" | "w" | "kh" 
 
 const WINDOWS: [string, Window2d][] = [
   ["2x2 stride 2 (SIMD path)", win({ n: 2, c: 3, h: 8, w: 16, kh: 2, kw: 2 })],
+  [
+    "2x2 stride 2, width a multiple of 4, not 8 (SIMD for float64 only)",
+    win({ n: 1, c: 2, h: 4, w: 12, kh: 2, kw: 2 }),
+  ],
   ["2x2 stride 2, odd height", win({ n: 1, c: 2, h: 7, w: 8, kh: 2, kw: 2 })],
   ["2x2 stride 2, width not a multiple of 8", win({ n: 2, c: 2, h: 6, w: 6, kh: 2, kw: 2 })],
   ["3x3 stride 2 pad 1", win({ n: 2, c: 3, h: 9, w: 10, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 })],

@@ -86,6 +86,50 @@ function maxPool2x2f32(x: usize, out: usize, idx: usize, planes: i32, h: i32, w:
   }
 }
 
+/** 2x2 windows, stride 2, no padding, dilation 1, w divisible by 4 (float64): 2 outputs per step. */
+function maxPool2x2f64(x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, ho: i32, wo: i32): void {
+  const stepIdx = i64x2(0, 2);
+  const one = i64x2.splat(1);
+  const wv = i64x2.splat(w);
+  for (let p = 0; p < planes; p++) {
+    const xb = x + <usize>(p * h * w) * 8;
+    const ob = <usize>(p * ho * wo);
+    for (let oy = 0; oy < ho; oy++) {
+      const r0 = xb + <usize>(2 * oy * w) * 8;
+      const r1 = r0 + <usize>w * 8;
+      let o = ob + <usize>(oy * wo);
+      for (let ox = 0; ox < wo; ox += 2) {
+        const c = <usize>(2 * ox) * 8;
+        const a0 = v128.load(r0 + c);
+        const a1 = v128.load(r0 + c, 16);
+        const b0 = v128.load(r1 + c);
+        const b1 = v128.load(r1 + c, 16);
+        const v00 = v128.shuffle<i64>(a0, a1, 0, 2); // (row 0, col 0) of 2 windows
+        const v01 = v128.shuffle<i64>(a0, a1, 1, 3);
+        const v10 = v128.shuffle<i64>(b0, b1, 0, 2);
+        const v11 = v128.shuffle<i64>(b0, b1, 1, 3);
+        const i00 = i64x2.add(i64x2.splat(2 * oy * w + 2 * ox), stepIdx);
+        let best = v00;
+        let bi = i00;
+        // take = v > best || (v is NaN && best is not NaN)
+        let take = v128.or(f64x2.gt(v01, best), v128.andnot(f64x2.ne(v01, v01), f64x2.ne(best, best)));
+        best = v128.bitselect(v01, best, take);
+        bi = v128.bitselect(i64x2.add(i00, one), bi, take);
+        take = v128.or(f64x2.gt(v10, best), v128.andnot(f64x2.ne(v10, v10), f64x2.ne(best, best)));
+        best = v128.bitselect(v10, best, take);
+        bi = v128.bitselect(i64x2.add(i00, wv), bi, take);
+        take = v128.or(f64x2.gt(v11, best), v128.andnot(f64x2.ne(v11, v11), f64x2.ne(best, best)));
+        best = v128.bitselect(v11, best, take);
+        bi = v128.bitselect(i64x2.add(i64x2.add(i00, wv), one), bi, take);
+        v128.store(out + (o << 3), best);
+        store<i32>(idx + (o << 2), <i32>i64x2.extract_lane(bi, 0));
+        store<i32>(idx + (o << 2), <i32>i64x2.extract_lane(bi, 1), 4);
+        o += 2;
+      }
+    }
+  }
+}
+
 export function maxPool32(
   x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, ho: i32, wo: i32,
@@ -101,7 +145,11 @@ export function maxPool64(
   x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, ho: i32, wo: i32,
 ): void {
-  maxPoolGeneric<f64>(x, out, idx, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, 0);
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && (w & 3) == 0 && ho * 2 <= h && wo * 2 == w) {
+    maxPool2x2f64(x, out, idx, planes, h, w, ho, wo);
+  } else {
+    maxPoolGeneric<f64>(x, out, idx, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, 0);
+  }
 }
 
 /**
