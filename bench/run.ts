@@ -243,7 +243,7 @@ function ownJobs(o: RunOptions): Job[] {
       map: (x) => {
         if (!wanted(o, x.workload)) return null;
         // conv.ts's W4 rows time the bare kernels; bench/pool.ts times the public F.maxPool2d
-        const variant = x.workload === "W4" ? "kernels (wasm fwd, js bwd)" : "wasm kernel";
+        const variant = x.workload === "W4" ? "wasm kernels" : "wasm kernel";
         return { ...x, sys: "cnnlab", case: baseCase(x.case), variant };
       },
     });
