@@ -703,7 +703,7 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
     );
     if (Number.isFinite(r.trend)) {
       log(
-        `RSS trend (median of the last quarter of the samples after warm-up vs the first quarter): ${(100 * r.trend).toFixed(1)}% -> ${Math.abs(r.trend) <= 0.1 ? "no growth beyond 10%" : "GROWS over 10%"}`,
+        `RSS trend (median of the last quarter of the samples after warm-up vs the first quarter): ${(100 * r.trend).toFixed(1)}% -> ${r.trend <= 0.1 ? (r.trend < -0.1 ? "falls (no growth)" : "no growth beyond 10%") : "GROWS over 10%"}`,
       );
     }
     if (Number.isFinite(r.rssAfterGcWarmMb)) {

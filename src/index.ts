@@ -119,8 +119,13 @@ export {
   setBackend,
   listBackends,
   registerBackend,
+  setNumThreads,
+  getNumThreads,
+  wasmAvailable,
+  wasmVariant,
   type Backend,
   type GemmArgs,
+  type WasmVariant,
 } from "./backend/index.js";
 export * as F from "./nn/functional.js";
 export * as nn from "./nn/index.js";

@@ -3,7 +3,14 @@ import { jsBackend } from "./js/index.js";
 import { setNumThreads, wasmBackend } from "./wasm/index.js";
 
 export type { Backend, GemmArgs } from "./backend.js";
-export { setNumThreads, getNumThreads, wasmAvailable, wasmUnavailableReason } from "./wasm/index.js";
+export {
+  setNumThreads,
+  getNumThreads,
+  wasmAvailable,
+  wasmUnavailableReason,
+  wasmVariant,
+  type WasmVariant,
+} from "./wasm/index.js";
 
 const backends = new Map<string, Backend>([
   ["js", jsBackend],

@@ -319,8 +319,15 @@ describe("the two builds of the kernels", () => {
   // once with each (see vitest.config.ts).
   const expected = process.env.CNNLAB_WASM_FMA === "0" ? "simd128" : "relaxed-simd";
 
-  it(`runs the ${expected} build here`, () => {
+  it(`runs the ${expected} build here, and says so from the top-level API too`, async () => {
     expect(wasmVariant()).toBe(expected);
+    const lib = await import("../../../src/index.js");
+    expect(lib.wasmVariant()).toBe(expected);
+    expect(lib.wasmAvailable()).toBe(true);
+    const before = lib.getNumThreads();
+    lib.setNumThreads(1);
+    expect(lib.getNumThreads()).toBe(1);
+    lib.setNumThreads(before);
   });
 
   it("fuses the multiply-add exactly when the relaxed-SIMD build runs", () => {
