@@ -86,9 +86,13 @@ export function relu(x: FloatArray, out: FloatArray): void {
   else jsRelu(x, out);
 }
 
-/** ReLU backward on the WebAssembly kernel for large inputs, else on the JavaScript reference. */
+/**
+ * ReLU backward on the WebAssembly kernel for large float32 inputs, else on the JavaScript reference
+ * (in float64, copying two inputs in and the result out costs more than the SIMD loop saves).
+ */
 export function reluBackward(g: FloatArray, x: FloatArray, out: FloatArray): void {
-  if (runtime() !== null && g.length >= WASM_ELEMENTWISE_MIN) wasmReluBackward(g, x, out);
+  if (runtime() !== null && g instanceof Float32Array && g.length >= WASM_ELEMENTWISE_MIN)
+    wasmReluBackward(g, x, out);
   else jsReluBackward(g, x, out);
 }
 
