@@ -19,7 +19,7 @@ function checked(op: string, arrays: [string, FloatArray][]): boolean {
 }
 
 /** Copies the arrays into the arena one after another (64-byte aligned); returns their byte offsets. */
-function copyIn(arrays: FloatArray[], extra: number): number[] {
+function copyIn(arrays: FloatArray[]): number[] {
   const rt = runtime()!;
   const offsets: number[] = [];
   let off = rt.arenaOffset;
@@ -27,18 +27,9 @@ function copyIn(arrays: FloatArray[], extra: number): number[] {
     offsets.push(off);
     off = align(off + a.byteLength, 64);
   }
-  rt.ensureArena(off + extra - rt.arenaOffset);
-  arrays.forEach((a, i) => {
-    if (a instanceof Float64Array) rt.f64.set(a, offsets[i] / 8);
-    else rt.f32.set(a, offsets[i] / 4);
-  });
+  rt.ensureArena(off - rt.arenaOffset);
+  arrays.forEach((a, i) => rt.write(offsets[i], a));
   return offsets;
-}
-
-function copyOut(off: number, out: FloatArray): void {
-  const rt = runtime()!;
-  if (out instanceof Float64Array) out.set(rt.f64.subarray(off / 8, off / 8 + out.length));
-  else out.set(rt.f32.subarray(off / 4, off / 4 + out.length));
 }
 
 /** out = relu(x) on the WebAssembly kernel (in place in WebAssembly memory). */
@@ -47,10 +38,10 @@ export function wasmRelu(x: FloatArray, out: FloatArray): void {
     ["x", x],
     ["out", out],
   ]);
-  const [off] = copyIn([x], 0);
+  const [off] = copyIn([x]);
   const k = runtime()!.x;
   (f64 ? k.relu64 : k.relu32)(off, off, x.length);
-  copyOut(off, out);
+  runtime()!.read(off, out);
 }
 
 /** out = g * [x > 0] on the WebAssembly kernel. */
@@ -60,8 +51,8 @@ export function wasmReluBackward(g: FloatArray, x: FloatArray, out: FloatArray):
     ["x", x],
     ["out", out],
   ]);
-  const [gOff, xOff] = copyIn([g, x], 0);
+  const [gOff, xOff] = copyIn([g, x]);
   const k = runtime()!.x;
   (f64 ? k.reluBackward64 : k.reluBackward32)(gOff, xOff, gOff, g.length);
-  copyOut(gOff, out);
+  runtime()!.read(gOff, out);
 }

@@ -128,15 +128,6 @@ function check(
   return ctor === Float64Array;
 }
 
-function copyIn(rt: WasmRuntime, f64: boolean, off: number, a: FloatArray): void {
-  if (f64) rt.f64.set(a, off / 8);
-  else rt.f32.set(a, off / 4);
-}
-function copyOut(rt: WasmRuntime, f64: boolean, off: number, a: FloatArray): void {
-  if (f64) a.set(rt.f64.subarray(off / 8, off / 8 + a.length));
-  else a.set(rt.f32.subarray(off / 4, off / 4 + a.length));
-}
-
 /** Writes the geometry and the given fields into parameter block `base` (Int32 index of slot field 0). */
 function writeParams(
   I: Int32Array,
@@ -254,9 +245,9 @@ export function wasmConv2dForward(args: Conv2dForwardArgs): void {
   const flops = 2 * s.batch * F * K * L;
   const nt = threadsFor(rt, s.batch, flops);
   rt.ensureArena(scrOff + nt * scrSize - rt.arenaOffset);
-  copyIn(rt, f64, xOff, args.x);
-  copyIn(rt, f64, wOff, args.weight);
-  if (args.bias) copyIn(rt, f64, bOff, args.bias);
+  rt.write(xOff, args.x);
+  rt.write(wOff, args.weight);
+  if (args.bias) rt.write(bOff, args.bias);
   const x = rt.x;
   (f64 ? x.packA64 : x.packA32)(wOff, wpOff, F, K, 0, 0, Fs);
   dispatch(
@@ -280,7 +271,7 @@ export function wasmConv2dForward(args: Conv2dForwardArgs): void {
     f64 ? x.convForward64 : x.convForward32,
     nt,
   );
-  copyOut(rt, f64, outOff, args.out);
+  rt.read(outOff, args.out);
 }
 
 /**
@@ -356,11 +347,11 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
     : 0;
   const scrSize = align(Math.max(scrDx, scrDw), 64);
   rt.ensureArena(scrOff + Math.max(ntDx, ntDw) * scrSize - rt.arenaOffset);
-  if (wantDw) copyIn(rt, f64, xOff, args.x);
-  if (wantDx) copyIn(rt, f64, wOff, args.weight);
-  copyIn(rt, f64, doutOff, args.dout);
-  if (acc && args.dx) copyIn(rt, f64, dxOff, args.dx);
-  if (acc && args.dw) copyIn(rt, f64, dwOff, args.dw);
+  if (wantDw) rt.write(xOff, args.x);
+  if (wantDx) rt.write(wOff, args.weight);
+  rt.write(doutOff, args.dout);
+  if (acc && args.dx) rt.write(dxOff, args.dx);
+  if (acc && args.dw) rt.write(dwOff, args.dw);
   if (wantDx) (f64 ? x.packA64 : x.packA32)(wOff, wtpOff, K, F, 1, 0, Ks);
   const common = {
     x: xOff,
@@ -415,15 +406,15 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
     (f64 ? x.transposeInto64 : x.transposeInto32)(dwtOff, dwOff, K, F, acc ? 1 : 0);
   }
   if (args.db) (f64 ? x.biasGrad64 : x.biasGrad32)(doutOff, dbOff, N, F, L);
-  if (args.dx) copyOut(rt, f64, dxOff, args.dx);
-  if (args.dw) copyOut(rt, f64, dwOff, args.dw);
+  if (args.dx) rt.read(dxOff, args.dx);
+  if (args.dw) rt.read(dwOff, args.dw);
   if (args.db) {
     if (acc) {
       const view = f64
         ? rt.f64.subarray(dbOff / 8, dbOff / 8 + F)
         : rt.f32.subarray(dbOff / 4, dbOff / 4 + F);
       for (let f = 0; f < F; f++) args.db[f] += view[f];
-    } else copyOut(rt, f64, dbOff, args.db);
+    } else rt.read(dbOff, args.db);
   }
 }
 

@@ -65,15 +65,9 @@ export function wasmGemm(args: GemmArgs): void {
   const bpOff = align(apOff + mStrips * MR * k * es, 64);
   const end = bpOff + nStrips * nr * k * es;
   rt.ensureArena(end - rt.arenaOffset);
-  if (f64) {
-    rt.f64.set(a, aOff / 8);
-    rt.f64.set(b, bOff / 8);
-    if (accumulate) rt.f64.set(c, cOff / 8);
-  } else {
-    rt.f32.set(a, aOff / 4);
-    rt.f32.set(b, bOff / 4);
-    if (accumulate) rt.f32.set(c, cOff / 4);
-  }
+  rt.write(aOff, a);
+  rt.write(bOff, b);
+  if (accumulate) rt.write(cOff, c);
 
   // Threads: split the larger strip dimension of C; packing is split too.
   let nt = 1;
@@ -146,6 +140,5 @@ export function wasmGemm(args: GemmArgs): void {
       },
     );
   }
-  if (f64) c.set(rt.f64.subarray(cOff / 8, cOff / 8 + m * n));
-  else c.set(rt.f32.subarray(cOff / 4, cOff / 4 + m * n));
+  rt.read(cOff, c);
 }

@@ -43,8 +43,7 @@ export function wasmMaxPool2d(a: MaxPool2dArgs): void {
   const { f64, planes, rt } = checkPoolArgs("wasmMaxPool2d", a);
   if (out.length === 0) return;
   const [xOff, oOff, iOff] = arenaLayout(rt, a, f64);
-  if (f64) rt.f64.set(x, xOff / 8);
-  else rt.f32.set(x, xOff / 4);
+  rt.write(xOff, x);
   (f64 ? rt.x.maxPool64 : rt.x.maxPool32)(
     xOff,
     oOff,
@@ -63,8 +62,7 @@ export function wasmMaxPool2d(a: MaxPool2dArgs): void {
     ho,
     wo,
   );
-  if (f64) out.set(rt.f64.subarray(oOff / 8, oOff / 8 + out.length));
-  else out.set(rt.f32.subarray(oOff / 4, oOff / 4 + out.length));
+  rt.read(oOff, out);
   indices.set(new Int32Array(rt.f32.buffer, iOff, indices.length));
 }
 
@@ -75,11 +73,9 @@ export function wasmMaxPool2dBackward(a: MaxPool2dArgs): void {
   const { f64, planes, rt } = checkPoolArgs(op, a);
   if (out.length === 0) return;
   const [xOff, gOff, iOff] = arenaLayout(rt, a, f64);
-  const view = f64 ? rt.f64 : rt.f32;
-  const xAt = xOff / view.BYTES_PER_ELEMENT;
-  if (a.xIsZero) view.fill(0, xAt, xAt + x.length);
-  else view.set(x, xAt);
-  view.set(out, gOff / view.BYTES_PER_ELEMENT);
+  if (a.xIsZero) new Uint8Array(rt.memory.buffer, xOff, x.byteLength).fill(0);
+  else rt.write(xOff, x);
+  rt.write(gOff, out);
   new Int32Array(rt.f32.buffer, iOff, indices.length).set(indices);
   const bad = (f64 ? rt.x.maxPoolBackward64 : rt.x.maxPoolBackward32)(
     xOff,
@@ -90,6 +86,5 @@ export function wasmMaxPool2dBackward(a: MaxPool2dArgs): void {
     ho * wo,
   );
   if (bad >= 0) throw new RangeError(`${op}: index ${indices[bad]} at ${bad} is outside a ${h}x${w} plane`);
-  if (f64) x.set(rt.f64.subarray(xOff / 8, xOff / 8 + x.length));
-  else x.set(rt.f32.subarray(xOff / 4, xOff / 4 + x.length));
+  rt.read(xOff, x);
 }

@@ -1,4 +1,5 @@
 import { setFlagsFromString } from "node:v8";
+import type { FloatArray } from "../../tensor/dtype.js";
 import { WASM_BASE64, WASM_FMA_BASE64, WASM_MAX_PAGES } from "./generated/kernels.js";
 
 /** dx += scatter of g at idx, plane by plane; returns -1 or the position of the first bad index. */
@@ -14,7 +15,6 @@ type MaxPoolBackwardKernel = (
 /** The exports of the kernels module (byte pointers into the shared memory; flags are 0/1). */
 export interface KernelExports {
   heapBase(): number;
-  fusedMultiplyAdd(): number;
   probe32(iters: number): number;
   kc(): number;
   packA32(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
@@ -129,6 +129,18 @@ export class WasmRuntime {
       this.f32 = new Float32Array(this.buf);
       this.f64 = new Float64Array(this.buf);
     }
+  }
+
+  /** Copies `a` into WebAssembly memory at byte offset `off` (a multiple of the element size). */
+  write(off: number, a: FloatArray): void {
+    if (a instanceof Float64Array) this.f64.set(a, off / 8);
+    else this.f32.set(a, off / 4);
+  }
+
+  /** Fills `out` from WebAssembly memory at byte offset `off`. */
+  read(off: number, out: FloatArray): void {
+    if (out instanceof Float64Array) out.set(this.f64.subarray(off / 8, off / 8 + out.length));
+    else out.set(this.f32.subarray(off / 4, off / 4 + out.length));
   }
 
   /** Byte address of thread t's scratch tile (t = 0 is the calling thread). */

@@ -53,7 +53,7 @@ const P_ACC: i32 = 28; // backward: add into dx and dw instead of overwriting th
 
 /**
  * Rows [k0, k1) of im2col (tap k's row holds its input at the L output positions), written
- * row-major from cols. xp and tab come from padImage.
+ * row-major from cols. xp holds the padded image (padImage), tab the tap offsets (tapOffsets).
  */
 function im2colRows<T>(p: usize, xp: usize, tab: usize, cols: usize, k0: i32, k1: i32): void {
   const es = <usize>sizeof<T>();
@@ -85,15 +85,10 @@ function im2colRows<T>(p: usize, xp: usize, tab: usize, cols: usize, k0: i32, k1
   for (; d < e; d += 4) store<u32>(d, 0);
 }
 
-/**
- * Copies image x [C, H, W] into xp [C, H + 2 ph, W + 2 pw] with zero borders, and after it (64-byte
- * aligned) writes the table of tap offsets: for tap k = (c, kh, kw), the element offset of its
- * input from a window's top-left corner in xp. Returns the table's address.
- */
-function padImage<T>(p: usize, x: usize, xp: usize): usize {
+/** Copies image x [C, H, W] into xp [C, H + 2 ph, W + 2 pw] with zero borders. */
+function padImage<T>(p: usize, x: usize, xp: usize): void {
   const es = <usize>sizeof<T>();
   const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
-  const KH = prm(p, P_KH), KW = prm(p, P_KW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
   const ph = prm(p, P_PH), pw = prm(p, P_PW);
   const Hp = H + 2 * ph, Wp = W + 2 * pw;
   zeroBytes(xp, <usize>(C * Hp * Wp) * es);
@@ -102,14 +97,21 @@ function padImage<T>(p: usize, x: usize, xp: usize): usize {
       copyBytes(xp + <usize>((c * Hp + h + ph) * Wp + pw) * es, x + <usize>((c * H + h) * W) * es, <usize>W * es);
     }
   }
-  const tab = xp + <usize>up(C * Hp * Wp * <i32>es, 64);
+}
+
+/**
+ * Writes at tab, for every tap k = (c, kh, kw), the element offset of its input from a window's
+ * top-left corner in a padded image (padImage's layout). Depends on the geometry only.
+ */
+function tapOffsets(p: usize, tab: usize): void {
+  const C = prm(p, P_C), Hp = prm(p, P_H) + 2 * prm(p, P_PH), Wp = prm(p, P_WD) + 2 * prm(p, P_PW);
+  const KH = prm(p, P_KH), KW = prm(p, P_KW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
   for (let k = 0, K = C * KH * KW; k < K; k++) {
     const c = k / (KH * KW);
     const kh = (k / KW) % KH;
     const kw = k % KW;
     store<i32>(tab + (<usize>k << 2), (c * Hp + kh * dh) * Wp + kw * dw);
   }
-  return tab;
 }
 
 /**
@@ -118,23 +120,20 @@ function padImage<T>(p: usize, x: usize, xp: usize): usize {
  * (k - pc)*NR + (l - s*NR); columns past L are zero. The image is first copied into a zero-padded
  * buffer, so that every tap is in range: with stride 1 a strip whose NR outputs share an output
  * row then copies NR consecutive pixels per k (two 16-byte moves), with no bounds checks; other
- * strips gather element by element. Scratch: padded image (C*Hp*Wp, 64-byte aligned) | K offsets.
+ * strips gather element by element. xp: room for the padded image; tab: from tapOffsets.
  */
-function im2colPacked<T>(p: usize, x: usize, dst: usize, scratch: usize): void {
+function im2colPacked<T>(p: usize, x: usize, dst: usize, xp: usize, tab: usize): void {
   const es = <usize>sizeof<T>();
   const NR = nr<T>();
-  const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
-  const KH = prm(p, P_KH), KW = prm(p, P_KW), sh = prm(p, P_SH), sw = prm(p, P_SW);
-  const ph = prm(p, P_PH), pw = prm(p, P_PW), dh = prm(p, P_DH), dw = prm(p, P_DWL);
+  const sh = prm(p, P_SH), sw = prm(p, P_SW);
   const Ho = prm(p, P_HO), Wo = prm(p, P_WO);
-  const Hp = H + 2 * ph, Wp = W + 2 * pw;
-  const K = C * KH * KW;
+  const Wp = prm(p, P_WD) + 2 * prm(p, P_PW);
+  const K = prm(p, P_C) * prm(p, P_KH) * prm(p, P_KW);
   const L = Ho * Wo;
   const Ls = (L + NR - 1) / NR;
   const Lpad = Ls * NR;
   const KC = kc();
-  const xp = scratch;
-  const tab = padImage<T>(p, x, xp);
+  padImage<T>(p, x, xp);
   for (let pc = 0; pc < K; pc += KC) {
     const kb = min(KC, K - pc);
     const t0 = tab + (<usize>pc << 2);
@@ -247,10 +246,13 @@ function convForward<T>(p: usize): void {
   const Fs = (F + 3) / 4;
   const Ls = (L + NR - 1) / NR;
   const packed = <usize>prm(p, P_SCR);
-  const scratch = packed + <usize>up(Ls * NR * K * <i32>es, 64);
+  const xp = packed + <usize>up(Ls * NR * K * <i32>es, 64);
+  const Hp = H + 2 * prm(p, P_PH), Wp = W + 2 * prm(p, P_PW);
+  const tab = xp + <usize>up(C * Hp * Wp * <i32>es, 64);
+  tapOffsets(p, tab);
   const tile = <usize>prm(p, P_TILE);
   for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
-    im2colPacked<T>(p, x + <usize>(n * C * H * W) * es, packed, scratch);
+    im2colPacked<T>(p, x + <usize>(n * C * H * W) * es, packed, xp, tab);
     const o = out + <usize>(n * F * L) * es;
     gemm<T>(wp, packed, o, F, L, K, 0, 0, Fs, 0, Ls, tile);
     if (bias != 0) {
@@ -316,13 +318,15 @@ function convBackwardWeight<T>(p: usize): void {
   const Fs = (F + NR - 1) / NR;
   const xp = <usize>prm(p, P_SCR);
   const Hp = H + 2 * prm(p, P_PH), Wp = W + 2 * prm(p, P_PW);
-  const cols = xp + <usize>up(C * Hp * Wp * <i32>es, 64) + <usize>up(K * 4, 64);
+  const tab = xp + <usize>up(C * Hp * Wp * <i32>es, 64);
+  const cols = tab + <usize>up(K * 4, 64);
   const ap = cols + <usize>up(rows * L * <i32>es, 64);
   const bp = ap + <usize>up(Ms * 4 * L * <i32>es, 64);
   const tile = <usize>prm(p, P_TILE);
   const c = dwT + <usize>(k0 * F) * es;
+  tapOffsets(p, tab);
   for (let n = 0, N = prm(p, P_N1); n < N; n++) {
-    const tab = padImage<T>(p, x + <usize>(n * C * H * W) * es, xp);
+    padImage<T>(p, x + <usize>(n * C * H * W) * es, xp);
     im2colRows<T>(p, xp, tab, cols, k0, k1);
     packA<T>(cols, ap, rows, L, 0, 0, Ms);
     packB<T>(dout + <usize>(n * F * L) * es, bp, L, F, 1, 0, Fs);

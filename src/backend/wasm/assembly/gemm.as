@@ -27,11 +27,6 @@ const NCS: i32 = 256; // B strips per L3 block
   else return f64x2.add(c, f64x2.mul(a, b));
 }
 
-/** 1 when this build uses fused multiply-add (the relaxed-SIMD build), else 0. */
-export function fusedMultiplyAdd(): i32 {
-  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
-}
-
 // ---------------------------------------------------------------- float32: 4 x 8 tile
 const MR32: i32 = 4;
 const NR32: i32 = 8;
