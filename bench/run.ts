@@ -271,9 +271,9 @@ function ownJobs(o: RunOptions): Job[] {
   }
   if (wanted(o, "W5")) {
     jobs.push({
-      label: "cnnlab W5 (bench/train_step.ts)",
+      label: "cnnlab W5 (bench/train-step.ts)",
       cmd: process.execPath,
-      args: [...TSX, "bench/train_step.ts", ...smoke],
+      args: [...TSX, "bench/train-step.ts", ...smoke],
       own: true,
       sys: "cnnlab",
       threads: 0,
@@ -284,7 +284,7 @@ function ownJobs(o: RunOptions): Job[] {
     jobs.push({
       label: `cnnlab RSS over ${o.rssSteps} W5 steps`,
       cmd: process.execPath,
-      args: ["--expose-gc", ...TSX, "bench/train_step.ts", ...smoke, "--rss", String(o.rssSteps)],
+      args: ["--expose-gc", ...TSX, "bench/train-step.ts", ...smoke, "--rss", String(o.rssSteps)],
       own: true,
       sys: "cnnlab",
       threads: 0,

@@ -27,7 +27,7 @@ export {
   type NestedArray,
 } from "./tensor/creation.js";
 export { manualSeed, Generator } from "./tensor/random.js";
-export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from "./autograd/grad_mode.js";
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from "./autograd/grad-mode.js";
 export {
   defineFunction,
   Function,

@@ -4,7 +4,7 @@ import { shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { add, contiguousCopy, to } from "../ops/elementwise.js";
 import { isOpBackward } from "./function.js";
-import { withGradMode } from "./grad_mode.js";
+import { withGradMode } from "./grad-mode.js";
 import type { Node } from "./node.js";
 
 export interface BackwardOptions {

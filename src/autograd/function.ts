@@ -1,6 +1,6 @@
 import { Tensor } from "../tensor/tensor.js";
 import { isFloating } from "../tensor/dtype.js";
-import { isGradEnabled, withGradMode } from "./grad_mode.js";
+import { isGradEnabled, withGradMode } from "./grad-mode.js";
 import { Context, Node, type BackwardFn } from "./node.js";
 
 export { Context } from "./node.js";

@@ -7,7 +7,7 @@ import { contiguousData } from "../ops/util.js";
 import { mul } from "../ops/elementwise.js";
 import { sum } from "../ops/reduce.js";
 import { backward } from "./engine.js";
-import { enableGrad, noGrad } from "./grad_mode.js";
+import { enableGrad, noGrad } from "./grad-mode.js";
 
 export interface GradcheckOptions {
   /** Finite-difference step (central differences). */

@@ -1,7 +1,7 @@
 /** Model summaries (torchinfo-like) and activation maps, coded against nn.Module's public API. */
 import { Tensor } from "../tensor/tensor.js";
 import { zeros } from "../tensor/creation.js";
-import { noGrad } from "../autograd/grad_mode.js";
+import { noGrad } from "../autograd/grad-mode.js";
 import { contiguousData } from "../ops/util.js";
 import { checkOptions } from "../tensor/options.js";
 import { JUPYTER_DISPLAY, emit, type MimeBundle } from "./emit.js";

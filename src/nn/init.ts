@@ -3,7 +3,7 @@
  * so that `manualSeed` makes models reproducible. Each works under `noGrad` on a parameter and
  * returns the tensor it filled.
  */
-import { noGrad } from "../autograd/grad_mode.js";
+import { noGrad } from "../autograd/grad-mode.js";
 import { allocate, isFloating } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { defaultGenerator } from "../tensor/random.js";

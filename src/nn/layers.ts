@@ -2,7 +2,7 @@
  * The layers of `nn`: PyTorch's modules with PyTorch's default initialisations, drawing from the
  * default generator (so `manualSeed(n)` before building a model makes it reproducible).
  */
-import { noGrad } from "../autograd/grad_mode.js";
+import { noGrad } from "../autograd/grad-mode.js";
 import { zeros, ones } from "../tensor/creation.js";
 import { assertDType, type DType } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";

@@ -1,7 +1,7 @@
 /**
  * Reference models from the CS231n notes and assignments, built from `nn` layers.
  */
-import { noGrad } from "../autograd/grad_mode.js";
+import { noGrad } from "../autograd/grad-mode.js";
 import type { DType } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { Tensor } from "../tensor/tensor.js";

@@ -21,7 +21,7 @@
  *   and keeps the hooks. (Declaring `forward` as an arrow-function class field is refused with a
  *   TypeError at construction: define it as a method.)
  */
-import { noGrad } from "../autograd/grad_mode.js";
+import { noGrad } from "../autograd/grad-mode.js";
 import { isFloating, type DType } from "../tensor/dtype.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor, type RemovableHandle } from "../tensor/tensor.js";

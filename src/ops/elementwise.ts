@@ -2,7 +2,7 @@ import { backend } from "../backend/index.js";
 import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
 import { defineOp } from "../autograd/function.js";
-import { noGrad } from "../autograd/grad_mode.js";
+import { noGrad } from "../autograd/grad-mode.js";
 import {
   allocate,
   allocateForOverwrite,

@@ -1,6 +1,6 @@
 import { reduceLastAxis, type ReduceKind } from "../backend/js/reduce.js";
 import { defineOp } from "../autograd/function.js";
-import { noGrad } from "../autograd/grad_mode.js";
+import { noGrad } from "../autograd/grad-mode.js";
 import { allocate, type DType } from "../tensor/dtype.js";
 import { normalizeDims, numel } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";

@@ -2,7 +2,7 @@
  * The optimizer base class: parameter groups, per-parameter state, `zeroGrad`, `step` and state
  * dicts, with PyTorch's semantics (torch.optim.Optimizer) in TypeScript spelling.
  */
-import { enableGrad, noGrad } from "../autograd/grad_mode.js";
+import { enableGrad, noGrad } from "../autograd/grad-mode.js";
 import { zeros } from "../tensor/creation.js";
 import { isFloating, type FloatArray, type TypedArray } from "../tensor/dtype.js";
 import { shapeToString } from "../tensor/shape.js";

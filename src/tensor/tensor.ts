@@ -1,5 +1,5 @@
 import type { Node } from "../autograd/node.js";
-import { isGradEnabled } from "../autograd/grad_mode.js";
+import { isGradEnabled } from "../autograd/grad-mode.js";
 import { castScalar, dtypeOfArray, isFloating, type DType, type TypedArray } from "./dtype.js";
 import { contiguousStrides, isContiguous, numel, shapeToString, type Shape } from "./shape.js";
 import { formatTensor } from "./format.js";

@@ -2,8 +2,8 @@
 // of 64 images [64, 3, 32, 32] (conv 32 7x7 pad 3 - relu - 2x2 max pool - affine 100 - relu -
 // affine 10 - softmax loss), float32 and float64, at 1 and 2 threads on the WebAssembly backend;
 // and the RSS check: 1,000 steps must keep the resident set flat (within 10%) after warm-up.
-//   node --import tsx bench/train_step.ts [--smoke] [--threads 1,2] [--rss STEPS]
-//   node --cpu-prof --import tsx bench/train_step.ts --threads 1 --steps 30 [--dtype float64]   (profiling)
+//   node --import tsx bench/train-step.ts [--smoke] [--threads 1,2] [--rss STEPS]
+//   node --cpu-prof --import tsx bench/train-step.ts --threads 1 --steps 30 [--dtype float64]   (profiling)
 // Prints one JSON line per measurement (the format of bench/timing.ts's row()).
 import { pathToFileURL } from "node:url";
 import { F, manualSeed, nn, optim, randint, randn, type Tensor } from "../src/index.js";
