@@ -133,3 +133,10 @@ export * as optim from "./optim/index.js";
 export * as data from "./data/index.js";
 export * from "./display/index.js";
 export { save, load, loadFile, type SaveOptions, type SafetensorsFile } from "./io/safetensors.js";
+export {
+  checkpointGlobalState,
+  restoreGlobalState,
+  globalStateNames,
+  type GlobalState,
+  type StateCheckpoint,
+} from "./runtime/state.js";

@@ -1,4 +1,14 @@
+import { registerGlobalState } from "../runtime/state.js";
+
 let gradEnabled = true;
+
+registerGlobalState<boolean>({
+  name: "autograd/grad-mode: gradEnabled",
+  save: () => gradEnabled,
+  restore: (saved) => {
+    gradEnabled = saved;
+  },
+});
 
 export function isGradEnabled(): boolean {
   return gradEnabled;
