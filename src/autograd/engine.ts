@@ -2,6 +2,7 @@ import { ones } from "../tensor/creation.js";
 import { releaseBuffer, setAllocationLog } from "../tensor/dtype.js";
 import { shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { traced, traceNote } from "../runtime/trace.js";
 import { add, contiguousCopy, to } from "../ops/elementwise.js";
 import { isOpBackward } from "./function.js";
 import { withGradMode } from "./grad-mode.js";
@@ -73,12 +74,17 @@ function accumulateLeaf(leaf: Tensor, grad: Tensor, adoptable = false): void {
  * the pass, nor any that the consumer returned, shares it.
  */
 class PassBuffers {
-  /** Buffers allocate() made during this pass that user code has not seen. */
-  readonly log = new WeakSet<ArrayBufferLike>();
+  /** Buffers allocate() made during this pass that user code has not seen (see allocate()). */
+  readonly log = new WeakSet<object>();
+
+  private logged(data: Tensor["storage"]["data"]): boolean {
+    return this.log.has(data.buffer) || this.log.has(data);
+  }
 
   /** User code has seen t: its buffer is never reused. */
   seen(t: Tensor): void {
     this.log.delete(t.storage.data.buffer);
+    this.log.delete(t.storage.data);
   }
 
   /** How many of `tensors` use t's buffer (t itself included). */
@@ -95,7 +101,7 @@ class PassBuffers {
    */
   consumed(grad: Tensor, pending: Iterable<Tensor>): void {
     const data = grad.storage.data;
-    if (this.log.has(data.buffer) && this.sharers(grad, pending) === 0) {
+    if (this.logged(data) && this.sharers(grad, pending) === 0) {
       releaseBuffer(data);
     }
   }
@@ -106,7 +112,7 @@ class PassBuffers {
    * of the pass that share it are only read.
    */
   adoptable(g: Tensor): boolean {
-    if (!this.log.has(g.storage.data.buffer)) return false;
+    if (!this.logged(g.storage.data)) return false;
     this.seen(g);
     return true;
   }
@@ -114,6 +120,10 @@ class PassBuffers {
 
 /** Reverse-mode accumulation from `root` (PyTorch's `tensor.backward()`). */
 export function backward(root: Tensor, gradient?: Tensor | null, options: BackwardOptions = {}): void {
+  traced("backward", "backward", [root, gradient, options], runBackward);
+}
+
+function runBackward(root: Tensor, gradient: Tensor | null | undefined, options: BackwardOptions): void {
   if (!root.requiresGrad) {
     throw new Error(
       "backward: this tensor does not require grad and has no grad_fn (did any input have requiresGrad: true?)",
@@ -192,6 +202,7 @@ function runNode(
     if (!fromOp) buffers.seen(g);
     return g.dtype !== input.dtype ? to(g, input.dtype) : g;
   });
+  traceNote("node", node, [grad, ...returned]);
   node.inputs.forEach((input, i) => {
     const g = returned[i];
     if (!input || !g) return;

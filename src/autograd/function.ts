@@ -1,3 +1,4 @@
+import { traced } from "../runtime/trace.js";
 import { Tensor } from "../tensor/tensor.js";
 import { isFloating } from "../tensor/dtype.js";
 import { isGradEnabled, withGradMode } from "./grad-mode.js";
@@ -49,6 +50,10 @@ export function isOpBackward(backward: BackwardFn): boolean {
 }
 
 function applyFunction<Args extends unknown[]>(def: FunctionDef<Args>, nodeName: string, args: Args): Tensor {
+  return traced("op", def.name, args, (...a: Args) => applyRecorded(def, nodeName, a));
+}
+
+function applyRecorded<Args extends unknown[]>(def: FunctionDef<Args>, nodeName: string, args: Args): Tensor {
   const needsInputGrad = args.map((a) => a instanceof Tensor && a.requiresGrad);
   const ctx = new Context(def.name, needsInputGrad);
   let out = withGradMode(false, () => def.forward(ctx, ...args));

@@ -1,3 +1,4 @@
+import { allocationHook } from "../runtime/trace.js";
 export type DType = "float32" | "float64" | "int32" | "bool";
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -52,8 +53,9 @@ export function allocateForOverwrite(dtype: DType, length: number): TypedArray {
 }
 
 function take(dtype: DType, length: number, zero: boolean): TypedArray {
-  let a: TypedArray | undefined;
-  if (length * bytesPerElement(dtype) >= POOL_MIN_BYTES) {
+  const hook = allocationHook();
+  let a = hook?.take(dtype, length, zero) as TypedArray | undefined;
+  if (a === undefined && length * bytesPerElement(dtype) >= POOL_MIN_BYTES) {
     a = pool.get(`${dtype}:${length}`)?.pop();
     if (a) {
       inPool.delete(a);
@@ -62,7 +64,10 @@ function take(dtype: DType, length: number, zero: boolean): TypedArray {
     }
   }
   a ??= fresh(dtype, length);
-  allocationLog?.add(a.buffer);
+  // a whole buffer is logged by its buffer (views of it count as the same memory); a slice of a
+  // larger buffer (an arena's) by itself
+  allocationLog?.add(a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a.buffer : a);
+  hook?.made(a);
   return a;
 }
 
@@ -79,7 +84,7 @@ const pool = new Map<string, TypedArray[]>();
 const inPool = new WeakSet<TypedArray>();
 let pooledBytes = 0;
 let reuseEnabled = true;
-let allocationLog: WeakSet<ArrayBufferLike> | null = null;
+let allocationLog: WeakSet<object> | null = null;
 
 /**
  * Offers an array that no tensor will use again for reuse by allocate(). Only whole-buffer arrays
@@ -115,7 +120,7 @@ export function setBufferReuse(enabled: boolean): void {
  * Makes allocate() record the buffers it hands out in `log` (null: stop); returns the previous log,
  * so that nested users can restore it.
  */
-export function setAllocationLog(log: WeakSet<ArrayBufferLike> | null): WeakSet<ArrayBufferLike> | null {
+export function setAllocationLog(log: WeakSet<object> | null): WeakSet<object> | null {
   const previous = allocationLog;
   allocationLog = log;
   return previous;
