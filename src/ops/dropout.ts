@@ -2,6 +2,7 @@
  * Inverted dropout (CS231n: scale at training time so inference is the identity), drawing its mask
  * from the seeded default generator, so `manualSeed(n)` makes it reproducible.
  */
+import { traced } from "../runtime/trace.js";
 import { allocate } from "../tensor/dtype.js";
 import { defaultGenerator } from "../tensor/random.js";
 import { shapeToString } from "../tensor/shape.js";
@@ -37,6 +38,11 @@ function settings(
 
 /** A mask of `count` values, each 1/(1−p) with probability 1−p and 0 otherwise. */
 function dropoutMask(x: Tensor, count: number, p: number, shape: readonly number[]): Tensor {
+  // a unit of its own for compile: a replay draws a fresh mask from the same generator
+  return traced("create", "dropoutMask", [x, count, p, shape], drawMask);
+}
+
+function drawMask(x: Tensor, count: number, p: number, shape: readonly number[]): Tensor {
   const mask = allocate(x.dtype, count);
   const keep = 1 - p;
   const scale = p === 1 ? 0 : 1 / keep;

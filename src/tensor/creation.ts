@@ -8,6 +8,7 @@ import {
   type DType,
   type TypedArray,
 } from "./dtype.js";
+import { traced } from "../runtime/trace.js";
 import { checkOptions } from "./options.js";
 import { defaultGenerator } from "./random.js";
 import { numel, shapeToString, validateShape } from "./shape.js";
@@ -114,6 +115,14 @@ export function full(
   value: number | boolean,
   options?: CreationOptions,
 ): Tensor {
+  return traced("create", "full", [shape, value, options], fullNow);
+}
+
+function fullNow(
+  shape: readonly number[] | number,
+  value: number | boolean,
+  options?: CreationOptions,
+): Tensor {
   const opts = checkOptions("full", options, CREATION_KEYS);
   const dims = shapeArg("full", shape);
   const dtype = resolveDType("full", opts, typeof value === "boolean" ? "bool" : DEFAULT_DTYPE);
@@ -123,6 +132,10 @@ export function full(
 }
 
 export function zeros(shape: readonly number[] | number, options?: CreationOptions): Tensor {
+  return traced("create", "zeros", [shape, options], zerosNow);
+}
+
+function zerosNow(shape: readonly number[] | number, options?: CreationOptions): Tensor {
   const opts = checkOptions("zeros", options, CREATION_KEYS);
   const dims = shapeArg("zeros", shape);
   return finish("zeros", Tensor.fromData(allocate(resolveDType("zeros", opts), numel(dims)), dims), opts);
@@ -187,6 +200,18 @@ function randomFill(
   options: CreationOptions | undefined,
   draw: () => number,
 ): Tensor {
+  // a unit of its own for compile: a replay draws fresh numbers from the same generator
+  return traced("create", op, [shape, options], (s: readonly number[] | number, o?: CreationOptions) =>
+    randomFillNow(op, s, o, draw),
+  );
+}
+
+function randomFillNow(
+  op: string,
+  shape: readonly number[] | number,
+  options: CreationOptions | undefined,
+  draw: () => number,
+): Tensor {
   const opts = checkOptions(op, options, CREATION_KEYS);
   const dims = shapeArg(op, shape);
   const dtype = resolveDType(op, opts);
@@ -208,6 +233,15 @@ export function randn(shape: readonly number[] | number, options?: CreationOptio
 
 /** Integers uniform in [low, high), int32 by default. */
 export function randint(
+  low: number,
+  high: number,
+  shape: readonly number[] | number,
+  options?: CreationOptions,
+): Tensor {
+  return traced("create", "randint", [low, high, shape, options], randintNow);
+}
+
+function randintNow(
   low: number,
   high: number,
   shape: readonly number[] | number,

@@ -9,6 +9,7 @@ import * as M from "../ops/matmul.js";
 import * as R from "../ops/reduce.js";
 import * as V from "../ops/view.js";
 import type { TensorLike } from "../ops/util.js";
+import { traced } from "../runtime/trace.js";
 import type { DType } from "./dtype.js";
 import { Tensor } from "./tensor.js";
 
@@ -285,28 +286,40 @@ P.scatterAdd = function (this: Tensor, dim: number, index: Tensor, src: Tensor) 
   return I.scatterAdd(this, dim, index, src);
 };
 P.add_ = function (this: Tensor, o: TensorLike, alpha?: number) {
-  return E.inPlace(this, "add_", () => E.add(this, o, alpha));
+  return traced("inplace", "add_", [this, o, alpha], (t: Tensor, v: TensorLike, a?: number) =>
+    E.inPlace(t, "add_", () => E.add(t, v, a)),
+  );
 };
 P.sub_ = function (this: Tensor, o: TensorLike, alpha?: number) {
-  return E.inPlace(this, "sub_", () => E.sub(this, o, alpha));
+  return traced("inplace", "sub_", [this, o, alpha], (t: Tensor, v: TensorLike, a?: number) =>
+    E.inPlace(t, "sub_", () => E.sub(t, v, a)),
+  );
 };
 P.mul_ = function (this: Tensor, o: TensorLike) {
-  return E.inPlace(this, "mul_", () => E.mul(this, o));
+  return traced("inplace", "mul_", [this, o], (t: Tensor, v: TensorLike) =>
+    E.inPlace(t, "mul_", () => E.mul(t, v)),
+  );
 };
 P.div_ = function (this: Tensor, o: TensorLike) {
-  return E.inPlace(this, "div_", () => E.div(this, o));
+  return traced("inplace", "div_", [this, o], (t: Tensor, v: TensorLike) =>
+    E.inPlace(t, "div_", () => E.div(t, v)),
+  );
 };
 P.clamp_ = function (this: Tensor, min?: number | null, max?: number | null) {
-  return E.inPlace(this, "clamp_", () => E.clamp(this, min, max));
+  return traced("inplace", "clamp_", [this, min, max], (t: Tensor, lo?: number | null, hi?: number | null) =>
+    E.inPlace(t, "clamp_", () => E.clamp(t, lo, hi)),
+  );
 };
 P.copy_ = function (this: Tensor, src: TensorLike) {
-  return E.assignInPlace(this, src, "copy_");
+  return traced("inplace", "copy_", [this, src], (t: Tensor, v: TensorLike) =>
+    E.assignInPlace(t, v, "copy_"),
+  );
 };
 P.fill_ = function (this: Tensor, value: number) {
-  return E.assignInPlace(this, value, "fill_");
+  return traced("inplace", "fill_", [this, value], (t: Tensor, v: number) => E.assignInPlace(t, v, "fill_"));
 };
 P.zero_ = function (this: Tensor) {
-  return E.assignInPlace(this, 0, "zero_");
+  return traced("inplace", "zero_", [this], (t: Tensor) => E.assignInPlace(t, 0, "zero_"));
 };
 P.zeroGrad = function (this: Tensor) {
   this.grad = null;

@@ -3,6 +3,7 @@ import { isGradEnabled } from "../autograd/grad-mode.js";
 import { castScalar, dtypeOfArray, isFloating, type DType, type TypedArray } from "./dtype.js";
 import { contiguousStrides, isContiguous, numel, shapeToString, type Shape } from "./shape.js";
 import { formatTensor } from "./format.js";
+import { traceRead } from "../runtime/trace.js";
 
 /** The memory behind one or more tensors; `version` counts in-place writes (autograd checks it). */
 export class Storage {
@@ -117,6 +118,7 @@ export class Tensor {
    * as PyTorch's `.data` does.
    */
   get data(): TypedArray {
+    traceRead(".data");
     if (!this.isContiguous()) {
       throw new Error(
         `data: this ${shapeToString(this.shape)} tensor is a non-contiguous view (strides ${shapeToString(this.strides)}); call .contiguous() first`,
@@ -202,6 +204,7 @@ export class Tensor {
 
   /** Nested JS arrays of numbers (booleans for bool tensors). */
   toArray(): any {
+    traceRead(".toArray()");
     const flat: (number | boolean)[] = [];
     const data = this.storage.data;
     const isBool = this.dtype === "bool";
@@ -219,6 +222,7 @@ export class Tensor {
 
   /** The value of a one-element tensor. */
   item(): number {
+    traceRead(".item()");
     if (this.numel() !== 1) {
       throw new RangeError(
         `item: only a one-element tensor can be converted to a number, this one has shape ${shapeToString(this.shape)}`,
@@ -250,6 +254,7 @@ export class Tensor {
   }
 
   toString(): string {
+    traceRead("printing a tensor");
     return formatTensor(this);
   }
 
