@@ -22,6 +22,7 @@
  *   TypeError at construction: define it as a method.)
  */
 import { noGrad } from "../autograd/grad-mode.js";
+import { traceNote } from "../runtime/trace.js";
 import { isFloating, type DType } from "../tensor/dtype.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor, type RemovableHandle } from "../tensor/tensor.js";
@@ -105,6 +106,7 @@ export class Module {
   }
 
   private runForward(impl: (...args: any[]) => any, args: any[]): any {
+    traceNote("module", this);
     let inputs: unknown[] = args;
     for (const hook of [...this.forwardPreHooks]) {
       const replaced = hook(this, inputs);

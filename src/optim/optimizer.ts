@@ -3,6 +3,7 @@
  * dicts, with PyTorch's semantics (torch.optim.Optimizer) in TypeScript spelling.
  */
 import { enableGrad, noGrad } from "../autograd/grad-mode.js";
+import { traced, traceNote } from "../runtime/trace.js";
 import { zeros } from "../tensor/creation.js";
 import { isFloating, type FloatArray, type TypedArray } from "../tensor/dtype.js";
 import { shapeToString } from "../tensor/shape.js";
@@ -194,6 +195,10 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
 
   /** Clears the gradients: sets them to null (PyTorch's default), or zeroes them in place. */
   zeroGrad(setToNone = true): void {
+    traced("optimizer", `${this.name}.zeroGrad`, [setToNone], (s: boolean) => this.zeroGradNow(s));
+  }
+
+  private zeroGradNow(setToNone: boolean): void {
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         if (p.grad === null) continue;
@@ -211,6 +216,10 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
    * loss (with gradients enabled) and returns it.
    */
   step(closure?: Closure): Tensor | number | undefined {
+    return traced("optimizer", `${this.name}.step`, [closure], (c?: Closure) => this.stepNow(c));
+  }
+
+  private stepNow(closure?: Closure): Tensor | number | undefined {
     let loss: Tensor | number | undefined;
     if (closure !== undefined) loss = enableGrad(closure);
     noGrad(() => {
@@ -236,6 +245,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
           }
           this.updateParam(param, param.data as FloatArray, contiguousData(grad), group, state);
           param.bumpVersion();
+          traceNote("optimizer-state", this, [param, grad, ...Object.values(state)]);
         });
       });
     });
