@@ -8,12 +8,13 @@ export default defineConfig({
       { test: { ...shared, name: "all", include: ["test/**/*.test.ts"] } },
       {
         // The WebAssembly kernels and every op test once more on the plain SIMD128 build (the
-        // default build uses relaxed SIMD's fused multiply-add where the engine has it).
+        // default build uses relaxed SIMD's fused multiply-add where the engine has it), with
+        // WebAssembly as the default backend (the "all" project's default is native where a BLAS loads).
         test: {
           ...shared,
           name: "simd128",
           include: ["test/backend/wasm/**/*.test.ts", "test/ops/**/*.test.ts", "test/nn/**/*.test.ts"],
-          env: { CNNLAB_WASM_FMA: "0" },
+          env: { CNNLAB_WASM_FMA: "0", CNNLAB_BACKEND: "wasm" },
         },
       },
     ],

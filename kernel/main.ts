@@ -21,6 +21,7 @@ import type {
 } from "./engine.js";
 import { KernelHandler } from "./handler.js";
 import { packageVersion } from "./paths.js";
+import { backendSummary } from "../src/backend/index.js";
 import type { ToMain, ToWorker, WorkerInit } from "./transport-worker.js";
 import type { TsEngine } from "./ts-engine.js";
 import type { ConnectionInfo } from "./wire.js";
@@ -54,7 +55,12 @@ class LazyEngine implements Engine {
     codemirror_mode: { name: "javascript", typescript: true },
     nbconvert_exporter: "script",
   };
-  readonly banner = `cnnlab ${packageVersion()} — a TypeScript kernel (TypeScript ${tsVersion}, Node ${process.version}).\nThe cnnlab library is preloaded: tensor, randn, nn, F, optim, ... (also as \`cnnlab\`).`;
+  #banner: string | undefined;
+  /** Built on the first kernel_info: it names the backend, which loads the BLAS (a few ms). */
+  get banner(): string {
+    this.#banner ??= `cnnlab ${packageVersion()} — a TypeScript kernel (TypeScript ${tsVersion}, Node ${process.version}); ${backendSummary()}.\nThe cnnlab library is preloaded: tensor, randn, nn, F, optim, ... (also as \`cnnlab\`).`;
+    return this.#banner;
+  }
   #engine: Promise<TsEngine> | undefined;
   #io: EngineIO | undefined;
   #loaded: TsEngine | undefined;

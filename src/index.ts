@@ -123,6 +123,8 @@ export {
   getNumThreads,
   wasmAvailable,
   wasmVariant,
+  backendInfo,
+  type BackendInfo,
   type Backend,
   type GemmArgs,
   type WasmVariant,

@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { relative } from "node:path";
 import { installKernelSpec, uninstallKernelSpec, type SpecLocation } from "../../kernel/kernelspec.js";
 import { packageVersion } from "../../kernel/paths.js";
+import { backendSummary } from "../backend/index.js";
 import { runNotebook } from "../../kernel/runner.js";
 import { addGradeCommand } from "../grading/cli.js";
 import { printProgress } from "./progress.js";
@@ -17,12 +18,18 @@ function location(opts: { user?: boolean; sysPrefix?: boolean; prefix?: string }
   return { user: opts.user, sysPrefix: opts.sysPrefix, prefix: opts.prefix };
 }
 
+/** `cnnlab --version`: the package version and the backend (which loads the BLAS only when asked). */
+function versionText(): string {
+  const asked = process.argv.slice(2).some((a) => a === "-V" || a === "--version");
+  return asked ? `${packageVersion()}\n${backendSummary()}` : packageVersion();
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name("cnnlab")
     .description("cnnlab: a TypeScript Jupyter kernel for convolutional-network experiments")
-    .version(packageVersion());
+    .version(versionText());
 
   program
     .command("install")
