@@ -4,6 +4,7 @@ import { shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { traced, traceNote } from "../runtime/trace.js";
 import { add, contiguousCopy, to } from "../ops/elementwise.js";
+import { contiguousData } from "../ops/util.js";
 import { isOpBackward } from "./function.js";
 import { withGradMode } from "./grad-mode.js";
 import type { Node } from "./node.js";
@@ -55,15 +56,42 @@ function runHooks(hooks: readonly ((g: Tensor) => Tensor | void)[], grad: Tensor
 }
 
 /**
- * Adds `grad` into `leaf.grad`. `adoptable`: grad's buffer is reachable from nowhere else, so a first
- * gradient may become leaf.grad itself instead of a copy (PyTorch's AccumulateGrad does the same).
+ * Adds the total gradient `grad` of one pass into `leaf.grad`, after the leaf's hooks ran on it
+ * (once per pass, as PyTorch's AccumulateGrad does). An existing `.grad` is updated in place, so a
+ * reference kept across backward calls sees the sum. `adoptable`: grad's buffer is reachable from
+ * nowhere else, so a first gradient may become leaf.grad itself instead of a copy.
  */
 function accumulateLeaf(leaf: Tensor, grad: Tensor, adoptable = false): void {
   const g = runHooks(leaf.leafHooks, grad, "a leaf tensor");
-  if (leaf.grad) leaf.grad = add(leaf.grad, g);
-  else
+  const current = leaf.grad;
+  if (current && current.dtype === g.dtype && shapesEqual(current.shape, g.shape) && writable(current)) {
+    addInto(current, g);
+  } else if (current) {
+    leaf.grad = add(current, g);
+  } else {
     leaf.grad =
       adoptable && g === grad && leaf.leafHooks.length === 0 && g.isContiguous() ? g : contiguousCopy(g);
+  }
+}
+
+/** Whether every element of t has a memory cell of its own (no broadcast strides). */
+function writable(t: Tensor): boolean {
+  return t.shape.every((size, d) => size <= 1 || t.strides[d] !== 0);
+}
+
+/** target += g in place (same shape and dtype). */
+function addInto(target: Tensor, g: Tensor): void {
+  const src = contiguousData(g);
+  const data = target.storage.data;
+  if (target.isContiguous()) {
+    const off = target.offset;
+    for (let i = 0; i < src.length; i++) data[off + i] += src[i];
+  } else {
+    target.forEachPosition((p, i) => {
+      data[p] += src[i];
+    });
+  }
+  target.bumpVersion();
 }
 
 /**
@@ -152,25 +180,33 @@ function runBackward(root: Tensor, gradient: Tensor | null | undefined, options:
       return;
     }
     const order = topologicalOrder(root.gradFn);
-    const pending = new Map<Node, Tensor>([[root.gradFn, seed]]);
+    const pending: Pending = { nodes: new Map([[root.gradFn, seed]]), leaves: new Map() };
     const buffers = new PassBuffers();
     const previousLog = setAllocationLog(buffers.log);
     try {
       for (const node of order) runNode(node, pending, buffers, options);
+      // every contribution to a leaf is in: its hooks see the total, once
+      for (const [leaf, g] of pending.leaves) accumulateLeaf(leaf, g, buffers.adoptable(g));
     } finally {
       setAllocationLog(previousLog);
     }
   });
 }
 
-function runNode(
-  node: Node,
-  pending: Map<Node, Tensor>,
-  buffers: PassBuffers,
-  options: BackwardOptions,
-): void {
-  let grad = pending.get(node);
-  pending.delete(node);
+/** Gradients waiting during a pass: per graph node, and per leaf (summed over its uses). */
+interface Pending {
+  nodes: Map<Node, Tensor>;
+  leaves: Map<Tensor, Tensor>;
+}
+
+function* waiting(pending: Pending): Iterable<Tensor> {
+  yield* pending.nodes.values();
+  yield* pending.leaves.values();
+}
+
+function runNode(node: Node, pending: Pending, buffers: PassBuffers, options: BackwardOptions): void {
+  let grad = pending.nodes.get(node);
+  pending.nodes.delete(node);
   if (!grad) return;
   const hooked = node.hooks.length > 0;
   if (hooked) buffers.seen(grad);
@@ -179,12 +215,6 @@ function runNode(
   if (node.retainTarget) {
     const t = node.retainTarget;
     t.grad = t.grad ? add(t.grad, grad) : contiguousCopy(grad);
-  }
-  if (node.ctx.isFreed) {
-    throw new Error(
-      `${node.name}: Trying to backward through the graph a second time (or to read saved tensors after they were freed). ` +
-        "Saved tensors are freed after .backward(); pass { retainGraph: true } to the first backward to keep them.",
-    );
   }
   const grads = node.backward(node.ctx, grad);
   if (!options.retainGraph) node.ctx.free();
@@ -207,11 +237,12 @@ function runNode(
     const g = returned[i];
     if (!input || !g) return;
     if (input.gradFn) {
-      const previous = pending.get(input.gradFn);
-      pending.set(input.gradFn, previous ? add(previous, g) : g);
+      const previous = pending.nodes.get(input.gradFn);
+      pending.nodes.set(input.gradFn, previous ? add(previous, g) : g);
     } else {
-      accumulateLeaf(input, g, buffers.adoptable(g));
+      const previous = pending.leaves.get(input);
+      pending.leaves.set(input, previous ? add(previous, g) : g);
     }
   });
-  buffers.consumed(grad, pending.values());
+  buffers.consumed(grad, waiting(pending));
 }

@@ -36,10 +36,13 @@ export class Context {
     });
   }
 
-  /** Drops saved tensors (after backward without retainGraph). */
+  /**
+   * Drops saved tensors (after backward without retainGraph). An op that saved none can run
+   * backward again, as in PyTorch.
+   */
   free(): void {
+    if (this.saved.some((s) => s.tensor !== null)) this.freed = true;
     this.saved = [];
-    this.freed = true;
   }
 
   get isFreed(): boolean {
