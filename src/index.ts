@@ -94,6 +94,7 @@ export {
   max,
   min,
   amax,
+  amin,
   argmax,
   argmin,
   type ValuesIndices,

@@ -64,6 +64,7 @@ declare module "./tensor.js" {
     min(): Tensor;
     min(dim: number, keepdim?: boolean): R.ValuesIndices;
     amax(dim?: Dims, keepdim?: boolean): Tensor;
+    amin(dim?: Dims, keepdim?: boolean): Tensor;
     argmax(dim?: number | null, keepdim?: boolean): Tensor;
     argmin(dim?: number | null, keepdim?: boolean): Tensor;
     matmul(other: Tensor): Tensor;
@@ -205,6 +206,9 @@ P.min = function (this: Tensor, dim?: number, keepdim?: boolean): any {
 };
 P.amax = function (this: Tensor, dim?: Dims, keepdim?: boolean) {
   return R.amax(this, dim, keepdim);
+};
+P.amin = function (this: Tensor, dim?: Dims, keepdim?: boolean) {
+  return R.amin(this, dim, keepdim);
 };
 P.argmax = function (this: Tensor, dim?: number | null, keepdim?: boolean) {
   return R.argmax(this, dim, keepdim);
