@@ -155,17 +155,22 @@ const Sub = defineOp({
   },
 });
 
+// Binary ops save only what the gradients asked for need (PyTorch does the same), so an input
+// that needs no gradient of its own may be updated in place after the op (w.mul(data), then
+// opt.step() on data's partner).
 const Mul = defineOp({
   name: "mul",
   forward(ctx, a: Tensor, b: Tensor) {
-    ctx.saveForBackward(a, b);
+    const [needA, needB] = ctx.needsInputGrad;
+    ctx.saveForBackward(needB ? a : null, needA ? b : null);
+    ctx.shapes = [a.shape, b.shape];
     return binaryKernel("mul", a, b, promoteTypes(a.dtype, b.dtype), (x, y) => x * y);
   },
   backward(ctx, g) {
     const [a, b] = ctx.savedTensors;
     return [
-      ctx.needsInputGrad[0] ? sumToShape(mul(g, b), a.shape) : null,
-      ctx.needsInputGrad[1] ? sumToShape(mul(g, a), b.shape) : null,
+      ctx.needsInputGrad[0] ? sumToShape(mul(g, b), ctx.shapes[0]) : null,
+      ctx.needsInputGrad[1] ? sumToShape(mul(g, a), ctx.shapes[1]) : null,
     ];
   },
 });
@@ -173,14 +178,15 @@ const Mul = defineOp({
 const Div = defineOp({
   name: "div",
   forward(ctx, a: Tensor, b: Tensor) {
-    ctx.saveForBackward(a, b);
+    ctx.saveForBackward(ctx.needsInputGrad[1] ? a : null, b);
+    ctx.shapes = [a.shape, b.shape];
     return binaryKernel("div", a, b, floatingOf(promoteTypes(a.dtype, b.dtype)), (x, y) => x / y);
   },
   backward(ctx, g) {
     const [a, b] = ctx.savedTensors;
     return [
-      ctx.needsInputGrad[0] ? sumToShape(div(g, b), a.shape) : null,
-      ctx.needsInputGrad[1] ? sumToShape(neg(div(mul(g, a), mul(b, b))), b.shape) : null,
+      ctx.needsInputGrad[0] ? sumToShape(div(g, b), ctx.shapes[0]) : null,
+      ctx.needsInputGrad[1] ? sumToShape(neg(div(mul(g, a), mul(b, b))), ctx.shapes[1]) : null,
     ];
   },
 });
@@ -194,12 +200,22 @@ const Pow = defineOp({
   },
   backward(ctx, g) {
     const [a, b] = ctx.savedTensors;
-    const ga = ctx.needsInputGrad[0] ? sumToShape(mul(g, mul(b, pow(a, sub(b, 1)))), a.shape) : null;
+    const dtype = floatingOf(promoteTypes(a.dtype, b.dtype));
+    // d/da a^b = b·a^(b−1), taken as 0 where b = 0 (also at a = 0, as PyTorch does)
+    const ga = ctx.needsInputGrad[0]
+      ? sumToShape(
+          mul(
+            g,
+            binaryKernel("pow", a, b, dtype, (x, y) => (y === 0 ? 0 : y * Math.pow(x, y - 1))),
+          ),
+          a.shape,
+        )
+      : null;
     let gb: Tensor | null = null;
     if (ctx.needsInputGrad[1]) {
-      // d/db a^b = a^b ln a, taken as 0 where a = 0 (PyTorch's convention)
-      const term = binaryKernel("pow", a, b, floatingOf(promoteTypes(a.dtype, b.dtype)), (x, y) =>
-        x === 0 ? 0 : Math.pow(x, y) * Math.log(x),
+      // d/db a^b = a^b ln a, taken as 0 where a = 0 and b ≥ 0 (PyTorch's convention)
+      const term = binaryKernel("pow", a, b, dtype, (x, y) =>
+        x === 0 && y >= 0 ? 0 : Math.pow(x, y) * Math.log(x),
       );
       gb = sumToShape(mul(g, term), b.shape);
     }
@@ -340,22 +356,29 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
 
 // ---------------------------------------------------------------- unary
 
+interface UnaryOptions {
+  /** Output dtype: the floating type of the input (default), or the input's own (bool → int32). */
+  floatOut?: boolean;
+  /** What backward reads: the input (default), the output, or nothing (it is then free to change). */
+  uses?: "input" | "output" | "none";
+}
+
 function unaryFunction(
   name: string,
   f: (v: number) => number,
-  grad: (g: Tensor, x: Tensor, out: Tensor) => Tensor,
-  floatOut = true,
+  grad: (g: Tensor, saved: Tensor) => Tensor,
+  { floatOut = true, uses = "input" }: UnaryOptions = {},
 ) {
   const op = defineOp({
     name,
     forward(ctx, x: Tensor) {
       const out = unaryKernel(x, floatOut ? floatingOf(x.dtype) : x.dtype === "bool" ? "int32" : x.dtype, f);
-      ctx.saveForBackward(x, out);
+      if (uses !== "none") ctx.saveForBackward(uses === "input" ? x : out);
       return out;
     },
     backward(ctx, g) {
-      const [x, out] = ctx.savedTensors;
-      return [grad(g, x, out)];
+      const saved = uses === "none" ? g : ctx.savedTensors[0];
+      return [grad(g, saved)];
     },
   });
   return (x: Tensor): Tensor => {
@@ -368,17 +391,20 @@ export const neg = unaryFunction(
   "neg",
   (v) => -v,
   (g) => neg(g),
-  false,
+  { floatOut: false, uses: "none" },
 );
-export const abs = unaryFunction("abs", Math.abs, (g, x) => mul(g, sign(x)), false);
-export const exp = unaryFunction("exp", Math.exp, (g, _x, out) => mul(g, out));
+export const abs = unaryFunction("abs", Math.abs, (g, x) => mul(g, sign(x)), { floatOut: false });
+export const exp = unaryFunction("exp", Math.exp, (g, out) => mul(g, out), { uses: "output" });
 export const log = unaryFunction("log", Math.log, (g, x) => div(g, x));
-export const sqrt = unaryFunction("sqrt", Math.sqrt, (g, _x, out) => div(g, mul(out, 2)));
-export const tanh = unaryFunction("tanh", Math.tanh, (g, _x, out) => mul(g, sub(1, mul(out, out))));
+export const sqrt = unaryFunction("sqrt", Math.sqrt, (g, out) => div(g, mul(out, 2)), { uses: "output" });
+export const tanh = unaryFunction("tanh", Math.tanh, (g, out) => mul(g, sub(1, mul(out, out))), {
+  uses: "output",
+});
 export const sigmoid = unaryFunction(
   "sigmoid",
   (v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))),
-  (g, _x, out) => mul(g, mul(out, sub(1, out))),
+  (g, out) => mul(g, mul(out, sub(1, out))),
+  { uses: "output" },
 );
 // relu has loops of its own (it runs on every activation of a CNN). Backward is g·[x > 0], as
 // mul(g, gt(x, 0)) computes it (g·0 keeps NaN/Inf gradients NaN), with the comparison turned into a
@@ -417,30 +443,37 @@ export const square = unaryFunction(
   "square",
   (v) => v * v,
   (g, x) => mul(g, mul(x, 2)),
-  false,
+  { floatOut: false },
 );
 export const reciprocal = unaryFunction(
   "reciprocal",
   (v) => 1 / v,
-  (g, _x, out) => neg(mul(g, mul(out, out))),
+  (g, out) => neg(mul(g, mul(out, out))),
+  { uses: "output" },
 );
 
-/** -1, 0 or 1 elementwise (no gradient). */
-export function sign(x: Tensor): Tensor {
-  return unaryKernel(x, x.dtype === "bool" ? "int32" : x.dtype, Math.sign);
-}
+// Piecewise-constant ops: their gradient is 0 everywhere (PyTorch's convention), so a result
+// still takes part in autograd and backward through it gives zeros.
+const zeroGrad = (g: Tensor): Tensor => Tensor.fromData(allocate(g.dtype, g.numel()), g.shape);
 
-export function floor(x: Tensor): Tensor {
-  return unaryKernel(x, x.dtype, Math.floor);
-}
+/** -1, 0 or 1 elementwise; 0 for NaN, as PyTorch gives. */
+export const sign = unaryFunction("sign", (v) => (v > 0 ? 1 : v < 0 ? -1 : 0), zeroGrad, {
+  floatOut: false,
+  uses: "none",
+});
 
-export function round(x: Tensor): Tensor {
-  // round half to even, as PyTorch does
-  return unaryKernel(x, x.dtype, (v) => {
+export const floor = unaryFunction("floor", Math.floor, zeroGrad, { floatOut: false, uses: "none" });
+
+/** Round half to even, as PyTorch does. */
+export const round = unaryFunction(
+  "round",
+  (v) => {
     const r = Math.round(v);
     return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-  });
-}
+  },
+  zeroGrad,
+  { floatOut: false, uses: "none" },
+);
 
 export function isnan(x: Tensor): Tensor {
   return unaryKernel(x, "bool", (v) => (Number.isNaN(v) ? 1 : 0));
