@@ -9,10 +9,10 @@ import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
 import { Tensor } from "../tensor/tensor.js";
 import { logSoftmax } from "./activation.js";
-import { abs, add, clamp, exp, log, mul, neg, relu, sub, where } from "./elementwise.js";
+import { abs, add, clamp, div, exp, log, mul, neg, relu, sub, where } from "./elementwise.js";
 import { mean, sum } from "./reduce.js";
 import { contiguousData, requireFloating, requireTensor } from "./util.js";
-import { reshape } from "./view.js";
+import { expand, reshape } from "./view.js";
 
 export type Reduction = "mean" | "sum" | "none";
 
@@ -362,12 +362,45 @@ export function binaryCrossEntropy(
       );
     }
   }
-  const logP = clamp(log(input), -100);
-  const log1mP = clamp(log(sub(1, input)), -100);
-  let loss = neg(add(mul(target, logP), mul(sub(1, target), log1mP)));
-  if (opts.weight) loss = mul(loss, opts.weight);
-  return reduce(loss, reduction);
+  return BinaryCrossEntropy.apply(input, target, opts.weight ?? null, reduction);
 }
+
+/** Broadcasts the gradient of a reduced loss back over the elements. */
+function unreduce(g: Tensor, shape: readonly number[], reduction: Reduction): Tensor {
+  if (reduction === "none") return g;
+  const scale = reduction === "mean" ? 1 / numel(shape) : 1;
+  return expand(
+    reshape(
+      mul(g, scale),
+      shape.map(() => 1),
+    ),
+    shape,
+  );
+}
+
+// The logarithms are clamped at −100 and the input gradient's denominator x(1 − x) at 1e-12, as
+// in PyTorch, so saturated probabilities (exactly 0 or 1) give finite gradients.
+const BCE_EPS = 1e-12;
+const BinaryCrossEntropy = defineOp({
+  name: "binaryCrossEntropy",
+  forward(ctx, input: Tensor, target: Tensor, weight: Tensor | null, reduction: Reduction) {
+    ctx.saveForBackward(input, target, weight);
+    ctx.reduction = reduction;
+    const logP = clamp(log(input), -100);
+    const log1mP = clamp(log(sub(1, input)), -100);
+    let loss = neg(add(mul(target, logP), mul(sub(1, target), log1mP)));
+    if (weight) loss = mul(loss, weight);
+    return reduce(loss, reduction);
+  },
+  backward(ctx, g) {
+    const [x, t, w] = ctx.savedTensors;
+    let ge = unreduce(g, x.shape, ctx.reduction);
+    if (w) ge = mul(ge, w);
+    const gx = ctx.needsInputGrad[0] ? mul(ge, div(sub(x, t), clamp(mul(sub(1, x), x), BCE_EPS))) : null;
+    const gt = ctx.needsInputGrad[1] ? mul(ge, sub(clamp(log(sub(1, x)), -100), clamp(log(x), -100))) : null;
+    return [gx, gt, null, null];
+  },
+});
 
 export interface BceWithLogitsOptions extends BinaryCrossEntropyOptions {
   /** Weight of the positive examples, broadcast over the last (class) dim. */
