@@ -7,10 +7,13 @@ import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { gradcheck, mul, sum, tensor, Tensor, type DType, type GradcheckOptions } from "../../src/index.js";
 
+/** Non-finite values travel as the strings "Infinity", "-Infinity" and "NaN". */
+type EncodedNumber = number | "Infinity" | "-Infinity" | "NaN";
+
 interface EncodedTensor {
   shape: number[];
   dtype: DType;
-  data: number[];
+  data: EncodedNumber[];
 }
 
 type Encoded = { tensor: EncodedTensor; requiresGrad?: boolean } | { value: unknown; requiresGrad?: boolean };
@@ -18,6 +21,8 @@ type Encoded = { tensor: EncodedTensor; requiresGrad?: boolean } | { value: unkn
 export interface FixtureCase {
   args: Encoded[];
   outputs: Encoded[];
+  /** Named values of a case recorded with Cases.record (behaviours that are not one op call). */
+  values?: Record<string, Encoded>;
   upstream?: Encoded;
   grads?: (Encoded | null)[];
 }
@@ -35,13 +40,22 @@ export function loadFixtures(family: string): Record<string, FixtureCase> {
 }
 
 export function decode(e: Encoded): unknown {
-  return "tensor" in e ? decodeTensor(e) : e.value;
+  if ("tensor" in e) return decodeTensor(e);
+  return e.value === "Infinity" || e.value === "-Infinity" || e.value === "NaN" ? Number(e.value) : e.value;
+}
+
+/** The named values of a recorded case, decoded (tensors as Tensor, the rest as JSON values). */
+export function fixtureValues(family: string, name: string): Record<string, unknown> {
+  const c = loadFixtures(family)[name];
+  if (!c?.values)
+    throw new Error(`fixture ${family}/${name} is missing; regenerate with test/fixtures/make_fixtures.py`);
+  return Object.fromEntries(Object.entries(c.values).map(([k, e]) => [k, decode(e)]));
 }
 
 function decodeTensor(e: Encoded): Tensor {
   if (!("tensor" in e)) throw new Error("fixture: expected a tensor");
   const { shape, dtype, data } = e.tensor;
-  return tensor(Float64Array.from(data), { dtype, shape });
+  return tensor(Float64Array.from(data, Number), { dtype, shape });
 }
 
 export interface CheckOptions {
@@ -64,7 +78,9 @@ export function expectClose(actual: Tensor, expected: Tensor, what: string, opts
   const e = expected.contiguous().data;
   for (let i = 0; i < e.length; i++) {
     const ok =
-      Math.abs(a[i] - e[i]) <= atol + rtol * Math.abs(e[i]) || (Number.isNaN(a[i]) && Number.isNaN(e[i]));
+      a[i] === e[i] ||
+      Math.abs(a[i] - e[i]) <= atol + rtol * Math.abs(e[i]) ||
+      (Number.isNaN(a[i]) && Number.isNaN(e[i]));
     if (!ok) {
       expect.fail(`${what}: element ${i} is ${a[i]}, PyTorch gives ${e[i]} (atol ${atol}, rtol ${rtol})`);
     }
