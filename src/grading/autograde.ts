@@ -3,7 +3,7 @@
  * fresh kernel whose working folder is a new temporary directory holding only the submission.
  * Every submission gets a result — a broken file is an "error" result, never a stopped batch.
  */
-import { promises as fs } from "node:fs";
+import { promises as fs, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { releaseNotebook } from "./assign.js";
@@ -40,6 +40,12 @@ export interface AutogradeOptions {
   cores?: number;
   /** called after each submission is graded */
   onResult?: (r: SubmissionResult) => void;
+  /** called with warnings (no sandbox); default: none */
+  onWarning?: (message: string) => void;
+  /** allow --jobs > 1 with local kernels that are not sandboxed */
+  unsafeParallel?: boolean;
+  /** local kernels: require the sandbox (true), never use it (false), or use it when present */
+  sandbox?: boolean | "auto";
 }
 
 export interface AutogradeSummary {
@@ -85,7 +91,44 @@ async function defaultExecutor(opts: AutogradeOptions): Promise<NotebookExecutor
     return new JupyterServerExecutor({ baseUrl: opts.server, token: opts.token ?? "" });
   }
   const { LocalExecutor } = await import("./executors/local.js");
-  return new LocalExecutor();
+  return new LocalExecutor({ sandbox: opts.sandbox });
+}
+
+/** Local executors say whether their kernels are sealed off; others (servers) isolate themselves. */
+function unsandboxedReason(executor: NotebookExecutor): string | undefined {
+  const e = executor as { sandboxed?: boolean; sandboxProblem?: string };
+  if (e.sandboxed === false) return e.sandboxProblem ?? "no sandbox";
+  return undefined;
+}
+
+/**
+ * While a batch runs, an interrupt (Ctrl-C, SIGTERM, SIGHUP) or the grader's exit kills every
+ * kernel and removes the temporary folders before the grader goes; then the signal is re-raised.
+ */
+function guardBatch(tempDirs: Set<string>, killAll: () => void): () => void {
+  const cleanUp = (): void => {
+    killAll();
+    for (const d of tempDirs) {
+      try {
+        rmSync(d, { recursive: true, force: true });
+      } catch {
+        // best effort while exiting
+      }
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    cleanUp();
+    release();
+    process.kill(process.pid, signal);
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) process.on(s, onSignal);
+  process.on("exit", cleanUp);
+  const release = (): void => {
+    for (const s of signals) process.off(s, onSignal);
+    process.off("exit", cleanUp);
+  };
+  return release;
 }
 
 interface Context {
@@ -97,6 +140,7 @@ interface Context {
   timeoutSeconds: number;
   execOptions: Omit<ExecuteOptions, "cwd">;
   out: string;
+  tempDirs: Set<string>;
 }
 
 async function writeOutputs(dir: string, r: SubmissionResult, executed?: Notebook): Promise<void> {
@@ -107,8 +151,9 @@ async function writeOutputs(dir: string, r: SubmissionResult, executed?: Noteboo
   await writeFileAtomic(path.join(dir, "feedback.html"), feedbackHtml(r));
 }
 
-async function gradeOne(ctx: Context, file: string, student: string): Promise<SubmissionResult> {
-  const base: SubmissionResult = {
+/** A result with nothing graded yet. */
+function emptyResult(ctx: Context, file: string, student: string): SubmissionResult {
+  return {
     format: RESULT_FORMAT,
     student,
     submission: path.resolve(file),
@@ -124,6 +169,10 @@ async function gradeOne(ctx: Context, file: string, student: string): Promise<Su
     timeoutSeconds: ctx.timeoutSeconds,
     gradedAt: new Date().toISOString(),
   };
+}
+
+async function gradeOne(ctx: Context, file: string, student: string): Promise<SubmissionResult> {
+  const base = emptyResult(ctx, file, student);
   const dir = path.join(ctx.out, student);
   const maxScore = ctx.source.cells
     .filter((c) => isGrade(c))
@@ -147,11 +196,13 @@ async function gradeOne(ctx: Context, file: string, student: string): Promise<Su
 
   const merged = mergeSubmission(ctx.source, ctx.release, submission);
   const work = await fs.mkdtemp(path.join(os.tmpdir(), "cnnlab-grade-"));
+  ctx.tempDirs.add(work);
   let executions: CellExecution[];
   let failure: string | undefined;
   try {
     // The kernel's folder holds the submission only; the merged notebook (with hidden tests) is
-    // handed to the executor in memory.
+    // handed to the executor in memory. The executor returns once the kernel and everything it
+    // started are gone, so nothing of the submission runs while its results are written.
     await fs.writeFile(path.join(work, path.basename(file)), text, "utf8");
     const result = await ctx.executor.execute(merged.notebook, { ...ctx.execOptions, cwd: work });
     executions = result.cells;
@@ -160,6 +211,7 @@ async function gradeOne(ctx: Context, file: string, student: string): Promise<Su
     executions = [];
   } finally {
     await fs.rm(work, { recursive: true, force: true });
+    ctx.tempDirs.delete(work);
   }
   const scored = scoreNotebook(merged.cells, executions, ctx.timeoutSeconds);
   const r: SubmissionResult = {
@@ -182,6 +234,12 @@ async function gradeOne(ctx: Context, file: string, student: string): Promise<Su
   return r;
 }
 
+/** The row of a submission whose grading failed in the grader itself: every student gets one. */
+function errorResult(ctx: Context, file: string, student: string, e: unknown): SubmissionResult {
+  const error = `grading failed: ${e instanceof Error ? e.message : String(e)}`;
+  return { ...emptyResult(ctx, file, student), status: "error", error };
+}
+
 /** Grade submissions; writes DIR/<student>/ for each and DIR/grades.csv. */
 export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummary> {
   const source = await readNotebook(opts.source);
@@ -192,6 +250,27 @@ export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummar
   const timeoutSeconds = opts.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   if (!(timeoutSeconds > 0)) throw new Error(`autograde: --timeout must be > 0, got ${timeoutSeconds}`);
   const executor = opts.executor ?? (await defaultExecutor(opts));
+  const unsandboxed = unsandboxedReason(executor);
+  if (unsandboxed !== undefined) {
+    if (jobs > 1 && !opts.unsafeParallel) {
+      if (opts.executor === undefined) await executor.close?.();
+      throw new Error(
+        `autograde: kernels cannot be sealed off here (${unsandboxed}), so --jobs ${jobs} would let submissions reach each other; install bubblewrap, use --jobs 1, or pass --unsafe-parallel`,
+      );
+    }
+    opts.onWarning?.(
+      `WARNING: submissions are NOT isolated (${unsandboxed}): student code can read the grader's files and environment and outlive its kernel. Install bubblewrap (Debian: apt install bubblewrap).`,
+    );
+  }
+  const out = path.resolve(opts.out);
+  const hide = [
+    ...new Set([
+      path.resolve(opts.source),
+      path.dirname(path.resolve(opts.source)),
+      out,
+      ...opts.submissions.flatMap((s) => [path.resolve(s), path.dirname(path.resolve(s))]),
+    ]),
+  ];
   const ctx: Context = {
     source,
     release,
@@ -200,9 +279,11 @@ export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummar
     executor,
     timeoutSeconds,
     out: opts.out,
+    tempDirs: new Set(),
     execOptions: {
       timeoutSeconds,
-      env: { CNNLAB_NUM_THREADS: String(threadsPerKernel(cores, jobs)) },
+      env: { CNNLAB_NUM_THREADS: String(threadsPerKernel(cores, jobs)), CNNLAB_GRADING: "1" },
+      hide,
       memoryMb: opts.memoryMb,
       startTimeoutSeconds: opts.startTimeoutSeconds,
       kernelName: opts.kernelName ?? "cnnlab",
@@ -215,15 +296,20 @@ export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummar
     for (;;) {
       const i = next++;
       if (i >= opts.submissions.length) return;
-      const r = await gradeOne(ctx, opts.submissions[i]!, names[i]!);
+      const r = await gradeOne(ctx, opts.submissions[i]!, names[i]!).catch((e: unknown): SubmissionResult =>
+        errorResult(ctx, opts.submissions[i]!, names[i]!, e),
+      );
       results[i] = r;
       opts.onResult?.(r);
     }
   };
+  const { killAllKernels } = await import("./executors/kernel-process.js");
+  const unguard = guardBatch(ctx.tempDirs, killAllKernels);
   try {
     await fs.mkdir(opts.out, { recursive: true });
     await Promise.all(Array.from({ length: Math.min(jobs, opts.submissions.length) }, worker));
   } finally {
+    unguard();
     if (opts.executor === undefined) await executor.close?.();
   }
   const ids = source.cells

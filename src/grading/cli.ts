@@ -90,6 +90,10 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
       new Option("--token <token>", "the Jupyter server's token (used with --server)").env("JUPYTER_TOKEN"),
     )
     .option("--kernel-name <name>", "kernelspec to start", "cnnlab")
+    .option(
+      "--unsafe-parallel",
+      "allow --jobs > 1 when local kernels cannot be sandboxed (submissions could reach each other)",
+    )
     .option("-q, --quiet", "no line per submission")
     .action(
       async (
@@ -104,6 +108,7 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
           server?: string;
           token?: string;
           kernelName: string;
+          unsafeParallel?: boolean;
           quiet?: boolean;
         },
       ) => {
@@ -121,6 +126,8 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
           server: opts.server,
           token: opts.token,
           kernelName: opts.kernelName,
+          unsafeParallel: opts.unsafeParallel,
+          onWarning: say,
           onResult: opts.quiet ? undefined : (r) => say(summaryLine(r)),
         });
         const failed = summary.results.filter((r) => r.status === "error").length;

@@ -38,6 +38,8 @@ export interface ExecuteOptions {
   memoryMb?: number;
   /** kernelspec name, e.g. "cnnlab" */
   kernelName: string;
+  /** host paths a sandboxed kernel must not see (the source, other submissions, the output) */
+  hide?: string[];
   /**
    * Time allowed for the kernel's first, trivial cell (start-up and compiler warm-up, which the
    * per-cell timeout should not charge to the student's first cell). Default 120 s.
@@ -162,30 +164,105 @@ export function outputFromMessage(msgType: string, content: Record<string, unkno
   }
 }
 
-/** Most characters of stream text kept per cell; beyond it the text is cut (runaway printing). */
-export const MAX_STREAM_CHARS = 1_000_000;
-const CUT_MARK = "\n[... output truncated by the grader ...]\n";
+/** Output a cell may produce (characters of text and data) before the rest is dropped. */
+export const CELL_OUTPUT_LIMIT = 2_000_000;
+/** Output a whole notebook may produce; later cells keep none and fail saying so. */
+export const NOTEBOOK_OUTPUT_LIMIT = 20_000_000;
 
 const streamText = (t: string | string[]): string => (Array.isArray(t) ? t.join("") : t);
 
-/**
- * Append an output, joining consecutive stream outputs of the same stream (as Jupyter does) and
- * keeping at most MAX_STREAM_CHARS characters of stream text per cell.
- */
+/** Append an output, joining consecutive stream outputs of the same stream (as Jupyter does). */
 export function appendOutput(outputs: Output[], out: Output): void {
   if (out.output_type === "stream") {
-    let used = 0;
-    for (const o of outputs) if (o.output_type === "stream") used += streamText(o.text).length;
-    if (used >= MAX_STREAM_CHARS) return;
-    let text = streamText(out.text);
-    if (used + text.length > MAX_STREAM_CHARS) text = text.slice(0, MAX_STREAM_CHARS - used) + CUT_MARK;
     const last = outputs[outputs.length - 1];
     if (last !== undefined && last.output_type === "stream" && last.name === out.name) {
-      last.text = streamText(last.text) + text;
+      last.text = streamText(last.text) + streamText(out.text);
       return;
     }
-    outputs.push({ ...out, text });
+    outputs.push({ ...out, text: streamText(out.text) });
     return;
   }
   outputs.push(out);
+}
+
+function outputSize(out: Output): number {
+  switch (out.output_type) {
+    case "stream":
+      return streamText(out.text).length;
+    case "error":
+      return out.ename.length + out.evalue.length + out.traceback.reduce((n, l) => n + l.length, 0);
+    default:
+      return JSON.stringify(out.data).length + JSON.stringify(out.metadata).length;
+  }
+}
+
+/**
+ * The outputs of one cell, kept within CELL_OUTPUT_LIMIT and the notebook's share of
+ * NOTEBOOK_OUTPUT_LIMIT. Output beyond either limit is dropped, and the cell ends with an error
+ * saying so (it then scores 0, and the batch goes on).
+ */
+export class CellOutputs {
+  readonly outputs: Output[] = [];
+  #used = 0;
+  #overflow: string | undefined;
+
+  constructor(private readonly budget: OutputBudget) {}
+
+  add(out: Output): void {
+    this.#charge(outputSize(out), () => appendOutput(this.outputs, out));
+  }
+
+  /** an output that was too large to be read at all */
+  addOversized(bytes: number): void {
+    this.#charge(bytes, () => undefined);
+  }
+
+  clear(): void {
+    this.outputs.length = 0;
+  }
+
+  #charge(size: number, keep: () => void): void {
+    if (this.#overflow !== undefined) return;
+    if (this.#used + size > this.budget.cellLimit) {
+      this.#overflow = `this cell's output exceeded the grader's limit of ${this.budget.cellLimit} characters; the rest was dropped`;
+    } else if (this.budget.used + size > this.budget.notebookLimit) {
+      this.#overflow = `the notebook's output exceeded the grader's limit of ${this.budget.notebookLimit} characters; this cell's output was dropped`;
+    } else {
+      this.#used += size;
+      this.budget.used += size;
+      keep();
+    }
+  }
+
+  /** whether output was dropped */
+  get overflowed(): boolean {
+    return this.#overflow !== undefined;
+  }
+
+  /** The outputs, with the limit error at the end when output was dropped. */
+  final(): Output[] {
+    if (this.#overflow === undefined) return this.outputs;
+    return [
+      ...this.outputs,
+      {
+        output_type: "error",
+        ename: "OutputLimitError",
+        evalue: this.#overflow,
+        traceback: [`OutputLimitError: ${this.#overflow}`],
+      },
+    ];
+  }
+}
+
+/** The output allowance of one notebook run. */
+export class OutputBudget {
+  used = 0;
+  constructor(
+    readonly cellLimit = CELL_OUTPUT_LIMIT,
+    readonly notebookLimit = NOTEBOOK_OUTPUT_LIMIT,
+  ) {}
+
+  cell(): CellOutputs {
+    return new CellOutputs(this);
+  }
 }

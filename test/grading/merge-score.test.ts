@@ -242,8 +242,8 @@ describe("running cells in a session", () => {
 });
 
 describe("collecting outputs", () => {
-  it("joins stream chunks and cuts runaway printing", async () => {
-    const { appendOutput, MAX_STREAM_CHARS } = await import("../../src/grading/executor.js");
+  it("joins stream chunks", async () => {
+    const { appendOutput } = await import("../../src/grading/executor.js");
     const outs: Parameters<typeof appendOutput>[0] = [];
     appendOutput(outs, { output_type: "stream", name: "stdout", text: "a" });
     appendOutput(outs, { output_type: "stream", name: "stdout", text: "b" });
@@ -252,10 +252,25 @@ describe("collecting outputs", () => {
       { output_type: "stream", name: "stdout", text: "ab" },
       { output_type: "stream", name: "stderr", text: "c" },
     ]);
-    const chunk = "x".repeat(300_000);
-    for (let i = 0; i < 10; i++) appendOutput(outs, { output_type: "stream", name: "stderr", text: chunk });
-    const total = outs.reduce((n, o) => n + (o.output_type === "stream" ? String(o.text).length : 0), 0);
-    expect(total).toBeLessThan(MAX_STREAM_CHARS + 100);
-    expect(String((outs[1] as { text: string }).text)).toMatch(/output truncated by the grader/);
+  });
+
+  it("caps a cell's and a notebook's output with an error in the cell, not a crash", async () => {
+    const { OutputBudget } = await import("../../src/grading/executor.js");
+    const budget = new OutputBudget(1000, 2500);
+    const flood = budget.cell();
+    for (let i = 0; i < 10; i++) flood.add({ output_type: "stream", name: "stdout", text: "x".repeat(300) });
+    const out = flood.final();
+    expect(out[0]).toEqual({ output_type: "stream", name: "stdout", text: "x".repeat(900) });
+    expect(out[1]).toMatchObject({ output_type: "error", ename: "OutputLimitError" });
+    expect(String((out[1] as { evalue: string }).evalue)).toMatch(
+      /cell's output exceeded .* 1000 characters/,
+    );
+    const fine = budget.cell();
+    fine.add({ output_type: "stream", name: "stdout", text: "y".repeat(900) });
+    expect(fine.final()).toHaveLength(1);
+    const late = budget.cell();
+    late.addOversized(800);
+    expect(late.final()[0]).toMatchObject({ ename: "OutputLimitError" });
+    expect(String((late.final()[0] as { evalue: string }).evalue)).toMatch(/notebook's output exceeded/);
   });
 });

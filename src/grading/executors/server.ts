@@ -20,7 +20,7 @@ import {
 } from "@jupyterlab/services";
 import {
   DEFAULT_START_TIMEOUT_SECONDS,
-  appendOutput,
+  OutputBudget,
   outputFromMessage,
   runCellsInSession,
   type ExecuteOptions,
@@ -29,7 +29,7 @@ import {
   type NotebookExecutor,
   type RunOutcome,
 } from "../executor.js";
-import type { Notebook, Output } from "../notebook.js";
+import type { Notebook } from "../notebook.js";
 
 export interface JupyterServerOptions {
   /** e.g. http://127.0.0.1:8888/ (JupyterHub: https://hub.example.org/user/NAME/) */
@@ -99,6 +99,7 @@ class ServerKernelSession implements KernelSession {
     private readonly session: Session.ISessionConnection,
     private readonly kernel: Kernel.IKernelConnection,
     private readonly interruptGraceMs: number,
+    private readonly budget: OutputBudget,
   ) {
     kernel.statusChanged.connect((_k, status) => {
       if (DEAD_STATES.has(status)) this.markDead();
@@ -122,7 +123,7 @@ class ServerKernelSession implements KernelSession {
     if (this.died) {
       return { status: "kernel-died", outputs: [], executionCount: null, message: "the kernel is dead" };
     }
-    const outputs: Output[] = [];
+    const cellOutputs = this.budget.cell();
     let executionCount: number | null = null;
     const future = this.kernel.requestExecute({
       code,
@@ -134,7 +135,7 @@ class ServerKernelSession implements KernelSession {
     future.onIOPub = (msg: KernelMessage.IIOPubMessage) => {
       const type = msg.header.msg_type;
       if (type === "clear_output") {
-        outputs.length = 0;
+        cellOutputs.clear();
         return;
       }
       if (type === "execute_input") {
@@ -142,8 +143,9 @@ class ServerKernelSession implements KernelSession {
         return;
       }
       const out = outputFromMessage(type, msg.content as Record<string, unknown>);
-      if (out) appendOutput(outputs, out);
+      if (out) cellOutputs.add(out);
     };
+
     const done = future.done.then(
       (reply) => reply,
       () => undefined,
@@ -155,7 +157,7 @@ class ServerKernelSession implements KernelSession {
       future.dispose();
       return {
         status: "kernel-died",
-        outputs,
+        outputs: cellOutputs.final(),
         executionCount,
         message: "the kernel died while running this cell",
       };
@@ -173,7 +175,7 @@ class ServerKernelSession implements KernelSession {
       if (!recovered) future.dispose();
       return {
         status: "timeout",
-        outputs,
+        outputs: cellOutputs.final(),
         executionCount,
         recovered,
         message: recovered
@@ -186,8 +188,8 @@ class ServerKernelSession implements KernelSession {
       executionCount = (first.content as { execution_count: number }).execution_count;
     }
     return {
-      status: status === "ok" ? "ok" : "error",
-      outputs,
+      status: status === "ok" && !cellOutputs.overflowed ? "ok" : "error",
+      outputs: cellOutputs.final(),
       executionCount,
       message: status === "abort" ? "the execution was aborted" : undefined,
     };
@@ -263,7 +265,12 @@ export class JupyterServerExecutor implements NotebookExecutor {
       });
       const kernel = session.kernel;
       if (!kernel) throw new Error(`the server started no kernel "${options.kernelName}"`);
-      kernelSession = new ServerKernelSession(session, kernel, this.opts.interruptGraceMs ?? 10_000);
+      kernelSession = new ServerKernelSession(
+        session,
+        kernel,
+        this.opts.interruptGraceMs ?? 10_000,
+        new OutputBudget(),
+      );
       const ready = delay(this.opts.startTimeoutMs ?? 60_000);
       const info = await Promise.race([kernel.info.then(() => "ok" as const), ready]);
       ready.cancel();
