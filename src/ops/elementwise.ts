@@ -9,11 +9,13 @@ import {
   castScalar,
   floatingOf,
   isFloating,
-  promoteTypes,
+  promoteWithScalar,
+  resultType,
+  canCast,
   type DType,
   type TypedArray,
 } from "../tensor/dtype.js";
-import { broadcastShapes, broadcastStrides, numel, shapesEqual } from "../tensor/shape.js";
+import { broadcastShapes, broadcastStrides, numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData, sumToShape, toTensor, view, type TensorLike } from "./util.js";
 
@@ -65,6 +67,8 @@ function isSuffixBroadcast(small: readonly number[], shape: readonly number[]): 
 }
 
 function binaryKernel(op: string, a: Tensor, b: Tensor, outDtype: DType, f: BinaryFn): Tensor {
+  // int32 products must be exact modulo 2^32 (a double product of two int32 loses the low bits)
+  if (op === "mul" && outDtype === "int32") return binaryKernel("imul", a, b, outDtype, Math.imul);
   const shape = broadcastShapes(a.shape, b.shape, op);
   const out = allocate(outDtype, numel(shape));
   const aFull = shapesEqual(a.shape, shape);
@@ -131,7 +135,7 @@ const Add = defineOp({
   name: "add",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.shapes = [a.shape, b.shape];
-    return binaryKernel("add", a, b, promoteTypes(a.dtype, b.dtype), (x, y) => x + y);
+    return binaryKernel("add", a, b, resultType(a, b), (x, y) => x + y);
   },
   backward(ctx, g) {
     return [
@@ -145,7 +149,7 @@ const Sub = defineOp({
   name: "sub",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.shapes = [a.shape, b.shape];
-    return binaryKernel("sub", a, b, promoteTypes(a.dtype, b.dtype), (x, y) => x - y);
+    return binaryKernel("sub", a, b, resultType(a, b), (x, y) => x - y);
   },
   backward(ctx, g) {
     return [
@@ -164,7 +168,7 @@ const Mul = defineOp({
     const [needA, needB] = ctx.needsInputGrad;
     ctx.saveForBackward(needB ? a : null, needA ? b : null);
     ctx.shapes = [a.shape, b.shape];
-    return binaryKernel("mul", a, b, promoteTypes(a.dtype, b.dtype), (x, y) => x * y);
+    return binaryKernel("mul", a, b, resultType(a, b), (x, y) => x * y);
   },
   backward(ctx, g) {
     const [a, b] = ctx.savedTensors;
@@ -180,7 +184,7 @@ const Div = defineOp({
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.saveForBackward(ctx.needsInputGrad[1] ? a : null, b);
     ctx.shapes = [a.shape, b.shape];
-    return binaryKernel("div", a, b, floatingOf(promoteTypes(a.dtype, b.dtype)), (x, y) => x / y);
+    return binaryKernel("div", a, b, floatingOf(resultType(a, b)), (x, y) => x / y);
   },
   backward(ctx, g) {
     const [a, b] = ctx.savedTensors;
@@ -195,12 +199,12 @@ const Pow = defineOp({
   name: "pow",
   forward(ctx, a: Tensor, b: Tensor) {
     ctx.saveForBackward(a, b);
-    const dtype = promoteTypes(a.dtype, b.dtype);
+    const dtype = resultType(a, b);
     return binaryKernel("pow", a, b, dtype === "bool" ? "int32" : dtype, Math.pow);
   },
   backward(ctx, g) {
     const [a, b] = ctx.savedTensors;
-    const dtype = floatingOf(promoteTypes(a.dtype, b.dtype));
+    const dtype = floatingOf(resultType(a, b));
     // d/da a^b = b·a^(b−1), taken as 0 where b = 0 (also at a = 0, as PyTorch does)
     const ga = ctx.needsInputGrad[0]
       ? sumToShape(
@@ -232,7 +236,7 @@ function minMaxFunction(name: "maximum" | "minimum") {
     name,
     forward(ctx, a: Tensor, b: Tensor) {
       ctx.saveForBackward(a, b);
-      return binaryKernel(name, a, b, promoteTypes(a.dtype, b.dtype), pick);
+      return binaryKernel(name, a, b, resultType(a, b), pick);
     },
     backward(ctx, g) {
       const [a, b] = ctx.savedTensors;
@@ -270,7 +274,13 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
   return Div.apply(...operands("div", a, b));
 }
 export function pow(a: TensorLike, b: TensorLike): Tensor {
-  return Pow.apply(...operands("pow", a, b));
+  const [x, y] = operands("pow", a, b);
+  if (typeof b === "number" && Number.isInteger(b) && b < 0 && !isFloating(x.dtype)) {
+    throw new RangeError(
+      `pow: integers to negative integer powers are not allowed (a ${x.dtype} tensor to the power ${b}); use .float() first`,
+    );
+  }
+  return Pow.apply(x, y);
 }
 export function maximum(a: TensorLike, b: TensorLike): Tensor {
   return Maximum.apply(...operands("maximum", a, b));
@@ -318,7 +328,7 @@ const Where = defineOp({
     const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape, "where"), b.shape, "where");
     ctx.saveForBackward(cond);
     ctx.shapes = [a.shape, b.shape];
-    const out = allocate(promoteTypes(a.dtype, b.dtype), numel(shape));
+    const out = allocate(resultType(a, b), numel(shape));
     mapTernary(
       shape,
       view(cond),
@@ -505,11 +515,11 @@ export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
 
 const Clamp = defineOp({
   name: "clamp",
-  forward(ctx, x: Tensor, lo: number, hi: number) {
+  forward(ctx, x: Tensor, lo: number, hi: number, dtype: DType) {
     ctx.saveForBackward(x);
     ctx.lo = lo;
     ctx.hi = hi;
-    return unaryKernel(x, x.dtype, (v) => (Number.isNaN(v) ? v : Math.min(Math.max(v, lo), hi)));
+    return unaryKernel(x, dtype, (v) => (Number.isNaN(v) ? v : Math.min(Math.max(v, lo), hi)));
   },
   backward(ctx, g) {
     const [x] = ctx.savedTensors;
@@ -520,6 +530,7 @@ const Clamp = defineOp({
         g,
         unaryKernel(x, g.dtype, (v) => (v >= lo && v <= hi ? 1 : 0)),
       ),
+      null,
       null,
       null,
     ];
@@ -534,7 +545,10 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   const lo = min ?? -Infinity;
   const hi = max ?? Infinity;
   if (lo > hi) throw new RangeError(`clamp: min ${lo} is greater than max ${hi}`);
-  return Clamp.apply(x, lo, hi);
+  // the bounds take part in type promotion: an int32 tensor clamped to [-1.5, 2.5] is float32
+  let dtype = x.dtype;
+  for (const bound of [min, max]) if (typeof bound === "number") dtype = promoteWithScalar(dtype, bound);
+  return Clamp.apply(x, lo, hi, dtype);
 }
 
 // ---------------------------------------------------------------- dtype conversion
@@ -565,6 +579,7 @@ export function to(x: Tensor, dtype: DType): Tensor {
 /** Writes `values` (broadcast to x's shape) into x's memory; for optimizers and initialisers. */
 export function assignInPlace(x: Tensor, values: TensorLike, op: string): Tensor {
   x.checkInPlace(op);
+  if (!UNIFORM_WRITES.has(op)) requireNoOverlap(x, op);
   const src = values instanceof Tensor ? values : toTensor(values, op, "value", x);
   const shape = x.shape;
   broadcastShapes(shape, src.shape, op);
@@ -593,9 +608,29 @@ export function assignInPlace(x: Tensor, values: TensorLike, op: string): Tensor
   return x;
 }
 
+/** Ops that write one value everywhere: overlapping memory (an expanded view) is harmless. */
+const UNIFORM_WRITES = new Set(["fill_", "zero_"]);
+
+/** Refuses writing into a view whose elements share memory (expand), as PyTorch does. */
+function requireNoOverlap(x: Tensor, op: string): void {
+  const d = x.shape.findIndex((size, i) => size > 1 && x.strides[i] === 0);
+  if (d >= 0) {
+    throw new Error(
+      `${op}: more than one element of this ${shapeToString(x.shape)} tensor refers to the same memory (dim ${d} is expanded); call .clone() first`,
+    );
+  }
+}
+
+/** x ← compute() for an in-place op: refused when its result type cannot be stored in x's dtype. */
 export function inPlace(x: Tensor, op: string, compute: () => Tensor): Tensor {
   x.checkInPlace(op);
+  requireNoOverlap(x, op);
   const value = noGrad(compute);
+  if (!canCast(value.dtype, x.dtype)) {
+    throw new TypeError(
+      `${op}: the result type ${value.dtype} can't be cast to the tensor's dtype ${x.dtype}; convert the tensor first (e.g. .float())`,
+    );
+  }
   return assignInPlace(x, value, op);
 }
 

@@ -144,6 +144,24 @@ export function promoteTypes(a: DType, b: DType): DType {
   return RANK[a] >= RANK[b] ? a : b;
 }
 
+const CATEGORY: Record<DType, number> = { bool: 0, int32: 1, float32: 2, float64: 2 };
+
+/**
+ * PyTorch's result type of a binary op on two tensors: a 0-d operand only decides the dtype when
+ * it is of a higher category (bool < integer < floating) than the dimensioned one, so float32 [3]
+ * times a float64 0-d tensor stays float32, while int32 [3] times it is float64.
+ */
+export function resultType(a: { dtype: DType; ndim: number }, b: { dtype: DType; ndim: number }): DType {
+  if ((a.ndim === 0) === (b.ndim === 0)) return promoteTypes(a.dtype, b.dtype);
+  const [dimmed, zero] = a.ndim === 0 ? [b, a] : [a, b];
+  return CATEGORY[zero.dtype] > CATEGORY[dimmed.dtype] ? zero.dtype : dimmed.dtype;
+}
+
+/** Whether a result of dtype `from` may be written into a tensor of dtype `to` (PyTorch's canCast). */
+export function canCast(from: DType, to: DType): boolean {
+  return CATEGORY[from] <= CATEGORY[to] || (isFloating(from) && isFloating(to));
+}
+
 /** The dtype a Python-style scalar takes when combined with a tensor of `dtype`. */
 export function promoteWithScalar(dtype: DType, scalar: number | boolean): DType {
   if (typeof scalar === "boolean") return dtype;
