@@ -46,6 +46,12 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     throw new TypeError("cat: expected a non-empty array of tensors");
   tensors.forEach((t, i) => requireTensor(t, "cat", `tensors[${i}]`));
   const first = tensors[0];
+  const zeroDim = tensors.findIndex((t) => t.ndim === 0);
+  if (zeroDim >= 0) {
+    throw new RangeError(
+      `cat: tensors[${zeroDim}] is zero-dimensional and cannot be concatenated; use stack, or reshape it to [1]`,
+    );
+  }
   const d = normalizeDim(dim, first.ndim, "cat");
   tensors.forEach((t, i) => {
     if (t.ndim !== first.ndim || t.shape.some((s, k) => k !== d && s !== first.shape[k])) {

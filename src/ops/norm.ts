@@ -453,6 +453,11 @@ export function batchNorm(
   const training = opts.training ?? false;
   if (typeof training !== "boolean")
     throw new TypeError(`${op}: training must be a boolean, got ${typeof training}`);
+  if (opts.momentum === null) {
+    throw new TypeError(
+      `${op}: momentum must be a number, got null (the cumulative average of momentum: null is a feature of nn.BatchNorm1d/2d, which passes F.batchNorm the factor of each step)`,
+    );
+  }
   const momentum = opts.momentum ?? 0.1;
   if (typeof momentum !== "number" || !Number.isFinite(momentum)) {
     throw new TypeError(`${op}: momentum must be a number, got ${String(momentum)}`);
