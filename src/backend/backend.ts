@@ -103,6 +103,8 @@ export interface ConvGeometry {
 }
 
 export interface Backend {
+  /** The whole-conv2d kernels below take any groups (else groups = 1 only). */
+  readonly convAnyGroups?: boolean;
   /** Whole conv2d forward for groups = 1: `out` [n, cout, ho, wo] = conv(x, w) + b. */
   conv2dForward?(x: FloatArray, w: FloatArray, b: FloatArray | null, out: FloatArray, g: ConvGeometry): void;
   /** Whole conv2d backward for groups = 1: ADDS the gradients into dx, dw, db (each may be null). */

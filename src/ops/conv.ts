@@ -291,16 +291,21 @@ function convFunction(
   });
 }
 
-/** A backend with a fused convolution takes over groups = 1; the rest runs im2col + GEMM here. */
+/**
+ * A backend with a fused convolution takes over groups = 1 (any groups when it says so); the rest
+ * runs im2col + GEMM here.
+ */
 const Conv2dGemm = convFunction("conv2d", {
   forward(x, w, b, out, g) {
-    const fused = backend().conv2dForward;
-    if (fused && g.groups === 1) fused(x, w, b, out, g);
+    const be = backend();
+    const fused = be.conv2dForward;
+    if (fused && (g.groups === 1 || be.convAnyGroups)) fused(x, w, b, out, g);
     else convForwardGemm(x, w, b, out, g);
   },
   backward(x, w, gOut, dx, dw, db, g) {
-    const fused = backend().conv2dBackward;
-    if (fused && g.groups === 1) fused(x, w, gOut, dx, dw, db, g);
+    const be = backend();
+    const fused = be.conv2dBackward;
+    if (fused && (g.groups === 1 || be.convAnyGroups)) fused(x, w, gOut, dx, dw, db, g);
     else convBackwardGemm(x, w, gOut, dx, dw, db, g);
   },
 });

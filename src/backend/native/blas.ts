@@ -114,6 +114,16 @@ function probe(sgemm: CblasGemm<Float32Array>, n = 96): number {
 }
 
 /**
+ * One mid-sized GEMM right after loading. Measured with OpenBLAS 0.3.21 (from cnnlab and from
+ * PyTorch alike): when a process's first GEMM is small, every later GEMM of that size runs about
+ * 3x slower than after a first GEMM of n >= 512; a few milliseconds once avoids that.
+ */
+function warmUp(sgemm: CblasGemm<Float32Array>, n = 512): void {
+  const a = new Float32Array(n * n);
+  sgemm(101, 111, 111, n, n, n, 1, a, n, a, n, 0, new Float32Array(n * n), n);
+}
+
+/**
  * Loads one library as a CBLAS; throws with the reason when it is missing or is not a CBLAS.
  * OpenBLAS's worker threads are told to sleep soon after a call (OPENBLAS_THREAD_TIMEOUT, when
  * unset), so that they do not spin against cnnlab's own thread pool between GEMMs.
@@ -192,6 +202,7 @@ export function loadBlas(path: string): Blas {
         : `CBLAS, ${gf.toFixed(1)} GF/s on a probe`;
   }
   blas.description = `${label} (${name})`;
+  if (kind !== "reference") warmUp(blas.sgemm);
   return blas;
 }
 

@@ -420,6 +420,67 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
 
 export type OpsConvGeometry = ConvGeometry;
 
+/** Bytes of per-thread scratch that wasmImageColumns needs: the zero-padded image and the tap offsets. */
+export function imageColumnsScratch(g: ConvGeometry, es: number): number {
+  return align(g.c * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * es, 64) + align(g.c * g.kh * g.kw * 4, 64);
+}
+
+/**
+ * Plain im2col ("im2col") or its adjoint ("col2im") over images [0, g.n) that sit in WebAssembly
+ * memory at byte offset imgOff, split across up to getNumThreads() threads: image i's columns
+ * (K x L, row-major, K = c*kh*kw over every channel) sit at colsOff + i*K*L elements. col2im adds
+ * into the images when `acc`, else overwrites them. Per-thread scratch starts at scrOff (the arena
+ * is grown to hold it, which may replace the memory's views).
+ */
+export function wasmImageColumns(
+  rt: WasmRuntime,
+  kind: "im2col" | "col2im",
+  f64: boolean,
+  g: ConvGeometry,
+  imgOff: number,
+  colsOff: number,
+  scrOff: number,
+  acc = false,
+): void {
+  const s = shapeOf("wasmImageColumns", { ...g, groups: 1 });
+  const es = f64 ? 8 : 4;
+  const bytes = g.n * g.c * g.kh * g.kw * g.ho * g.wo * es;
+  const scr = imageColumnsScratch(g, es);
+  // a memory-bound pass: worth a second thread only when it moves a few megabytes
+  const nt = threadsFor(rt, g.n, bytes * 2);
+  rt.ensureArena(scrOff + nt * scr - rt.arenaOffset);
+  const x = rt.x;
+  const op = kind === "im2col" ? (f64 ? 10 : 9) : f64 ? 12 : 11;
+  const kernel =
+    kind === "im2col"
+      ? f64
+        ? x.im2colImages64
+        : x.im2colImages32
+      : f64
+        ? x.col2imImages64
+        : x.col2imImages32;
+  dispatch(
+    rt,
+    op,
+    g.n,
+    bytes * 2,
+    (base, t, n) => {
+      const [n0, n1] = share(g.n, n, t);
+      writeParams(rt.ctrl, base, s, g.ho, g.wo, {
+        x: imgOff,
+        dx: imgOff,
+        cols: colsOff,
+        n0,
+        n1,
+        scr: scrOff + t * scr,
+        acc: acc ? 1 : 0,
+      });
+    },
+    kernel,
+    nt,
+  );
+}
+
 function shapeOf(op: string, g: OpsConvGeometry): Conv2dShape {
   if (g.groups !== 1)
     throw new RangeError(`${op}: only groups = 1 runs on the WebAssembly kernels, got ${g.groups}`);

@@ -39,6 +39,10 @@ export interface KernelExports {
   convBackwardInput64(params: number): void;
   convBackwardWeight32(params: number): void;
   convBackwardWeight64(params: number): void;
+  im2colImages32(params: number): void;
+  im2colImages64(params: number): void;
+  col2imImages32(params: number): void;
+  col2imImages64(params: number): void;
   transposeInto32(src: number, dst: number, rows: number, cols: number, acc: number): void;
   transposeInto64(src: number, dst: number, rows: number, cols: number, acc: number): void;
   biasGrad32(dout: number, db: number, n: number, f: number, l: number): void;

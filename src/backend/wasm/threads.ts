@@ -28,6 +28,10 @@ export const PARAM_OPS: Record<number, string> = {
   6: "convBackwardInput64",
   7: "convBackwardWeight32",
   8: "convBackwardWeight64",
+  9: "im2colImages32",
+  10: "im2colImages64",
+  11: "col2imImages32",
+  12: "col2imImages64",
 };
 
 // Task fields in a slot (the caller's own task uses the same numbering).

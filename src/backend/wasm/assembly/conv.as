@@ -375,6 +375,39 @@ function biasGrad<T>(dout: usize, db: usize, N: i32, F: i32, L: i32): void {
   }
 }
 
+/**
+ * Plain im2col for a GEMM outside the module (the native backend's BLAS): image n's columns
+ * (K x L, row-major) at P_COLS + n*K*L, for images [n0, n1). Scratch at P_SCR: padded image | tap
+ * offsets.
+ */
+function im2colImages<T>(p: usize): void {
+  const es = <usize>sizeof<T>();
+  const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
+  const K = C * prm(p, P_KH) * prm(p, P_KW);
+  const L = prm(p, P_HO) * prm(p, P_WO);
+  const x = <usize>prm(p, P_X), cols = <usize>prm(p, P_COLS);
+  const xp = <usize>prm(p, P_SCR);
+  const Hp = H + 2 * prm(p, P_PH), Wp = W + 2 * prm(p, P_PW);
+  const tab = xp + <usize>up(C * Hp * Wp * <i32>es, 64);
+  tapOffsets(p, tab);
+  for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
+    padImage<T>(p, x + <usize>(n * C * H * W) * es, xp);
+    im2colRows<T>(p, xp, tab, cols + <usize>(n * K * L) * es, 0, K);
+  }
+}
+
+/** dx[n] (+)= col2im(columns of image n at P_COLS + n*K*L) for images [n0, n1) (the adjoint of im2colImages). */
+function col2imImages<T>(p: usize): void {
+  const es = <usize>sizeof<T>();
+  const C = prm(p, P_C), H = prm(p, P_H), W = prm(p, P_WD);
+  const K = C * prm(p, P_KH) * prm(p, P_KW);
+  const L = prm(p, P_HO) * prm(p, P_WO);
+  const dx = <usize>prm(p, P_DX), cols = <usize>prm(p, P_COLS);
+  for (let n = prm(p, P_N0), n1 = prm(p, P_N1); n < n1; n++) {
+    col2im<T>(p, cols + <usize>(n * K * L) * es, dx + <usize>(n * C * H * W) * es);
+  }
+}
+
 export function convForward32(p: usize): void {
   convForward<f32>(p);
 }
@@ -404,4 +437,16 @@ export function biasGrad32(dout: usize, db: usize, N: i32, F: i32, L: i32): void
 }
 export function biasGrad64(dout: usize, db: usize, N: i32, F: i32, L: i32): void {
   biasGrad<f64>(dout, db, N, F, L);
+}
+export function im2colImages32(p: usize): void {
+  im2colImages<f32>(p);
+}
+export function im2colImages64(p: usize): void {
+  im2colImages<f64>(p);
+}
+export function col2imImages32(p: usize): void {
+  col2imImages<f32>(p);
+}
+export function col2imImages64(p: usize): void {
+  col2imImages<f64>(p);
 }

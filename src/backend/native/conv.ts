@@ -1,0 +1,258 @@
+/**
+ * conv2d forward and backward on the BLAS: the WebAssembly module unfolds images into plain
+ * im2col columns (in parallel, in its own memory), and the BLAS multiplies the weights straight
+ * against those columns (views of the WebAssembly memory, passed as pointers: no copy out), one
+ * GEMM per image and group, writing the output in NCHW order with no layout shuffle. Only the
+ * input images (and, backward, the input gradient) cross between JS arrays and WebAssembly memory;
+ * they are a fraction (1 / (kh*kw) of the columns for stride 1) of what the columns move.
+ */
+import type { ConvGeometry } from "../backend.js";
+import type { FloatArray } from "../../tensor/dtype.js";
+import { align, type WasmRuntime } from "../wasm/runtime.js";
+import { imageColumnsScratch, wasmImageColumns } from "../wasm/conv.js";
+import type { Blas } from "./blas.js";
+
+/** Bytes of im2col columns one pass may hold by default; larger batches run in chunks of images. */
+const COLS_BUDGET_BYTES = 1 << 26;
+
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+const TRANS = 112;
+
+type Gemm = (
+  ta: number,
+  tb: number,
+  m: number,
+  n: number,
+  k: number,
+  a: FloatArray,
+  lda: number,
+  b: FloatArray,
+  ldb: number,
+  beta: number,
+  c: FloatArray,
+  ldc: number,
+) => void;
+
+function gemmOf(blas: Blas, f64: boolean): Gemm {
+  if (f64) {
+    return (ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
+      blas.dgemm(
+        ROW_MAJOR,
+        ta,
+        tb,
+        m,
+        n,
+        k,
+        1,
+        a as Float64Array,
+        lda,
+        b as Float64Array,
+        ldb,
+        beta,
+        c as Float64Array,
+        ldc,
+      );
+  }
+  return (ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc) =>
+    blas.sgemm(
+      ROW_MAJOR,
+      ta,
+      tb,
+      m,
+      n,
+      k,
+      1,
+      a as Float32Array,
+      lda,
+      b as Float32Array,
+      ldb,
+      beta,
+      c as Float32Array,
+      ldc,
+    );
+}
+
+interface Plan {
+  f64: boolean;
+  es: number;
+  /** Taps per image over every channel, and per group. */
+  K: number;
+  Kg: number;
+  Fg: number;
+  L: number;
+  /** Input elements per image. */
+  chw: number;
+  /** Images per chunk. */
+  nb: number;
+  imgOff: number;
+  colsOff: number;
+  scrOff: number;
+}
+
+function plan(rt: WasmRuntime, x: FloatArray, g: ConvGeometry, budget: number): Plan {
+  const f64 = x instanceof Float64Array;
+  const es = f64 ? 8 : 4;
+  const K = g.c * g.kh * g.kw;
+  const L = g.ho * g.wo;
+  const chw = g.c * g.h * g.w;
+  const nb = Math.max(1, Math.min(g.n, Math.floor(budget / Math.max(1, K * L * es))));
+  const imgOff = rt.arenaOffset;
+  const colsOff = align(imgOff + nb * chw * es, 64);
+  const scrOff = align(colsOff + nb * K * L * es, 64);
+  rt.ensureArena(scrOff + imageColumnsScratch(g, es) - rt.arenaOffset);
+  return { f64, es, K, Kg: K / g.groups, Fg: g.cout / g.groups, L, chw, nb, imgOff, colsOff, scrOff };
+}
+
+function view(rt: WasmRuntime, f64: boolean, off: number, len: number): FloatArray {
+  return f64 ? rt.f64.subarray(off / 8, off / 8 + len) : rt.f32.subarray(off / 4, off / 4 + len);
+}
+
+/** Unfolds images [n0, n0 + m) of x into the plan's columns; returns the columns' view. */
+function unfold(rt: WasmRuntime, p: Plan, x: FloatArray, g: ConvGeometry, n0: number, m: number): FloatArray {
+  rt.write(p.imgOff, x.subarray(n0 * p.chw, (n0 + m) * p.chw));
+  wasmImageColumns(rt, "im2col", p.f64, { ...g, n: m }, p.imgOff, p.colsOff, p.scrOff);
+  return view(rt, p.f64, p.colsOff, m * p.K * p.L);
+}
+
+/** out [n, cout, ho, wo] = conv(x, w) + b for any groups. */
+export function blasConvForward(
+  blas: Blas,
+  rt: WasmRuntime,
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray | null,
+  out: FloatArray,
+  g: ConvGeometry,
+  budget = COLS_BUDGET_BYTES,
+): void {
+  const p = plan(rt, x, g, budget);
+  const { K, Kg, Fg, L } = p;
+  const gemm = gemmOf(blas, p.f64);
+  if (K === 0) {
+    for (let i = 0; i < g.n * g.cout; i++) out.fill(b ? b[i % g.cout] : 0, i * L, (i + 1) * L);
+    return;
+  }
+  for (let n0 = 0; n0 < g.n; n0 += p.nb) {
+    const m = Math.min(p.nb, g.n - n0);
+    const cols = unfold(rt, p, x, g, n0, m);
+    for (let i = 0; i < m; i++) {
+      const o = (n0 + i) * g.cout * L;
+      if (b) for (let f = 0; f < g.cout; f++) out.fill(b[f], o + f * L, o + (f + 1) * L);
+      for (let gi = 0; gi < g.groups; gi++) {
+        gemm(
+          NO_TRANS,
+          NO_TRANS,
+          Fg,
+          L,
+          Kg,
+          w.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
+          Kg,
+          cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
+          L,
+          b ? 1 : 0,
+          out.subarray(o + gi * Fg * L, o + (gi + 1) * Fg * L),
+          L,
+        );
+      }
+    }
+  }
+}
+
+/** Adds the sum over images and positions of g [n, c, l] into out[c] (four partial sums per row). */
+function addBiasGrad(gOut: FloatArray, db: FloatArray, n: number, c: number, l: number): void {
+  for (let i = 0; i < n; i++) {
+    for (let ci = 0; ci < c; ci++) {
+      const base = (i * c + ci) * l;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let p = 0;
+      for (; p + 4 <= l; p += 4) {
+        s0 += gOut[base + p];
+        s1 += gOut[base + p + 1];
+        s2 += gOut[base + p + 2];
+        s3 += gOut[base + p + 3];
+      }
+      for (; p < l; p++) s0 += gOut[base + p];
+      db[ci] += s0 + s1 + (s2 + s3);
+    }
+  }
+}
+
+/** ADDS the gradients of conv2d into dx, dw, db (each may be null), for any groups. */
+export function blasConvBackward(
+  blas: Blas,
+  rt: WasmRuntime,
+  x: FloatArray,
+  w: FloatArray,
+  gOut: FloatArray,
+  dx: FloatArray | null,
+  dw: FloatArray | null,
+  db: FloatArray | null,
+  g: ConvGeometry,
+  budget = COLS_BUDGET_BYTES,
+): void {
+  if (db) addBiasGrad(gOut, db, g.n, g.cout, g.ho * g.wo);
+  if ((!dx && !dw) || g.n === 0) return;
+  const p = plan(rt, x, g, budget);
+  const { K, Kg, Fg, L } = p;
+  if (K === 0 || L === 0) return;
+  const gemm = gemmOf(blas, p.f64);
+  for (let n0 = 0; n0 < g.n; n0 += p.nb) {
+    const m = Math.min(p.nb, g.n - n0);
+    const gChunk = (i: number, gi: number) => {
+      const o = (n0 + i) * g.cout * L;
+      return gOut.subarray(o + gi * Fg * L, o + (gi + 1) * Fg * L);
+    };
+    if (dw) {
+      const cols = unfold(rt, p, x, g, n0, m);
+      // dW_g [Fg, Kg] += dOut_g [Fg, L] · cols_g^T [L, Kg], image by image in order
+      for (let i = 0; i < m; i++) {
+        for (let gi = 0; gi < g.groups; gi++) {
+          gemm(
+            NO_TRANS,
+            TRANS,
+            Fg,
+            Kg,
+            L,
+            gChunk(i, gi),
+            L,
+            cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
+            L,
+            1,
+            dw.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
+            Kg,
+          );
+        }
+      }
+    }
+    if (dx) {
+      // dCols_g [Kg, L] = W_g^T [Kg, Fg] · dOut_g [Fg, L], then dx += col2im(dCols)
+      const cols = view(rt, p.f64, p.colsOff, m * K * L);
+      for (let i = 0; i < m; i++) {
+        for (let gi = 0; gi < g.groups; gi++) {
+          gemm(
+            TRANS,
+            NO_TRANS,
+            Kg,
+            L,
+            Fg,
+            w.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
+            Kg,
+            gChunk(i, gi),
+            L,
+            0,
+            cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
+            L,
+          );
+        }
+      }
+      const dxChunk = dx.subarray(n0 * p.chw, (n0 + m) * p.chw);
+      rt.write(p.imgOff, dxChunk);
+      wasmImageColumns(rt, "col2im", p.f64, { ...g, n: m }, p.imgOff, p.colsOff, p.scrOff, true);
+      rt.read(p.imgOff, dxChunk);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+// The native backend's conv2d kernels (WebAssembly im2col, BLAS GEMMs) against the JavaScript loop
+// reference, including chunked batches, groups, strides, dilation and the adding contract of backward.
+import { describe, expect, it } from "vitest";
+import type { ConvGeometry } from "../../../src/backend/backend.js";
+import { conv2dNaiveBackward, conv2dNaiveForward } from "../../../src/backend/js/conv.js";
+import { blasConvBackward, blasConvForward } from "../../../src/backend/native/conv.js";
+import { blasCandidates, findBlas } from "../../../src/backend/native/blas.js";
+import { runtime } from "../../../src/backend/wasm/runtime.js";
+import { backendLoads } from "../../helpers/backends.js";
+
+type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+function filled(T: Ctor, len: number, seed: number): Float32Array | Float64Array {
+  const out = new T(len);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < len; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+function geometry(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  cout: number,
+  k: [number, number],
+  o: { groups?: number; s?: [number, number]; p?: [number, number]; d?: [number, number] } = {},
+): ConvGeometry {
+  const [kh, kw] = k;
+  const [sh, sw] = o.s ?? [1, 1];
+  const [ph, pw] = o.p ?? [0, 0];
+  const [dh, dw] = o.d ?? [1, 1];
+  const ho = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const wo = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  return { n, c, h, w, cout, groups: o.groups ?? 1, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo };
+}
+
+const CASES: [string, ConvGeometry][] = [
+  ["3x3 pad 1", geometry(3, 4, 9, 8, 5, [3, 3], { p: [1, 1] })],
+  ["5x5 pad 2, 3 channels", geometry(2, 3, 12, 12, 6, [5, 5], { p: [2, 2] })],
+  ["stride 2, rectangular", geometry(2, 3, 11, 9, 4, [3, 2], { s: [2, 1], p: [1, 0] })],
+  ["dilation", geometry(2, 2, 10, 9, 3, [3, 2], { d: [2, 3], p: [2, 1] })],
+  ["groups 3, stride [1, 2]", geometry(2, 6, 7, 7, 9, [3, 3], { groups: 3, s: [1, 2], p: [1, 1] })],
+  ["depthwise", geometry(2, 4, 8, 8, 4, [3, 3], { groups: 4, p: [1, 1] })],
+  ["1x1", geometry(3, 5, 6, 6, 7, [1, 1])],
+];
+
+const blas = backendLoads("native") ? findBlas(blasCandidates(process.env, process.platform)).blas : null;
+const rt = runtime();
+
+describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops", () => {
+  describe.each([Float32Array, Float64Array] as Ctor[])("%o", (T) => {
+    const tol = T === Float32Array ? 2e-5 : 1e-12;
+    it.each(CASES)(
+      "%s: forward, and backward adding into given gradients (whole batch and one image per chunk)",
+      (_, g) => {
+        const K = (g.c / g.groups) * g.kh * g.kw;
+        const x = filled(T, g.n * g.c * g.h * g.w, 1);
+        const w = filled(T, g.cout * K, 2);
+        const b = filled(T, g.cout, 3);
+        const outLen = g.n * g.cout * g.ho * g.wo;
+        const gOut = filled(T, outLen, 4);
+        const ref = new T(outLen);
+        conv2dNaiveForward(x, w, b, ref, g);
+        const refDx = filled(T, x.length, 5);
+        const refDw = filled(T, w.length, 6);
+        const refDb = filled(T, b.length, 7);
+        const start = [refDx.slice(), refDw.slice(), refDb.slice()];
+        conv2dNaiveBackward(x, w, gOut, refDx, refDw, refDb, g);
+        const close = (a: ArrayLike<number>, e: ArrayLike<number>, what: string) => {
+          let worst = 0;
+          for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]));
+          expect(worst, what).toBeLessThan(tol * 10);
+        };
+        // a budget of one image's columns makes every image its own chunk
+        for (const budget of [undefined, 1]) {
+          const out = new T(outLen).fill(NaN);
+          blasConvForward(blas!, rt!, x, w, b, out, g, budget);
+          close(out, ref, `forward, budget ${budget}`);
+          const [dx, dw, db] = start.map((a) => a.slice());
+          blasConvBackward(blas!, rt!, x, w, gOut, dx, dw, db, g, budget);
+          close(dx, refDx, `dx, budget ${budget}`);
+          close(dw, refDw, `dw, budget ${budget}`);
+          close(db, refDb, `db, budget ${budget}`);
+        }
+        // without bias, and with only some of the gradients
+        const out = new T(outLen);
+        blasConvForward(blas!, rt!, x, w, null, out, g);
+        const refNoBias = new T(outLen);
+        conv2dNaiveForward(x, w, null, refNoBias, g);
+        close(out, refNoBias, "forward without bias");
+        const dwOnly = new T(w.length);
+        blasConvBackward(blas!, rt!, x, w, gOut, null, dwOnly, null, g);
+        const refDwOnly = new T(w.length);
+        conv2dNaiveBackward(x, w, gOut, null, refDwOnly, null, g);
+        close(dwOnly, refDwOnly, "dw alone");
+      },
+    );
+  });
+});
