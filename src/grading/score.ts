@@ -142,7 +142,9 @@ export function scoreCell(
       return fail(`timed out after ${timeoutSeconds} s and was interrupted${restored}`);
     case "kernel-died":
       return fail(
-        `the kernel died while running this cell (process.exit, out of memory or a crash)${restored}`,
+        exec.message !== undefined && /--memory/.test(exec.message)
+          ? `${exec.message}${restored}`
+          : `the kernel died while running this cell (process.exit, out of memory or a crash)${restored}`,
       );
     default:
       break;
