@@ -17,6 +17,10 @@ import {
   type Conv2dShape,
 } from "../src/backend/wasm/index.js";
 import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
+import { blasCandidates, findBlas } from "../src/backend/native/index.js";
+import { blasConvBackward, blasConvForward } from "../src/backend/native/conv.js";
+import { runtime } from "../src/backend/wasm/runtime.js";
+import type { ConvGeometry } from "../src/backend/backend.js";
 
 const smoke = process.argv.includes("--smoke");
 const SYS = "cnnlab-wasm";
@@ -41,6 +45,7 @@ function main(): void {
     return;
   }
   const defaultThreads = getNumThreads();
+  const blas = findBlas(blasCandidates(process.env, process.platform)).blas;
   const opts = smoke ? { warmup: 1, minRuns: 2, minTimeS: 0 } : {};
   const rows: Row[] = [];
   for (const threads of [1, 2]) {
@@ -60,7 +65,36 @@ function main(): void {
       rows.push(row(SYS, threads, "W2", `${name} fwd${tag}`, fwd, flops));
       const bwd = bench(() => wasmConv2dBackward({ ...s, x, weight, dout, dx, dw }), opts);
       rows.push(row(SYS, threads, "W3", `${name} bwd(dx,dw)${tag}`, bwd, 2 * flops));
-      for (const r of rows.slice(-2)) console.log(JSON.stringify(r));
+      for (const r of rows.slice(-2)) console.log(JSON.stringify({ ...r, backend: "wasm" }));
+      const rt = runtime();
+      if (blas && rt) {
+        blas.setThreads(threads);
+        const g: ConvGeometry = {
+          n: s.batch,
+          c: s.inC,
+          h: s.inH,
+          w: s.inW,
+          cout: s.outC,
+          groups: 1,
+          kh: s.kH,
+          kw: s.kW,
+          sh: s.strideH,
+          sw: s.strideW,
+          ph: s.padH,
+          pw: s.padW,
+          dh: s.dilationH,
+          dw: s.dilationW,
+          ho,
+          wo,
+        };
+        const nf = bench(() => blasConvForward(blas, rt, x, weight, bias, out, g), opts);
+        const nb = bench(() => blasConvBackward(blas, rt, x, weight, dout, dx, dw, null, g), opts);
+        for (const r of [
+          row(SYS, threads, "W2", `${name} fwd${tag}`, nf, flops),
+          row(SYS, threads, "W3", `${name} bwd(dx,dw)${tag}`, nb, 2 * flops),
+        ])
+          console.log(JSON.stringify({ ...r, backend: "native" }));
+      }
     }
   }
   // W4: max pool 2x2 stride 2 on [64, 32, 32, 32], forward and backward on the WASM kernels (the

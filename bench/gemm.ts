@@ -1,4 +1,5 @@
-// W1: SGEMM n = 256, 512, 1024 (and DGEMM n = 512) on the WebAssembly backend at 1 and 2 threads,
+// W1: SGEMM n = 256, 512, 1024 (and DGEMM n = 512) on the WebAssembly backend (and the native one's
+// BLAS, where it loads) at 1 and 2 threads,
 // with PyTorch / numpy / tfjs-wasm figures for the same workload read from the peers' results.
 //   node --import tsx bench/gemm.ts            full run, writes bench/results/wasm_gemm.jsonl
 //   node --import tsx bench/gemm.ts --smoke    tiny sizes, a few runs, writes nothing (CI)
@@ -12,6 +13,7 @@ import {
   wasmUnavailableReason,
 } from "../src/backend/wasm/index.js";
 import { runtime } from "../src/backend/wasm/runtime.js";
+import { blasCandidates, blasGemm, findBlas } from "../src/backend/native/index.js";
 import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
 
 const smoke = process.argv.includes("--smoke");
@@ -48,6 +50,8 @@ function main(): void {
   const opts = smoke ? { warmup: 1, minRuns: 2, minTimeS: 0 } : {};
   const rows: Row[] = [];
   const peak = probe();
+  // the native backend's GEMM, where a BLAS loads (its rows are printed, not written to wasm_gemm.jsonl)
+  const blas = findBlas(blasCandidates(process.env, process.platform)).blas;
   console.log(
     `WASM SIMD mul+add probe: ${peak.toFixed(1)} GFLOP/s per core now (the peers' run measured 35.5 for the same loop)`,
   );
@@ -63,9 +67,21 @@ function main(): void {
       const args = { transA: false, transB: false, m: n, n, k: n, a, b, c, accumulate: false };
       const t = bench(() => wasmGemm(args), opts);
       const name = `${dtype === "float32" ? "sgemm" : "dgemm"} n=${n}`;
-      const r = row(SYS, threads, "W1", name, t, 2 * n ** 3, { probe_gflops: +peak.toFixed(1) });
+      const r = row(SYS, threads, "W1", name, t, 2 * n ** 3, {
+        probe_gflops: +peak.toFixed(1),
+        backend: "wasm",
+      });
       rows.push(r);
       console.log(JSON.stringify(r));
+      if (blas) {
+        blas.setThreads(threads);
+        const tn = bench(() => blasGemm(blas, args), opts);
+        console.log(
+          JSON.stringify(
+            row(SYS, threads, "W1", name, tn, 2 * n ** 3, { backend: "native", blas: blas.description }),
+          ),
+        );
+      }
     }
   }
   setNumThreads(defaultThreads);

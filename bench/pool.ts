@@ -1,31 +1,26 @@
 // W4: 2x2 / stride 2 max pooling, forward + backward through autograd (as PyTorch's
 // `y = F.max_pool2d(x, 2, 2); y.backward(dy)`), and forward alone, on [64, 32, 32, 32] float32,
-// through the public F.maxPool2d on the WebAssembly backend, at 1 and 2 threads.
+// through the public F.maxPool2d on the backend CNNLAB_BENCH_BACKEND names (default wasm), at 1 and 2 threads.
 //   node --import tsx bench/pool.ts [--smoke] [--threads 1,2]
 // Prints one JSON line per measurement (the format of bench/timing.ts's row()).
 import { pathToFileURL } from "node:url";
-import { F, listBackends, noGrad, randn, registerBackend, setBackend, backend } from "../src/index.js";
-import {
-  setNumThreads,
-  shutdownThreads,
-  wasmAvailable,
-  wasmBackend,
-  wasmUnavailableReason,
-} from "../src/backend/wasm/index.js";
+import { F, noGrad, randn, setBackend, setNumThreads, wasmAvailable } from "../src/index.js";
+import { shutdownThreads, wasmUnavailableReason } from "../src/backend/wasm/index.js";
 import { bench, row, type BenchOptions, type Row } from "./timing.js";
 import { CASES, FULL, SMOKE } from "./peers/shapes.js";
 
 export const SYS = "cnnlab";
 
 /**
- * Registers the WebAssembly backend when the library has not, and selects it. Returns a note for
- * the results: "wasm", or "js (wasm unavailable: ...)" when this engine cannot run it.
+ * Selects the backend the runner measures: CNNLAB_BENCH_BACKEND (bench/run.ts sets it per column),
+ * default "wasm". Returns its name for the results, with a note when the WebAssembly kernels fall
+ * back to JavaScript on this engine.
  */
-export function selectWasm(): string {
-  if (!listBackends().includes("wasm")) registerBackend(wasmBackend);
-  setBackend("wasm");
-  if (!wasmAvailable()) return `wasm backend selected, kernels fall back to js (${wasmUnavailableReason()})`;
-  return backend().name;
+export function selectBackend(): string {
+  const name = process.env.CNNLAB_BENCH_BACKEND || "wasm";
+  setBackend(name);
+  if (!wasmAvailable()) return `${name} (WebAssembly unavailable: ${wasmUnavailableReason()})`;
+  return name;
 }
 
 export function benchPool(shape: readonly number[], threadCounts: number[], smoke: boolean): Row[] {
@@ -56,7 +51,7 @@ function argValue(name: string): string | undefined {
 async function main(): Promise<void> {
   const smoke = process.argv.includes("--smoke");
   const threadCounts = (argValue("--threads") ?? "1,2").split(",").map(Number);
-  const note = selectWasm();
+  const note = selectBackend();
   try {
     for (const r of benchPool((smoke ? SMOKE : FULL).pool, threadCounts, smoke)) {
       console.log(JSON.stringify({ ...r, backend: note }));

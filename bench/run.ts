@@ -53,7 +53,7 @@ function positiveInt(v: string, name: string): number {
  */
 export function mergeRounds(lines: Line[]): Line[] {
   const key = (l: Line) =>
-    JSON.stringify([l.sys, l.threads, l.workload, l.case, l.variant ?? "", l.dtype ?? ""]);
+    JSON.stringify([l.sys, l.threads, l.workload, l.case, l.variant ?? "", l.dtype ?? "", backendOf(l)]);
   const groups = new Map<string, Line[]>();
   const out: Line[] = [];
   for (const l of lines) {
@@ -131,9 +131,20 @@ const wanted = (o: RunOptions, w: string) => o.only.length === 0 || o.only.inclu
 export type Line = Row & {
   error?: string;
   missing?: string;
-  /** cnnlab rows: which path was measured ("wasm kernel" = the backend's kernel, else the public API). */
+  /** cnnlab rows: which path was measured ("kernel" = the backend's kernel, else the public API). */
   variant?: string;
+  /** cnnlab rows: the backend measured ("native" or "wasm"; runners may add a note after the name). */
+  backend?: string;
 };
+
+/** The backends with a column of their own, best first; the peer ratios are given for each. */
+export const BACKENDS = ["native", "wasm"] as const;
+
+/** The backend column of a cnnlab row (rows without one are the WebAssembly backend's). */
+export function backendOf(l: Line): string {
+  const b = (l.backend ?? "wasm").split(" ")[0];
+  return (BACKENDS as readonly string[]).includes(b) ? b : "wasm";
+}
 
 interface Job {
   label: string;
@@ -217,7 +228,14 @@ function baseCase(name: string): string {
   return name.replace(/ \(smoke[^)]*\)$/, "");
 }
 
-function ownJobs(o: RunOptions): Job[] {
+/** The backends that load here (the native one needs a BLAS); bench/run.ts runs the API rows on each. */
+export async function benchBackends(): Promise<string[]> {
+  const { listBackends } = await import("../src/index.js");
+  const have = listBackends();
+  return BACKENDS.filter((b) => have.includes(b));
+}
+
+function ownJobs(o: RunOptions, backends: string[]): Job[] {
   const smoke = o.smoke ? ["--smoke"] : [];
   const jobs: Job[] = [];
   const tag = (variant: string) => (x: Line) => ({ ...x, sys: "cnnlab", case: baseCase(x.case), variant });
@@ -229,7 +247,7 @@ function ownJobs(o: RunOptions): Job[] {
       own: true,
       sys: "cnnlab",
       threads: 0,
-      map: tag("wasm kernel"),
+      map: tag("kernel"),
     });
   }
   if (wanted(o, "W2") || wanted(o, "W3") || wanted(o, "W4")) {
@@ -243,48 +261,58 @@ function ownJobs(o: RunOptions): Job[] {
       map: (x) => {
         if (!wanted(o, x.workload)) return null;
         // conv.ts's W4 rows time the bare kernels; bench/pool.ts times the public F.maxPool2d
-        const variant = x.workload === "W4" ? "wasm kernels" : "wasm kernel";
+        const variant = x.workload === "W4" ? "kernels" : "kernel";
         return { ...x, sys: "cnnlab", case: baseCase(x.case), variant };
       },
     });
   }
-  if (wanted(o, "W2") || wanted(o, "W3") || wanted(o, "naive")) {
-    jobs.push({
-      label: "cnnlab F.conv2d / conv2dNaive (bench/run.ts --child conv-api)",
-      cmd: process.execPath,
-      args: [...TSX, "bench/run.ts", "--child", "conv-api", ...smoke],
-      own: true,
-      sys: "cnnlab",
-      threads: 0,
-    });
-  }
-  if (wanted(o, "W4")) {
-    jobs.push({
-      label: "cnnlab W4 (bench/pool.ts)",
-      cmd: process.execPath,
-      args: [...TSX, "bench/pool.ts", ...smoke],
-      own: true,
-      sys: "cnnlab",
-      threads: 0,
-      map: tag("F.maxPool2d"),
-    });
-  }
-  if (wanted(o, "W5")) {
-    jobs.push({
-      label: "cnnlab W5 (bench/train-step.ts)",
-      cmd: process.execPath,
-      args: [...TSX, "bench/train-step.ts", ...smoke],
-      own: true,
-      sys: "cnnlab",
-      threads: 0,
-      map: tag("nn + optim.SGD"),
-    });
+  for (const b of backends) {
+    const env = { CNNLAB_BENCH_BACKEND: b };
+    const on = ` on ${b}`;
+    if (wanted(o, "W2") || wanted(o, "W3") || wanted(o, "naive")) {
+      jobs.push({
+        label: `cnnlab F.conv2d / conv2dNaive${on} (bench/run.ts --child conv-api)`,
+        cmd: process.execPath,
+        args: [...TSX, "bench/run.ts", "--child", "conv-api", ...smoke],
+        env,
+        own: true,
+        sys: "cnnlab",
+        threads: 0,
+        // the naive-vs-fast comparison is the default backend's
+        map: (x) => (x.workload === "naive" && b !== backends[0] ? null : x),
+      });
+    }
+    if (wanted(o, "W4")) {
+      jobs.push({
+        label: `cnnlab W4${on} (bench/pool.ts)`,
+        cmd: process.execPath,
+        args: [...TSX, "bench/pool.ts", ...smoke],
+        env,
+        own: true,
+        sys: "cnnlab",
+        threads: 0,
+        map: tag("F.maxPool2d"),
+      });
+    }
+    if (wanted(o, "W5")) {
+      jobs.push({
+        label: `cnnlab W5${on} (bench/train-step.ts)`,
+        cmd: process.execPath,
+        args: [...TSX, "bench/train-step.ts", ...smoke],
+        env,
+        own: true,
+        sys: "cnnlab",
+        threads: 0,
+        map: tag("nn + optim.SGD"),
+      });
+    }
   }
   if (wanted(o, "rss")) {
     jobs.push({
-      label: `cnnlab RSS over ${o.rssSteps} W5 steps`,
+      label: `cnnlab RSS over ${o.rssSteps} W5 steps on ${backends[0] ?? "wasm"}`,
       cmd: process.execPath,
       args: ["--expose-gc", ...TSX, "bench/train-step.ts", ...smoke, "--rss", String(o.rssSteps)],
+      env: { CNNLAB_BENCH_BACKEND: backends[0] ?? "wasm" },
       own: true,
       sys: "cnnlab",
       threads: 0,
@@ -360,14 +388,16 @@ function ourCell(r: Line | undefined): string {
   return `${fmtMs(r.ms)}${r.gflops ? ` (${r.gflops} GF/s)` : ""}`;
 }
 
-/** "ours/theirs× (their ms)", or why there is no ratio. */
-function peerCell(ours: Line | undefined, peer: Line | undefined, missing: string | undefined): string {
+/** "ours/theirs× (their ms)" for each backend measured ("native 0.9× · wasm 1.2× (their ms)"), or why there is none. */
+function peerCell(ours: Line[], peer: Line | undefined, missing: string | undefined): string {
   if (missing) return `missing: ${missing.slice(0, 44)}`;
   if (!peer) return "not measured";
   if (peer.error)
     return `cannot: ${peer.error.replace(/^Kernel '(\w+)' not registered.*/, "no $1 kernel").slice(0, 44)}`;
-  if (!ours || ours.error || typeof ours.ms !== "number") return `(${fmtMs(peer.ms)})`;
-  return `${(ours.ms / peer.ms).toFixed(2)}× (${fmtMs(peer.ms)})`;
+  const ok = ours.filter((o) => !o.error && typeof o.ms === "number" && !Number.isNaN(o.ms));
+  if (ok.length === 0) return `(${fmtMs(peer.ms)})`;
+  const ratios = ok.map((o) => `${ok.length > 1 ? `${backendOf(o)} ` : ""}${(o.ms / peer.ms).toFixed(2)}×`);
+  return `${ratios.join(" · ")} (${fmtMs(peer.ms)})`;
 }
 
 export interface TableInput {
@@ -376,7 +406,10 @@ export interface TableInput {
   missing: Record<string, string>;
 }
 
-/** Builds the markdown table: one row per (workload, case, cnnlab variant), every peer column. */
+/**
+ * Builds the markdown table: one row per (workload, case, cnnlab path), a column per backend and
+ * thread count, then every peer column with each backend's ratio at the peer's thread count.
+ */
 export function buildTable({ lines, missing }: TableInput): string {
   const inTable = (l: Line) => /^W\d$/.test(l.workload);
   const ours = lines.filter((l) => l.sys === "cnnlab" && inTable(l) && l.case && l.ms !== undefined);
@@ -396,16 +429,20 @@ export function buildTable({ lines, missing }: TableInput): string {
   }
   const order = (w: string) => ALL_WORKLOADS.indexOf(w);
   keys.sort((a, b) => order(a.workload) - order(b.workload));
+  const present = BACKENDS.filter((b) => ours.some((l) => backendOf(l) === b));
+  const shown = present.length ? present : (["wasm"] as const);
   const body = keys.map((k) => {
-    const find = (threads: number) =>
+    const find = (threads: number, b: string) =>
       ours.find(
         (l) =>
           l.workload === k.workload &&
           l.case === k.case &&
           (l.variant ?? "") === k.variant &&
-          l.threads === threads,
+          l.threads === threads &&
+          backendOf(l) === b,
       );
-    const cells = [k.workload, k.case, k.variant, ourCell(find(1)), ourCell(find(2))];
+    const cells = [k.workload, k.case, k.variant];
+    for (const b of shown) cells.push(ourCell(find(1, b)), ourCell(find(2, b)));
     for (const c of COLUMNS) {
       const peer = lines.find(
         (l) =>
@@ -414,12 +451,19 @@ export function buildTable({ lines, missing }: TableInput): string {
           l.workload === k.workload &&
           l.case === k.case,
       );
-      cells.push(peerCell(find(c.threads), peer, missing[c.key]));
+      const mine = shown.map((b) => find(c.threads, b)).filter((l): l is Line => l !== undefined);
+      cells.push(peerCell(mine, peer, missing[c.key]));
     }
     return cells;
   });
   return table(
-    ["workload", "case", "cnnlab path", "cnnlab 1T ms", "cnnlab 2T ms", ...COLUMNS.map((c) => c.title)],
+    [
+      "workload",
+      "case",
+      "cnnlab path",
+      ...shown.flatMap((b) => [`${b} 1T ms`, `${b} 2T ms`]),
+      ...COLUMNS.map((c) => c.title),
+    ],
     body,
   );
 }
@@ -427,7 +471,14 @@ export function buildTable({ lines, missing }: TableInput): string {
 // ---------------------------------------------------------------- targets
 
 function targetLines(lines: Line[]): string[] {
-  const get = (sysPrefix: string, threads: number, workload: string, name: string, variant?: string) =>
+  const get = (
+    sysPrefix: string,
+    threads: number,
+    workload: string,
+    name: string,
+    variant?: string,
+    be?: string,
+  ) =>
     lines.find(
       (l) =>
         l.sys.startsWith(sysPrefix) &&
@@ -435,7 +486,8 @@ function targetLines(lines: Line[]): string[] {
         l.workload === workload &&
         l.case === name &&
         typeof l.ms === "number" &&
-        (variant === undefined || l.variant === variant),
+        (variant === undefined || l.variant === variant) &&
+        (be === undefined || backendOf(l) === be),
     );
   const out: string[] = [];
   const say = (what: string, value: number | undefined, limit: number, unit: string, atMost: boolean) => {
@@ -449,64 +501,61 @@ function targetLines(lines: Line[]): string[] {
     );
   };
   const ratio = (a?: Line, b?: Line) => (a && b ? a.ms / b.ms : undefined);
+  const vsTorch = (t: number, w: string, name: string, variant: string, be = "native") =>
+    ratio(get("cnnlab", t, w, name, variant, be), get("torch", t, w, name));
   for (const t of [1, 2]) {
+    const gf = get("cnnlab", t, "W1", "sgemm n=1024", "kernel", "native")?.gflops;
+    const torchGf = get("torch", t, "W1", "sgemm n=1024")?.gflops;
     say(
-      `W1 sgemm n=1024 ${t}T GFLOP/s`,
-      get("cnnlab", t, "W1", "sgemm n=1024")?.gflops,
-      t === 1 ? 38 : 70,
+      `W1 sgemm n=1024 ${t}T native GF/s / PyTorch's`,
+      gf && torchGf ? gf / torchGf : undefined,
+      0.9,
       "",
       false,
     );
     for (const c of FULL.convs) {
       say(
-        `W2 ${c.name} ${t}T vs PyTorch (wasm kernel)`,
-        ratio(
-          get("cnnlab", t, "W2", CASES.convFwd(c), "wasm kernel"),
-          get("torch", t, "W2", CASES.convFwd(c)),
-        ),
-        1.0,
+        `W2 ${c.name} ${t}T native F.conv2d vs PyTorch`,
+        vsTorch(t, "W2", CASES.convFwd(c), "F.conv2d"),
+        1.1,
         "×",
         true,
       );
       say(
-        `W3 ${c.name} ${t}T vs PyTorch (wasm kernel)`,
-        ratio(
-          get("cnnlab", t, "W3", CASES.convBwd(c), "wasm kernel"),
-          get("torch", t, "W3", CASES.convBwd(c)),
-        ),
-        1.2,
+        `W3 ${c.name} ${t}T native kernel vs PyTorch`,
+        vsTorch(t, "W3", CASES.convBwd(c), "kernel"),
+        1.1,
         "×",
         true,
       );
     }
+    say(`W4 ${t}T F.maxPool2d vs PyTorch`, vsTorch(t, "W4", CASES.poolBoth, "F.maxPool2d"), 1.0, "×", true);
+    say(`W5 ${t}T native vs PyTorch`, vsTorch(t, "W5", CASES.step32, "nn + optim.SGD"), 1.0, "×", true);
     say(
-      `W4 ${t}T vs PyTorch (F.maxPool2d)`,
-      ratio(get("cnnlab", t, "W4", CASES.poolBoth, "F.maxPool2d"), get("torch", t, "W4", CASES.poolBoth)),
-      0.5,
+      `W5 float64 ${t}T native vs PyTorch float64`,
+      vsTorch(t, "W5", CASES.step64, "nn + optim.SGD"),
+      1.0,
       "×",
       true,
     );
-    const w5 = get("cnnlab", t, "W5", CASES.step32);
-    say(`W5 ${t}T vs PyTorch`, ratio(w5, get("torch", t, "W5", CASES.step32)), 1.5, "×", true);
-    say(`W5 float64 / W5 float32 ${t}T`, ratio(get("cnnlab", t, "W5", CASES.step64), w5), 2, "×", true);
   }
   const conv = get("convnetjs", 1, "W5", CASES.step32);
-  const w5one = get("cnnlab", 1, "W5", CASES.step32);
-  say("W5 1T speed-up over convnetjs", conv && w5one ? conv.ms / w5one.ms : undefined, 40, "×", false);
+  const w5one = get("cnnlab", 1, "W5", CASES.step32, "nn + optim.SGD", "wasm");
+  say("W5 1T wasm speed-up over convnetjs", conv && w5one ? conv.ms / w5one.ms : undefined, 40, "×", false);
   return out;
 }
 
 // ---------------------------------------------------------------- child: F.conv2d and the naive ratio
 
 async function convApiChild(smoke: boolean): Promise<void> {
-  const { F, noGrad, randn } = await import("../src/index.js");
-  const { setNumThreads, shutdownThreads } = await import("../src/backend/wasm/index.js");
-  const { selectWasm } = await import("./pool.js");
+  const { F, noGrad, randn, setNumThreads } = await import("../src/index.js");
+  const { shutdownThreads } = await import("../src/backend/wasm/index.js");
+  const { selectBackend } = await import("./pool.js");
   const { bench, row } = await import("./timing.js");
   const { convFlops, convOut } = await import("./peers/shapes.js");
   const w = smoke ? SMOKE : FULL;
   const opts = smoke ? { warmup: 1, minRuns: 2, minTimeS: 0 } : {};
-  const backend = selectWasm();
+  const backend = selectBackend();
   const print = (r: Row) => console.log(JSON.stringify({ ...r, backend }));
   try {
     for (const threads of [1, 2]) {
@@ -588,12 +637,13 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
   const lines: Line[] = [];
   const missing: Record<string, string> = {};
   const crashed: string[] = [];
+  const backends = await benchBackends();
   const peers = peerJobs(o, w);
   const torch = peers.filter((j) => j.sys === "torch");
   const jobs: Job[] = [];
   for (let r = 0; r < o.rounds; r++) {
     const tag = o.rounds > 1 ? ` (round ${r + 1}/${o.rounds})` : "";
-    for (const j of [...ownJobs(o), ...torch]) {
+    for (const j of [...ownJobs(o, backends), ...torch]) {
       // the RSS check (1,000 steps) runs once
       if (r > 0 && j.own && /RSS/.test(j.label)) continue;
       jobs.push({ ...j, label: j.label + tag });

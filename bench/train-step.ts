@@ -1,16 +1,17 @@
 // W5: one training step (forward, backward, SGD update) of the CS231n ThreeLayerConvNet on a batch
 // of 64 images [64, 3, 32, 32] (conv 32 7x7 pad 3 - relu - 2x2 max pool - affine 100 - relu -
-// affine 10 - softmax loss), float32 and float64, at 1 and 2 threads on the WebAssembly backend;
+// affine 10 - softmax loss), float32 and float64, at 1 and 2 threads on the backend
+// CNNLAB_BENCH_BACKEND names (default wasm);
 // and the RSS check: 1,000 steps must keep the resident set flat (within 10%) after warm-up.
 //   node --import tsx bench/train-step.ts [--smoke] [--threads 1,2] [--rss STEPS]
 //   node --cpu-prof --import tsx bench/train-step.ts --threads 1 --steps 30 [--dtype float64]   (profiling)
 // Prints one JSON line per measurement (the format of bench/timing.ts's row()).
 import { pathToFileURL } from "node:url";
-import { F, manualSeed, nn, optim, randint, randn, type Tensor } from "../src/index.js";
-import { setNumThreads, shutdownThreads } from "../src/backend/wasm/index.js";
+import { F, manualSeed, nn, optim, randint, randn, setNumThreads, type Tensor } from "../src/index.js";
+import { shutdownThreads } from "../src/backend/wasm/index.js";
 import { bench, row, type BenchOptions, type Row } from "./timing.js";
 import { CASES, FULL, SMOKE, netFlops, type NetShape } from "./peers/shapes.js";
-import { selectWasm, SYS } from "./pool.js";
+import { selectBackend, SYS } from "./pool.js";
 
 export interface TrainStep {
   step(): number;
@@ -166,7 +167,7 @@ async function main(): Promise<void> {
   const w = smoke ? SMOKE : FULL;
   const threadCounts = (argValue("--threads") ?? "1,2").split(",").map(Number);
   const rssSteps = argValue("--rss");
-  const backendNote = selectWasm();
+  const backendNote = selectBackend();
   try {
     const plain = argValue("--steps");
     if (plain !== undefined) {

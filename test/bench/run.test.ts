@@ -69,6 +69,47 @@ describe("bench/run.ts table", () => {
     expect(w5?.[col("convnetjs (1T)")]).toBe("0.01× (3000)"); // 30 / 3000
   });
 
+  it("has a column per backend and gives each backend's ratio in the peer cells", () => {
+    const lines: Line[] = [
+      {
+        sys: "cnnlab",
+        threads: 1,
+        workload: "W5",
+        case: CASES.step32,
+        ms: 30,
+        variant: "x",
+        backend: "native",
+      },
+      {
+        sys: "cnnlab",
+        threads: 1,
+        workload: "W5",
+        case: CASES.step32,
+        ms: 60,
+        variant: "x",
+        backend: "wasm (note)",
+      },
+      {
+        sys: "cnnlab",
+        threads: 2,
+        workload: "W5",
+        case: CASES.step32,
+        ms: 20,
+        variant: "x",
+        backend: "native",
+      },
+      { sys: "torch-1.13", threads: 1, workload: "W5", case: CASES.step32, ms: 40 },
+    ];
+    const md = buildTable({ lines, missing: {} });
+    expect(md.split("\n")[0]).toMatch(
+      /native 1T ms \| native 2T ms \| wasm 1T ms \| wasm 2T ms \| PyTorch 1T/,
+    );
+    const w5 = rows(md)[0];
+    expect(w5.slice(3, 7)).toEqual(["30.0", "20.0", "60.0", "–"]);
+    expect(w5[7]).toBe("native 0.75× · wasm 1.50× (40.0)");
+    expect(w5[8]).toBe("not measured");
+  });
+
   it("reports peers that are missing or cannot run a case instead of dropping them", () => {
     const lines: Line[] = [
       ...ours(1, 10),
