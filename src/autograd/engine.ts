@@ -2,7 +2,7 @@ import { ones } from "../tensor/creation.js";
 import { releaseBuffer, setAllocationLog } from "../tensor/dtype.js";
 import { shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import { traced, traceNote } from "../runtime/trace.js";
+import { activeRecorder, traced, traceNote } from "../runtime/trace.js";
 import { add, contiguousCopy, to } from "../ops/elementwise.js";
 import { contiguousData } from "../ops/util.js";
 import { isOpBackward } from "./function.js";
@@ -186,7 +186,11 @@ function runBackward(root: Tensor, gradient: Tensor | null | undefined, options:
     try {
       for (const node of order) runNode(node, pending, buffers, options);
       // every contribution to a leaf is in: its hooks see the total, once
-      for (const [leaf, g] of pending.leaves) accumulateLeaf(leaf, g, buffers.adoptable(g));
+      for (const [leaf, g] of pending.leaves) {
+        const before = leaf.grad;
+        accumulateLeaf(leaf, g, buffers.adoptable(g));
+        traceNote("grads", leaf, [g, before, leaf.grad]);
+      }
     } finally {
       setAllocationLog(previousLog);
     }
@@ -232,7 +236,8 @@ function runNode(node: Node, pending: Pending, buffers: PassBuffers, options: Ba
     if (!fromOp) buffers.seen(g);
     return g.dtype !== input.dtype ? to(g, input.dtype) : g;
   });
-  traceNote("node", node, [grad, ...returned]);
+  // for compile's memory plan: every gradient this node reads or writes, noted after the writes
+  const seen = activeRecorder() === null ? null : [grad, ...returned, ...gradsToUpdate(node, pending)];
   node.inputs.forEach((input, i) => {
     const g = returned[i];
     if (!input || !g) return;
@@ -245,4 +250,12 @@ function runNode(node: Node, pending: Pending, buffers: PassBuffers, options: Ba
     }
   });
   buffers.consumed(grad, waiting(pending));
+  if (seen !== null) traceNote("node", node, [...seen, ...gradsToUpdate(node, pending)]);
+}
+
+/** The gradients that accumulating into a node's inputs reads (or has written). */
+function gradsToUpdate(node: Node, pending: Pending): (Tensor | null | undefined)[] {
+  return node.inputs.map((input) =>
+    input === null ? null : input.gradFn ? pending.nodes.get(input.gradFn) : pending.leaves.get(input),
+  );
 }

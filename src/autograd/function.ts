@@ -1,4 +1,4 @@
-import { traced } from "../runtime/trace.js";
+import { activeRecorder, traced } from "../runtime/trace.js";
 import { Tensor } from "../tensor/tensor.js";
 import { isFloating } from "../tensor/dtype.js";
 import { isGradEnabled, withGradMode } from "./grad-mode.js";
@@ -50,6 +50,7 @@ export function isOpBackward(backward: BackwardFn): boolean {
 }
 
 function applyFunction<Args extends unknown[]>(def: FunctionDef<Args>, nodeName: string, args: Args): Tensor {
+  if (activeRecorder() === null) return applyRecorded(def, nodeName, args);
   return traced("op", def.name, args, (...a: Args) => applyRecorded(def, nodeName, a));
 }
 

@@ -2,6 +2,7 @@ import { backend } from "../backend/index.js";
 import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
 import { defineOp } from "../autograd/function.js";
+import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
 import {
   allocate,
@@ -66,9 +67,15 @@ function isSuffixBroadcast(small: readonly number[], shape: readonly number[]): 
   return true;
 }
 
+/** Kernels called outside an op (comparisons) are replayable units of their own for compile. */
 function binaryKernel(op: string, a: Tensor, b: Tensor, outDtype: DType, f: BinaryFn): Tensor {
+  if (activeRecorder() === null) return binaryKernelNow(op, a, b, outDtype, f);
+  return traced("op", op, [op, a, b, outDtype, f], binaryKernelNow);
+}
+
+function binaryKernelNow(op: string, a: Tensor, b: Tensor, outDtype: DType, f: BinaryFn): Tensor {
   // int32 products must be exact modulo 2^32 (a double product of two int32 loses the low bits)
-  if (op === "mul" && outDtype === "int32") return binaryKernel("imul", a, b, outDtype, Math.imul);
+  if (op === "mul" && outDtype === "int32") return binaryKernelNow("imul", a, b, outDtype, Math.imul);
   const shape = broadcastShapes(a.shape, b.shape, op);
   const out = allocate(outDtype, numel(shape));
   const aFull = shapesEqual(a.shape, shape);
@@ -113,6 +120,11 @@ function binaryKernel(op: string, a: Tensor, b: Tensor, outDtype: DType, f: Bina
 }
 
 function unaryKernel(x: Tensor, outDtype: DType, f: (v: number) => number): Tensor {
+  if (activeRecorder() === null) return unaryKernelNow(x, outDtype, f);
+  return traced("op", "unary", [x, outDtype, f], unaryKernelNow);
+}
+
+function unaryKernelNow(x: Tensor, outDtype: DType, f: (v: number) => number): Tensor {
   const out = allocate(outDtype, x.numel());
   if (x.isContiguous()) {
     const d = x.data;

@@ -1,5 +1,6 @@
 import { reduceDims, type ReduceKind } from "../backend/js/reduce.js";
 import { defineOp } from "../autograd/function.js";
+import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
 import { allocate, floatingOf, type DType } from "../tensor/dtype.js";
 import { normalizeDims, numel, shapeToString } from "../tensor/shape.js";
@@ -31,6 +32,19 @@ function plan(x: Tensor, dims: Dims, keepdim: boolean, op: string): Plan {
 
 /** Runs the reduction kernel (no autograd); `op` names the user's call in errors. */
 function reduceRaw(x: Tensor, p: Plan, kind: ReduceKind, dtype: DType, op: string, keepdim = false): Tensor {
+  // called outside an op by argmax/argmin: a replayable unit of its own for compile
+  if (activeRecorder() === null) return reduceRawNow(x, p, kind, dtype, op, keepdim);
+  return traced("op", op, [x, p, kind, dtype, op, keepdim], reduceRawNow);
+}
+
+function reduceRawNow(
+  x: Tensor,
+  p: Plan,
+  kind: ReduceKind,
+  dtype: DType,
+  op: string,
+  keepdim: boolean,
+): Tensor {
   if (p.size === 0 && kind !== "sum" && kind !== "logsumexp" && numel(p.outShape) > 0) {
     const d = p.dims.find((i) => x.shape[i] === 0);
     throw new RangeError(
