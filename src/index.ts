@@ -143,3 +143,12 @@ export {
   type GlobalState,
   type StateCheckpoint,
 } from "./runtime/state.js";
+export {
+  compile,
+  CaptureError,
+  type CompileOptions,
+  type CompiledFunction,
+  type CompiledGraph,
+  type GraphInfo,
+  type MemoryReport,
+} from "./compile/index.js";

@@ -1,0 +1,249 @@
+/**
+ * Memory planning. A graph's second call is a replay that watches every array allocate() hands
+ * out: when it is made and when it is last used (as a unit's argument or result, as a gradient a
+ * backward node reads or returns, or, for what an op with a graph node saw, until that node's
+ * backward ran). Arrays still reachable when the call ends (gradients of parameters, optimizer
+ * state, results that keep a graph) are persistent. The plan packs the arrays into one arena:
+ * arrays whose lifetimes do not overlap share bytes; each persistent array gets two slots used by
+ * turns, so a replay can read the previous call's gradient while writing the new one. Later
+ * replays take their arrays from the arena in the same order: no allocation per step.
+ */
+import type { Node } from "../autograd/node.js";
+import type { AllocationHook, Recorder } from "../runtime/trace.js";
+import type { DType, TypedArray } from "../tensor/dtype.js";
+import { Tensor } from "../tensor/tensor.js";
+import { forEachTensor } from "./graph.js";
+
+export interface BufferSlot {
+  readonly dtype: DType;
+  readonly length: number;
+  readonly bytes: number;
+  /** Time steps (units and backward nodes, in order) of the first and last use. */
+  readonly born: number;
+  readonly last: number;
+  readonly persistent: boolean;
+  /** Byte offsets in the arena (two for a persistent array). */
+  readonly offsets: readonly number[];
+  /** The unit that allocated it. */
+  readonly unit: number;
+}
+
+export interface MemoryReport {
+  /** Bytes of the arena (what a replay uses for the arrays allocate() makes). */
+  readonly arenaBytes: number;
+  /** What one eager step allocates (every array once, nothing reused). */
+  readonly eagerAllocatedBytes: number;
+  /** The most bytes alive at once if each array died right after its last use (eager's best case). */
+  readonly peakLiveBytes: number;
+  readonly persistentBytes: number;
+  readonly buffers: number;
+  readonly slots: readonly BufferSlot[];
+}
+
+interface Rec {
+  dtype: DType;
+  length: number;
+  bytes: number;
+  born: number;
+  last: number;
+  persistent: boolean;
+  unit: number;
+}
+
+const ALIGN = 64;
+
+function dtypeOf(a: TypedArray): DType {
+  if (a instanceof Float32Array) return "float32";
+  if (a instanceof Float64Array) return "float64";
+  if (a instanceof Int32Array) return "int32";
+  return "bool";
+}
+
+/** Watches one replay (installed as recorder and allocation hook). */
+export class Planner implements Recorder, AllocationHook {
+  private time = 0;
+  private unitIndex = -1;
+  private readonly recs: Rec[] = [];
+  private readonly byBuffer = new Map<ArrayBufferLike, Rec>();
+  private readonly waiting = new Map<Node, Rec[]>();
+  private bornInUnit: Rec[] = [];
+
+  /** Graph nodes made inside the current unit by the ops it called. */
+  private nodesInUnit: Node[] = [];
+
+  unit<R>(_kind: string, _name: string, args: unknown[], run: (...args: any[]) => R): R {
+    const result = run(...args);
+    if (result instanceof Tensor && result.gradFn !== null) this.nodesInUnit.push(result.gradFn);
+    return result;
+  }
+
+  note(kind: string, subject: unknown, seen: readonly unknown[]): void {
+    if (kind === "node") {
+      const recs = this.waiting.get(subject as Node);
+      if (recs) {
+        for (const r of recs) r.last = Math.max(r.last, this.time);
+        this.waiting.delete(subject as Node);
+      }
+      for (const t of seen) if (t instanceof Tensor) this.touch(t);
+      this.time++;
+    } else if (kind === "optimizer-state") {
+      for (const t of seen) if (t instanceof Tensor) this.touch(t);
+    }
+  }
+
+  read(): void {}
+
+  take(): unknown {
+    return undefined;
+  }
+
+  made(array: unknown): void {
+    const a = array as TypedArray;
+    const rec: Rec = {
+      dtype: dtypeOf(a),
+      length: a.length,
+      bytes: a.byteLength,
+      born: this.time,
+      last: this.time,
+      persistent: false,
+      unit: this.unitIndex,
+    };
+    this.recs.push(rec);
+    this.byBuffer.set(a.buffer, rec);
+    this.bornInUnit.push(rec);
+  }
+
+  private touch(t: Tensor): Rec | undefined {
+    const rec = this.byBuffer.get(t.storage.data.buffer);
+    if (rec) rec.last = Math.max(rec.last, this.time);
+    return rec;
+  }
+
+  beginUnit(index: number): void {
+    this.unitIndex = index;
+    this.bornInUnit = [];
+    this.nodesInUnit = [];
+  }
+
+  /** After a unit ran: its arguments and result were used now; an op's graph node keeps them. */
+  endUnit(args: readonly unknown[], result: unknown): void {
+    const used: Rec[] = [...this.bornInUnit];
+    forEachTensor([args, result], (t) => {
+      const r = this.touch(t);
+      if (r) used.push(r);
+    });
+    // saved tensors live until the backward of every node the unit made has run
+    const nodes = new Set(this.nodesInUnit);
+    if (result instanceof Tensor && result.gradFn !== null) nodes.add(result.gradFn);
+    for (const node of nodes) {
+      const list = this.waiting.get(node) ?? [];
+      list.push(...used);
+      this.waiting.set(node, list);
+    }
+    this.time++;
+  }
+
+  /** The call ended: `reachable` tensors (parameters' gradients, optimizer state, outputs) stay alive. */
+  finish(reachable: Iterable<Tensor>): MemoryReport {
+    for (const t of reachable) {
+      const r = this.byBuffer.get(t.storage.data.buffer);
+      if (r) r.persistent = true;
+    }
+    for (const recs of this.waiting.values()) for (const r of recs) r.persistent = true;
+    return pack(this.recs, this.time);
+  }
+}
+
+/** First-fit packing, largest arrays first, of lifetimes into byte ranges. */
+function pack(recs: readonly Rec[], end: number): MemoryReport {
+  const placed: { from: number; to: number; start: number; size: number }[] = [];
+  const offsets = new Map<Rec, number[]>();
+  const order = [...recs].sort((a, b) => b.bytes - a.bytes);
+  const place = (from: number, to: number, bytes: number): number => {
+    const size = Math.ceil(bytes / ALIGN) * ALIGN;
+    const overlapping = placed.filter((p) => p.from <= to && from <= p.to).sort((a, b) => a.start - b.start);
+    let start = 0;
+    for (const p of overlapping) {
+      if (start + size <= p.start) break;
+      start = Math.max(start, p.start + p.size);
+    }
+    placed.push({ from, to, start, size });
+    return start;
+  };
+  for (const r of order) {
+    if (r.persistent) offsets.set(r, [place(0, end, r.bytes), place(0, end, r.bytes)]);
+    else offsets.set(r, [place(r.born, r.last, r.bytes)]);
+  }
+  const arenaBytes = placed.reduce((m, p) => Math.max(m, p.start + p.size), 0);
+  let peakLiveBytes = 0;
+  for (let t = 0; t <= end; t++) {
+    let live = 0;
+    for (const r of recs) if (r.persistent || (r.born <= t && t <= r.last)) live += r.bytes;
+    peakLiveBytes = Math.max(peakLiveBytes, live);
+  }
+  return {
+    arenaBytes,
+    eagerAllocatedBytes: recs.reduce((s, r) => s + r.bytes, 0),
+    peakLiveBytes,
+    persistentBytes: recs.filter((r) => r.persistent).reduce((s, r) => s + r.bytes, 0),
+    buffers: recs.length,
+    slots: recs.map((r) => ({ ...r, offsets: offsets.get(r) as number[] })),
+  };
+}
+
+function view(buffer: ArrayBuffer, dtype: DType, offset: number, length: number): TypedArray {
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(buffer, offset, length);
+    case "float64":
+      return new Float64Array(buffer, offset, length);
+    case "int32":
+      return new Int32Array(buffer, offset, length);
+    case "bool":
+      return new Uint8Array(buffer, offset, length);
+  }
+}
+
+/** Serves a replay's allocations from the arena, in the planned order. */
+export class Arena implements AllocationHook {
+  private readonly views: TypedArray[][];
+  private next = 0;
+  private parity = 0;
+  /** Allocations of the current replay that matched the plan, and those that did not (made fresh). */
+  served = 0;
+  fresh = 0;
+
+  constructor(readonly memory: MemoryReport) {
+    // a little slack so that no slot spans the whole buffer (the engine never pools slices)
+    const buffer = new ArrayBuffer(memory.arenaBytes + ALIGN);
+    this.views = memory.slots.map((s) => s.offsets.map((o) => view(buffer, s.dtype, o, s.length)));
+  }
+
+  begin(): void {
+    this.next = 0;
+    this.served = 0;
+    this.fresh = 0;
+    this.parity ^= 1;
+  }
+
+  take(dtype: string, length: number, zero: boolean): unknown {
+    const i = this.next++;
+    const slot = this.memory.slots[i];
+    if (this.fresh > 0 || slot === undefined || slot.dtype !== dtype || slot.length !== length) {
+      this.fresh++;
+      return undefined;
+    }
+    const views = this.views[i];
+    const a = views.length === 2 ? views[this.parity] : views[0];
+    if (zero) a.fill(0);
+    this.served++;
+    return a;
+  }
+
+  made(): void {}
+
+  /** Whether the replay allocated exactly as planned. */
+  get matched(): boolean {
+    return this.fresh === 0 && this.next === this.memory.slots.length;
+  }
+}
