@@ -86,6 +86,9 @@ export class Planner implements Recorder, AllocationHook {
       }
       for (const t of seen) if (t instanceof Tensor) this.touch(t);
       this.time++;
+    } else if (kind === "grads") {
+      for (const t of seen) if (t instanceof Tensor) this.touch(t);
+      this.time++;
     } else if (kind === "optimizer-state") {
       for (const t of seen) if (t instanceof Tensor) this.touch(t);
     }

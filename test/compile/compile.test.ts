@@ -9,6 +9,7 @@ import {
   stack,
   compile,
   F,
+  listBackends,
   manualSeed,
   matmul,
   nn,
@@ -153,7 +154,7 @@ function checkOp(c: OpCase, dtype: DType): void {
 }
 
 describe("compile: every op family, compiled vs eager", () => {
-  for (const backendName of ["js", "wasm"]) {
+  for (const backendName of listBackends()) {
     for (const dtype of ["float32", "float64"] as const) {
       for (const c of CASES) {
         it(`${c.name} (${dtype}, ${backendName})`, () => {
@@ -212,9 +213,12 @@ describe("compile: nn layers and optimizers, compiled vs eager over several step
       y: randint(0, 3, [n]),
     });
 
-  for (const dtype of ["float32", "float64"] as const) {
-    it(`ThreeLayerConvNet with SGD momentum (${dtype})`, () => {
-      setBackend("wasm");
+  for (const [backendName, dtype] of listBackends().flatMap((b) => [
+    [b, "float32"] as const,
+    [b, "float64"] as const,
+  ])) {
+    it(`ThreeLayerConvNet with SGD momentum (${dtype}, ${backendName})`, () => {
+      setBackend(backendName);
       const { step } = checkTraining(
         () =>
           new nn.ThreeLayerConvNet({
