@@ -51,7 +51,7 @@ export function isOpBackward(backward: BackwardFn): boolean {
 
 function applyFunction<Args extends unknown[]>(def: FunctionDef<Args>, nodeName: string, args: Args): Tensor {
   if (activeRecorder() === null) return applyRecorded(def, nodeName, args);
-  return traced("op", def.name, args, (...a: Args) => applyRecorded(def, nodeName, a));
+  return traced("op", def.name, args, (...a: Args) => applyRecorded(def, nodeName, a), def);
 }
 
 function applyRecorded<Args extends unknown[]>(def: FunctionDef<Args>, nodeName: string, args: Args): Tensor {

@@ -14,7 +14,8 @@
 import { registerGlobalState } from "./state.js";
 
 export interface Recorder {
-  unit<R>(kind: string, name: string, args: unknown[], run: (...args: any[]) => R): R;
+  /** `meta`: what the caller knows about the unit (an op passes its definition). */
+  unit<R>(kind: string, name: string, args: unknown[], run: (...args: any[]) => R, meta?: unknown): R;
   note(kind: string, subject: unknown, seen: readonly unknown[]): void;
   read(what: string): void;
 }
@@ -65,8 +66,9 @@ export function traced<A extends unknown[], R>(
   name: string,
   args: A,
   run: (...args: A) => R,
+  meta?: unknown,
 ): R {
-  return recorder === null ? run(...args) : recorder.unit(kind, name, args, run as (...a: any[]) => R);
+  return recorder === null ? run(...args) : recorder.unit(kind, name, args, run as (...a: any[]) => R, meta);
 }
 
 export function traceNote(kind: string, subject: unknown, seen: readonly unknown[] = []): void {
