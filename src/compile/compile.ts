@@ -18,6 +18,7 @@ import {
   type Unit,
   type BackwardStep,
 } from "./graph.js";
+import { fuse } from "./fuse.js";
 import { Arena, Planner, type MemoryReport } from "./plan.js";
 import { TraceRecorder, type ModuleLike } from "./trace.js";
 
@@ -28,6 +29,8 @@ export interface CompileOptions {
   maxSignatures?: number;
   /** Plan memory and replay from one arena (default true). */
   arena?: boolean;
+  /** Fuse ops where it pays (default true; see fuse.ts). */
+  fuse?: boolean;
 }
 
 export interface CompiledGraph extends GraphInfo {
@@ -56,6 +59,7 @@ interface Entry {
   key: string;
   signature: string;
   units: Unit[];
+  tracedUnits: Unit[];
   backwardSteps: BackwardStep[];
   output: Ref;
   valueCount: number;
@@ -157,6 +161,7 @@ export function compile<F extends (...args: any[]) => any>(
     throw new RangeError(`compile(${name}): maxSignatures must be a positive integer, got ${maxSignatures}`);
   }
   const useArena = options.arena ?? true;
+  const useFusion = options.fuse ?? true;
   const paramNames = parameterNames(fn);
   const entries: Entry[] = [];
 
@@ -190,13 +195,18 @@ export function compile<F extends (...args: any[]) => any>(
       params: m.parameters(),
     }));
     const guardText = describeGuards(guards);
+    const output = recorder.encodeOutput(result);
+    const graph = useFusion
+      ? fuse(recorder.units, output, recorder.nextId)
+      : { units: recorder.units, valueCount: recorder.nextId };
     entries.push({
       key,
       signature: guardText ? `${signature}, ${guardText}` : signature,
-      units: recorder.units,
+      units: graph.units,
+      tracedUnits: recorder.units,
       backwardSteps: recorder.backwardSteps,
-      output: recorder.encodeOutput(result),
-      valueCount: recorder.nextId,
+      output,
+      valueCount: graph.valueCount,
       guards,
       known,
       optimizers: recorder.optimizers,
@@ -273,6 +283,7 @@ export function compile<F extends (...args: any[]) => any>(
     return {
       signature: e.signature,
       units: e.units,
+      tracedUnits: e.tracedUnits,
       backwardSteps: e.backwardSteps,
       memory: e.memory,
       replays: e.replays,

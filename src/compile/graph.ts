@@ -22,6 +22,7 @@ export type Ref =
   | { kind: "object"; entries: [string, Ref][] };
 
 export interface Unit {
+  /** Position in the traced order (fusion keeps the numbers of the units it replaces). */
   readonly index: number;
   /** "op", "backward", "optimizer", "create", "inplace", or "fused" */
   readonly kind: string;
@@ -34,6 +35,8 @@ export interface Unit {
   readonly outputs: { id: number; shape: readonly number[]; dtype: string }[];
   /** The units whose fused kernel this unit runs (fused units only). */
   readonly fusedFrom?: readonly string[];
+  /** An op's definition (what fusion builds on). */
+  readonly def?: unknown;
 }
 
 /** A backward node the engine ran inside a backward unit (for display). */
@@ -48,7 +51,10 @@ export interface BackwardStep {
 export interface GraphInfo {
   /** The signature this graph was traced for, e.g. "x: [64,3,32,32] float32, grad on". */
   readonly signature: string;
+  /** The units a replay runs (after fusion). */
   readonly units: readonly Unit[];
+  /** The units as traced (before fusion). */
+  readonly tracedUnits: readonly Unit[];
   readonly backwardSteps: readonly BackwardStep[];
   /** Memory of the planned replay (null until the graph has been planned, at its second call). */
   readonly memory: MemoryReport | null;

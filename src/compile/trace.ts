@@ -86,7 +86,7 @@ export class TraceRecorder implements Recorder {
     });
   }
 
-  unit<R>(kind: string, name: string, args: unknown[], run: (...args: any[]) => R): R {
+  unit<R>(kind: string, name: string, args: unknown[], run: (...args: any[]) => R, meta?: unknown): R {
     if (this.depth > 0) return run(...args);
     if (kind === "optimizer" && typeof args[0] === "function") {
       throw this.error(
@@ -109,7 +109,7 @@ export class TraceRecorder implements Recorder {
     if (kind === "op" && result instanceof Tensor && result.gradFn !== null) {
       if (!this.nodeUnit.has(result.gradFn)) this.nodeUnit.set(result.gradFn, index);
     }
-    this.units.push({ index, kind, name, args: refArgs, run, result: resultRef, outputs });
+    this.units.push({ index, kind, name, args: refArgs, run, result: resultRef, outputs, def: meta });
     return result;
   }
 

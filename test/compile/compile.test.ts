@@ -235,6 +235,9 @@ describe("compile: nn layers and optimizers, compiled vs eager over several step
       );
       const g = step.graph(0);
       expect(g.lastReplay).toEqual({ served: g.memory!.buffers, fresh: 0 });
+      const names = g.units.map((u) => u.name);
+      expect(names).toContain("maxPool2d (ReLU after)");
+      expect(names).toContain("linear+relu");
     });
   }
 
@@ -320,6 +323,60 @@ describe("compile: nn layers and optimizers, compiled vs eager over several step
     expect(a).toEqual(b);
     expect(a[1]).not.toEqual(a[2]);
   });
+});
+
+describe("compile: fused kernels against the unfused ops", () => {
+  for (const backendName of listBackends()) {
+    it(`conv2d+relu and linear+relu epilogues, relu moved after maxPool2d (${backendName})`, () => {
+      setBackend(backendName);
+      const make = () => {
+        manualSeed(1);
+        const model = new nn.Sequential(
+          new nn.Conv2d(2, 3, 3, { padding: 1 }),
+          new nn.ReLU(),
+          new nn.Conv2d(3, 4, 3, { padding: 1 }),
+          new nn.ReLU(),
+          new nn.MaxPool2d(2),
+          new nn.Flatten(),
+          new nn.Linear(4 * 3 * 3, 7),
+          new nn.ReLU(),
+          new nn.Linear(7, 3),
+        );
+        const opt = new optim.SGD(model.parameters(), { lr: 0.1 });
+        return {
+          model,
+          step: (x: Tensor, y: Tensor) => {
+            opt.zeroGrad();
+            const l = F.crossEntropy(model.forward(x), y);
+            l.backward();
+            opt.step();
+            return l;
+          },
+        };
+      };
+      const eager = make();
+      const fused = make();
+      const unfused = make();
+      const fusedStep = compile(fused.step);
+      const unfusedStep = compile(unfused.step, { fuse: false });
+      manualSeed(2);
+      for (let i = 0; i < 4; i++) {
+        const x = randn([3, 2, 6, 6]);
+        const y = randint(0, 3, [3]);
+        const le = eager.step(x, y).item();
+        expect(fusedStep(x, y).item()).toBe(le);
+        expect(unfusedStep(x, y).item()).toBe(le);
+      }
+      const pe = eager.model.parameters();
+      fused.model.parameters().forEach((p, i) => {
+        expectSame(p, pe[i], `parameter ${i}`);
+        expectSame(p.grad, pe[i].grad, `grad ${i}`);
+      });
+      const names = fusedStep.graph(0).units.map((u) => u.name);
+      expect(names).toEqual(expect.arrayContaining(["conv2d+relu", "maxPool2d (ReLU after)", "linear+relu"]));
+      expect(unfusedStep.graph(0).units.some((u) => u.fusedFrom)).toBe(false);
+    });
+  }
 });
 
 describe("compile: signatures, guards and what cannot be captured", () => {

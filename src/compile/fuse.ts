@@ -1,0 +1,165 @@
+/**
+ * Fusion: rewrites of a traced graph that compute the same numbers with fewer passes over memory.
+ * The backward follows by itself, since a replay's ops build their own graph nodes.
+ *
+ * - ReLU before a max-pool runs after it instead (max and ReLU commute, and the gradients agree:
+ *   a window whose maximum is not positive gets none either way), on a tensor kernel²× smaller.
+ * - ReLU after a linear or conv2d op (through a reshape) becomes the op's epilogue: applied in
+ *   place to the op's output, its backward masks the incoming gradient with that output before the
+ *   op's own backward runs.
+ */
+import { defineOp, type AppliedFunction, type FunctionDef } from "../autograd/function.js";
+import { backend } from "../backend/index.js";
+import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
+import { allocateForOverwrite } from "../tensor/dtype.js";
+import { Tensor } from "../tensor/tensor.js";
+import { contiguousData } from "../ops/util.js";
+import type { Ref, Unit } from "./graph.js";
+
+/** Ops whose backward reads only their inputs, so their output may be changed in place. */
+const EPILOGUE_OPS = new Set(["linear", "conv2d"]);
+
+const epilogues = new WeakMap<FunctionDef<any[]>, AppliedFunction<any[]>>();
+
+/** `def` followed by ReLU in place on its output. */
+function withReluEpilogue(def: FunctionDef<any[]>): AppliedFunction<any[]> {
+  let op = epilogues.get(def);
+  if (op) return op;
+  op = defineOp<any[]>({
+    name: `${def.name}+relu`,
+    forward(ctx, ...args) {
+      const out = def.forward(ctx, ...args);
+      const d = out.data;
+      const be = backend();
+      if (be.relu && isFloatArray(d)) be.relu(d, d);
+      else reluForward(d, d);
+      ctx.reluOutput = out;
+      return out;
+    },
+    backward(ctx, g) {
+      const y = ctx.reluOutput as Tensor;
+      const masked = allocateForOverwrite(g.dtype, g.numel());
+      const gd = contiguousData(g);
+      const yd = contiguousData(y);
+      const be = backend();
+      if (be.reluBackward && isFloatArray(gd) && isFloatArray(yd) && isFloatArray(masked))
+        be.reluBackward(gd, yd, masked);
+      else reluBackward(gd, yd, masked);
+      return def.backward(ctx, Tensor.fromData(masked, g.shape));
+    },
+  });
+  epilogues.set(def, op);
+  return op;
+}
+
+function countUses(ref: Ref, uses: Map<number, number>): void {
+  switch (ref.kind) {
+    case "value":
+      uses.set(ref.id, (uses.get(ref.id) ?? 0) + 1);
+      return;
+    case "grad":
+    case "alias":
+      countUses(ref.of, uses);
+      return;
+    case "array":
+      ref.items.forEach((r) => countUses(r, uses));
+      return;
+    case "object":
+      ref.entries.forEach(([, r]) => countUses(r, uses));
+      return;
+    default:
+      return;
+  }
+}
+
+const identity = (t: Tensor): Tensor => t;
+
+function valueId(ref: Ref | undefined): number | null {
+  return ref !== undefined && ref.kind === "value" ? ref.id : null;
+}
+
+/** The fused graph and its value count (fusion adds values). */
+export function fuse(
+  units: readonly Unit[],
+  output: Ref,
+  valueCount: number,
+): { units: Unit[]; valueCount: number } {
+  const uses = new Map<number, number>();
+  for (const u of units) u.args.forEach((r) => countUses(r, uses));
+  countUses(output, uses);
+  const usedOnce = (id: number | null) => id !== null && uses.get(id) === 1;
+  // which op reads each value first (ReLU before a max-pool is better moved than fused)
+  const reader = new Map<number, string>();
+  for (const u of units) {
+    const id = valueId(u.args[0]);
+    if (id !== null && !reader.has(id)) reader.set(id, u.name);
+  }
+  const out: Unit[] = [];
+  const producer = new Map<number, Unit>();
+  let next = valueCount;
+  const push = (u: Unit) => {
+    out.push(u);
+    const id = valueId(u.result);
+    if (id !== null) producer.set(id, u);
+  };
+  for (const u of units) {
+    const input = valueId(u.args[0]);
+    const from = input === null ? undefined : producer.get(input);
+    // relu → maxPool2d  ⇒  maxPool2d → relu
+    if (
+      u.kind === "op" &&
+      u.name === "maxPool2d" &&
+      from?.kind === "op" &&
+      from.name === "relu" &&
+      usedOnce(input) &&
+      from.args[0]?.kind !== "const"
+    ) {
+      out.splice(out.indexOf(from), 1);
+      const pooled = next++;
+      const fusedFrom = ["relu", "maxPool2d"];
+      push({
+        ...u,
+        name: "maxPool2d (ReLU after)",
+        args: [from.args[0], ...u.args.slice(1)],
+        result: { kind: "value", id: pooled },
+        outputs: u.outputs.map((o) => ({ ...o, id: pooled })),
+        fusedFrom,
+      });
+      push({
+        ...from,
+        index: u.index,
+        name: "relu (after maxPool2d)",
+        args: [{ kind: "value", id: pooled }],
+        result: u.result,
+        outputs: u.outputs,
+        fusedFrom,
+      });
+      continue;
+    }
+    // linear/conv2d [→ reshape] → relu  ⇒  linear/conv2d with a ReLU epilogue
+    const resultId = valueId(u.result);
+    const beforePool = resultId !== null && usedOnce(resultId) && reader.get(resultId) === "maxPool2d";
+    if (u.kind === "op" && u.name === "relu" && usedOnce(input) && from && !beforePool) {
+      let producerUnit: Unit | undefined = from;
+      if (from.kind === "op" && from.name === "reshape") {
+        const z = valueId(from.args[0]);
+        producerUnit = usedOnce(z) ? producer.get(z as number) : undefined;
+      }
+      if (producerUnit?.kind === "op" && EPILOGUE_OPS.has(producerUnit.name) && producerUnit.def) {
+        const op = withReluEpilogue(producerUnit.def as FunctionDef<any[]>);
+        const fusedFrom = [producerUnit.name, "relu"];
+        out[out.indexOf(producerUnit)] = {
+          ...producerUnit,
+          kind: "fused",
+          name: `${producerUnit.name}+relu`,
+          run: (...a: unknown[]) => op.apply(...a),
+          fusedFrom,
+        };
+        push({ ...u, kind: "fused", name: "relu (in the epilogue)", run: identity, fusedFrom });
+        continue;
+      }
+    }
+    push(u);
+  }
+  return { units: out, valueCount: next };
+}
