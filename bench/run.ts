@@ -764,7 +764,7 @@ export async function runAll(o: RunOptions, log: (s: string) => void = console.l
     }
   }
   if (!o.smoke) {
-    log("\nTargets (issue 6; same-run medians):");
+    log("\nTargets (native-speed work; same-run medians):");
     for (const s of targetLines(lines)) log(s);
   }
   const header = `cnnlab bench ${o.smoke ? "smoke" : o.out === "partial" ? "partial" : "full"} run ${started.toISOString()}; node ${process.version}; ${cpus()[0]?.model ?? "unknown cpu"}; load average at start ${loadavg()[0].toFixed(1)}`;

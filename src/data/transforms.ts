@@ -8,6 +8,7 @@ import { defaultGenerator, Generator } from "../tensor/random.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguous } from "../ops/view.js";
+import { pair } from "../backend/geometry.js";
 
 /** A transform maps one value to another; image transforms map a tensor to a tensor. */
 export type Transform<I = Tensor, O = Tensor> = (input: I) => O;
@@ -75,26 +76,14 @@ export interface RandomCropOptions {
   generator?: Generator;
 }
 
-function pair(op: string, name: string, v: number | readonly number[]): [number, number] {
-  const p: number[] = typeof v === "number" ? [v, v] : [...v];
-  if (p.length !== 2 || p.some((k) => !Number.isInteger(k) || k < 0)) {
-    throw new RangeError(
-      `${op}: ${name} must be a non-negative integer or a pair of them, got ${JSON.stringify(v)}`,
-    );
-  }
-  return [p[0], p[1]];
-}
-
 /**
  * Pads by `padding` and cuts a random `size` window (the CIFAR-10 augmentation: `randomCrop(32, {padding: 4})`).
  * Each image of a batch gets its own position.
  */
 export function randomCrop(size: number | [number, number], options?: RandomCropOptions): Transform {
   const o = checkOptions("randomCrop", options, ["padding", "fill", "generator"]);
-  const [th, tw] = pair("randomCrop", "size", size);
-  if (th === 0 || tw === 0)
-    throw new RangeError(`randomCrop: size must be positive, got ${JSON.stringify(size)}`);
-  const [ph, pw] = pair("randomCrop", "padding", o.padding ?? 0);
+  const [th, tw] = pair("randomCrop", "size", size, 1, 1);
+  const [ph, pw] = pair("randomCrop", "padding", o.padding, 0, 0);
   const fill = o.fill ?? 0;
   const gen = o.generator ?? defaultGenerator;
   return (x: Tensor) => {

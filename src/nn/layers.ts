@@ -14,18 +14,13 @@ import { flatten } from "../ops/view.js";
 import * as F from "./functional.js";
 import { calculateFanInAndFanOut, kaimingUniform, uniform } from "./init.js";
 import { Module } from "./module.js";
+import { pair as readPair, samePadding, type Size2d } from "../backend/geometry.js";
 
-export type Pair = number | readonly [number, number];
+/** One hyper-parameter pair (the shared parser of src/backend/geometry.ts, in the layers' argument order). */
+const pair = (op: string, name: string, value: Pair, min: 0 | 1): [number, number] =>
+  readPair(op, name, value, min, min);
 
-function pair(op: string, name: string, value: Pair, min: number): [number, number] {
-  const p: number[] = typeof value === "number" ? [value, value] : Array.isArray(value) ? [...value] : [];
-  if (p.length !== 2 || !p.every((v) => Number.isInteger(v) && v >= min)) {
-    throw new TypeError(
-      `${op}: ${name} must be an integer >= ${min} or a pair [h, w] of them, got ${JSON.stringify(value)}`,
-    );
-  }
-  return [p[0], p[1]];
-}
+export type Pair = Size2d;
 
 function positiveInt(op: string, name: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
@@ -263,18 +258,13 @@ export class Conv2d extends Module {
     if (padding === "valid") {
       this.padding = [0, 0];
     } else if (padding === "same") {
-      if (this.stride[0] !== 1 || this.stride[1] !== 1) {
-        throw new RangeError(`Conv2d: padding "same" needs stride 1, got stride ${fmt(this.stride)}`);
-      }
-      // total padding d·(k-1) per dim; an odd total puts the extra row/column at the bottom/right
-      const total = this.kernelSize.map((k, i) => this.dilation[i] * (k - 1));
-      const before = total.map((t) => Math.floor(t / 2));
-      const after = total.map((t, i) => t - before[i]);
-      if (before[0] === after[0] && before[1] === after[1]) {
-        this.padding = [before[0], before[1]];
+      const same = samePadding("Conv2d", this.kernelSize, this.stride, this.dilation);
+      if (same.extra[0] === 0 && same.extra[1] === 0) {
+        this.padding = same.padding;
       } else {
+        const [top, left] = same.padding;
         this.padding = [0, 0];
-        this.asymmetricPad = [before[1], after[1], before[0], after[0]];
+        this.asymmetricPad = [left, left + same.extra[1], top, top + same.extra[0]];
       }
     } else {
       this.padding = pair("Conv2d", "padding", padding, 0);
@@ -303,7 +293,7 @@ export class Conv2d extends Module {
 
   override forward(x: Tensor): Tensor {
     requireInput("Conv2d", x, [4], "a 4-d [N, C, H, W]");
-    requireChannels("Conv2d", x, this.inChannels);
+    // the channel check is F.conv2d's (src/backend/geometry.ts, convGeometry)
     if (this.asymmetricPad) x = pad(x, this.asymmetricPad);
     const opts: { stride: Pair; padding: Pair; dilation: Pair; groups: number } = {
       stride: this.stride,

@@ -5,6 +5,7 @@
  */
 import { backend } from "../backend/index.js";
 import type { Im2colArgs, Window2d } from "../backend/backend.js";
+import { convGeometry, pair, samePadding, type Size2d } from "../backend/geometry.js";
 import {
   cnlToNcl,
   col2im as jsCol2im,
@@ -24,8 +25,7 @@ import { contiguousData, requireFloating, requireSameDType, requireTensor } from
 import { pad } from "./indexing.js";
 import { reshape } from "./view.js";
 
-/** A size given for both spatial dims at once, or as `[height, width]`. */
-export type Size2d = number | readonly [number, number];
+export type { Size2d };
 
 export interface Conv2dOptions {
   /** Step between neighbouring windows (default 1). */
@@ -55,26 +55,6 @@ const IM2COL_KEYS = ["kernelSize", "stride", "padding"] as const;
 
 /** Elements of the im2col buffer a chunk of images may use (the batch is processed in chunks). */
 const COLS_BUDGET = 1 << 20;
-
-function pair(
-  value: Size2d | undefined,
-  fallback: number,
-  op: string,
-  name: string,
-  min: number,
-): [number, number] {
-  if (value === undefined || value === null) return [fallback, fallback];
-  const what = min > 0 ? "a positive integer" : "a non-negative integer";
-  const ok = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= min;
-  if (typeof value === "number") {
-    if (!ok(value)) throw new RangeError(`${op}: ${name} must be ${what} or a pair of them, got ${value}`);
-    return [value, value];
-  }
-  if (Array.isArray(value) && value.length === 2 && ok(value[0]) && ok(value[1])) return [value[0], value[1]];
-  throw new RangeError(
-    `${op}: ${name} must be ${what} or a pair [h, w] of them, got ${JSON.stringify(value as unknown)}`,
-  );
-}
 
 function requireRank4(t: Tensor, op: string, arg: string, layout: string): void {
   if (t.ndim !== 4)
@@ -339,66 +319,35 @@ function prepareConv(
   requireSameDType(op, input, "input", weight, "weight");
   const unbatched = input.ndim === 3;
   let x = unbatched ? reshape(input, [1, ...input.shape]) : input;
-  let padding = opts.padding;
-  if (padding === "valid") padding = 0;
-  else if (padding === "same") {
-    const [sh, sw] = pair(opts.stride, 1, op, "stride", 1);
-    if (sh !== 1 || sw !== 1) {
-      throw new RangeError(`${op}: padding "same" needs stride 1, got stride ${sh}x${sw}`);
-    }
-    const [dh, dw] = pair(opts.dilation, 1, op, "dilation", 1);
-    const totalH = dh * (weight.shape[2] - 1);
-    const totalW = dw * (weight.shape[3] - 1);
-    // An odd total goes one more to the bottom/right, through an explicit pad.
-    if (totalH % 2 !== 0 || totalW % 2 !== 0) x = pad(x, [0, totalW % 2, 0, totalH % 2]);
-    padding = [Math.floor(totalH / 2), Math.floor(totalW / 2)];
-  } else if (typeof padding === "string") {
-    throw new RangeError(`${op}: padding must be a number, [h, w], "same" or "valid", got "${padding}"`);
-  }
-  const groups = opts.groups ?? 1;
-  if (typeof groups !== "number" || !Number.isInteger(groups) || groups < 1) {
-    throw new RangeError(`${op}: groups must be a positive integer, got ${String(groups)}`);
-  }
-  const [n, c, h, w] = x.shape;
-  const [cout, cg, kh, kw] = weight.shape;
-  const ws = shapeToString(weight.shape);
-  const xs = shapeToString(input.shape);
-  if (cg * groups !== c) {
-    const expects = groups === 1 ? `${cg}` : `${cg}*${groups} = ${cg * groups}`;
-    const with_ = groups === 1 ? "" : ` with groups=${groups}`;
-    throw new RangeError(
-      `${op}: weight ${ws}${with_} expects ${expects} input channels, input ${xs} has ${c}`,
-    );
-  }
-  if (cout % groups !== 0) {
-    throw new RangeError(
-      `${op}: weight ${ws} has ${cout} output channels, not divisible by groups=${groups}`,
-    );
-  }
+  const stride = pair(op, "stride", opts.stride, 1, 1);
+  const dilation = pair(op, "dilation", opts.dilation, 1, 1);
+  let padding: [number, number];
+  if (opts.padding === "valid") padding = [0, 0];
+  else if (opts.padding === "same") {
+    const same = samePadding(op, [weight.shape[2], weight.shape[3]], stride, dilation);
+    // an odd total goes one more to the bottom/right, through an explicit pad
+    if (same.extra[0] || same.extra[1]) x = pad(x, [0, same.extra[1], 0, same.extra[0]]);
+    padding = same.padding;
+  } else if (typeof opts.padding === "string") {
+    throw new RangeError(`${op}: padding must be a number, [h, w], "same" or "valid", got "${opts.padding}"`);
+  } else padding = pair(op, "padding", opts.padding, 0, 0);
+  const g = convGeometry(
+    op,
+    x.shape,
+    weight.shape,
+    { stride, padding, dilation, groups: opts.groups ?? 1 },
+    input.shape,
+  );
   if (bias !== null) {
     requireTensor(bias, op, "bias");
     requireSameDType(op, input, "input", bias, "bias");
-    if (bias.ndim !== 1 || bias.shape[0] !== cout) {
+    if (bias.ndim !== 1 || bias.shape[0] !== g.cout) {
       throw new RangeError(
-        `${op}: bias must be 1-D [${cout}] (one per output channel of weight ${ws}), got ${shapeToString(bias.shape)}`,
+        `${op}: bias must be 1-D [${g.cout}] (one per output channel of weight ${shapeToString(weight.shape)}), got ${shapeToString(bias.shape)}`,
       );
     }
   }
-  const [sh, sw] = pair(opts.stride, 1, op, "stride", 1);
-  const [ph, pw] = pair(padding, 0, op, "padding", 0);
-  const [dh, dw] = pair(opts.dilation, 1, op, "dilation", 1);
-  const spanH = dh * (kh - 1) + 1;
-  const spanW = dw * (kw - 1) + 1;
-  if (spanH > h + 2 * ph || spanW > w + 2 * pw) {
-    const dil = dh === 1 && dw === 1 ? "" : ` (dilation ${dh}x${dw} spans ${spanH}x${spanW})`;
-    throw new RangeError(
-      `${op}: kernel ${kh}x${kw}${dil} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} ` +
-        `(input ${xs}, padding ${ph}x${pw})`,
-    );
-  }
-  const ho = Math.floor((h + 2 * ph - spanH) / sh) + 1;
-  const wo = Math.floor((w + 2 * pw - spanW) / sw) + 1;
-  return { x, unbatched, g: { n, c, h, w, cout, groups, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } };
+  return { x, unbatched, g };
 }
 
 function runConv(
@@ -482,9 +431,9 @@ function fitOutput(
 function notesWindow(op: string, xShape: Shape, options: Im2colOptions | undefined): Window2d {
   const opts = checkOptions(op, options, IM2COL_KEYS);
   if (opts.kernelSize === undefined) throw new TypeError(`${op}: options.kernelSize is required`);
-  const [kh, kw] = pair(opts.kernelSize, 1, op, "kernelSize", 1);
-  const [sh, sw] = pair(opts.stride, 1, op, "stride", 1);
-  const [ph, pw] = pair(opts.padding, 0, op, "padding", 0);
+  const [kh, kw] = pair(op, "kernelSize", opts.kernelSize, 1, 1);
+  const [sh, sw] = pair(op, "stride", opts.stride, 1, 1);
+  const [ph, pw] = pair(op, "padding", opts.padding, 0, 0);
   const [n, c, h, w] = xShape;
   const ctx = `input ${shapeToString(xShape)}, kernel ${kh}x${kw}, padding ${ph}x${pw}, stride ${sh}x${sw}`;
   const ho = fitOutput(op, "height", h, kh, ph, sh, ctx);

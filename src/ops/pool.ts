@@ -5,6 +5,7 @@
  */
 import { backend } from "../backend/index.js";
 import type { MaxPool2dArgs, Pool2dArgs, Window2d } from "../backend/backend.js";
+import { pair, windowOutputSize, type Size2d } from "../backend/geometry.js";
 import {
   adaptiveAvgPool2d as jsAdaptiveAvgPool2d,
   avgPool2d as jsAvgPool2d,
@@ -19,8 +20,6 @@ import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData, requireFloating, requireTensor } from "./util.js";
 import { reshape } from "./view.js";
-
-type Size2d = number | readonly [number, number];
 
 export interface MaxPool2dOptions {
   /** Window size F, or `[fh, fw]` (required). */
@@ -53,24 +52,6 @@ export interface AvgPool2dOptions {
 const MAX_KEYS = ["kernelSize", "stride", "padding", "dilation", "ceilMode", "returnIndices"] as const;
 const AVG_KEYS = ["kernelSize", "stride", "padding", "ceilMode", "countIncludePad"] as const;
 
-function pair(
-  value: Size2d | undefined | null,
-  fallback: readonly [number, number],
-  op: string,
-  name: string,
-  min: number,
-) {
-  if (value === undefined || value === null) return [fallback[0], fallback[1]] as const;
-  const what = min > 0 ? "a positive integer" : "a non-negative integer";
-  const ok = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= min;
-  if (typeof value === "number" && ok(value)) return [value, value] as const;
-  if (Array.isArray(value) && value.length === 2 && ok(value[0]) && ok(value[1]))
-    return [value[0], value[1]] as const;
-  throw new RangeError(
-    `${op}: ${name} must be ${what} or a pair [h, w] of them, got ${JSON.stringify(value)}`,
-  );
-}
-
 function requireImages(op: string, x: Tensor): { x4: Tensor; unbatched: boolean } {
   requireTensor(x, op, "input");
   if (x.ndim !== 3 && x.ndim !== 4) {
@@ -83,15 +64,6 @@ function requireImages(op: string, x: Tensor): { x4: Tensor; unbatched: boolean 
   return { x4: unbatched ? reshape(x, [1, ...x.shape]) : x, unbatched };
 }
 
-function poolSize(size: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
-  const span = d * (k - 1) + 1;
-  const num = size + 2 * p - span;
-  let out = (ceil ? Math.ceil(num / s) : Math.floor(num / s)) + 1;
-  // PyTorch: with ceilMode the last window must start inside the input or its left padding.
-  if (ceil && (out - 1) * s >= size + p) out--;
-  return out;
-}
-
 interface WindowOptions {
   kernelSize: Size2d;
   stride?: Size2d;
@@ -102,10 +74,10 @@ interface WindowOptions {
 
 function poolWindow(op: string, x: Tensor, opts: WindowOptions): Window2d {
   if (opts.kernelSize === undefined) throw new TypeError(`${op}: options.kernelSize is required`);
-  const [kh, kw] = pair(opts.kernelSize, [1, 1], op, "kernelSize", 1);
-  const [sh, sw] = pair(opts.stride, [kh, kw], op, "stride", 1);
-  const [ph, pw] = pair(opts.padding, [0, 0], op, "padding", 0);
-  const [dh, dw] = pair(opts.dilation, [1, 1], op, "dilation", 1);
+  const [kh, kw] = pair(op, "kernelSize", opts.kernelSize, 1, 1);
+  const [sh, sw] = pair(op, "stride", opts.stride, [kh, kw], 1);
+  const [ph, pw] = pair(op, "padding", opts.padding, 0, 0);
+  const [dh, dw] = pair(op, "dilation", opts.dilation, 1, 1);
   if (opts.ceilMode !== undefined && typeof opts.ceilMode !== "boolean") {
     throw new TypeError(`${op}: ceilMode must be a boolean, got ${typeof opts.ceilMode}`);
   }
@@ -125,8 +97,8 @@ function poolWindow(op: string, x: Tensor, opts: WindowOptions): Window2d {
       `${op}: kernel ${kh}x${kw}${dil} is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} (input ${xs}, padding ${ph}x${pw})`,
     );
   }
-  const ho = poolSize(h, kh, sh, ph, dh, ceil);
-  const wo = poolSize(w, kw, sw, pw, dw, ceil);
+  const ho = windowOutputSize(h, kh, sh, ph, dh, ceil);
+  const wo = windowOutputSize(w, kw, sw, pw, dw, ceil);
   return { n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo };
 }
 

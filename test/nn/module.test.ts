@@ -312,11 +312,13 @@ describe("layer argument checks", () => {
 
   it("Conv2d checks channels, groups and hyper-parameters", () => {
     expect(() => new nn.Conv2d(3, 4, 3, { groups: 2 })).toThrow(/divisible by groups/);
-    expect(() => new nn.Conv2d(3, 4, [3, 0] as never)).toThrow(/kernelSize must be an integer >= 1/);
+    expect(() => new nn.Conv2d(3, 4, [3, 0] as never)).toThrow(
+      "Conv2d: kernelSize must be a positive integer or a pair [h, w] of them, got [3,0]",
+    );
     const conv = new nn.Conv2d(3, 4, 3);
     expect(conv.weight.shape).toEqual([4, 3, 3, 3]);
     expect(() => conv.forward(randn([1, 5, 8, 8]))).toThrow(
-      "Conv2d: expected 3 channels in dimension 1, input [1,5,8,8] has 5",
+      "conv2d: weight [4,3,3,3] expects 3 input channels, input [1,5,8,8] has 5",
     );
     expect(() => conv.forward(randn([5, 8, 8]))).toThrow(
       /expected a 4-d \[N, C, H, W\] input, got shape \[5,8,8\]/,

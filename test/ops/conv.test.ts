@@ -189,7 +189,7 @@ describe("conv2d validation", () => {
       "conv2d: bias must be 1-D [4] (one per output channel of weight [4,5,3,3]), got [3]",
     );
     expect(() => F.conv2d(x, cn.zeros([4, 5, 3, 3]), null, { stride: 0 })).toThrow(
-      "conv2d: stride must be a positive integer or a pair of them, got 0",
+      "conv2d: stride must be a positive integer or a pair [h, w] of them, got 0",
     );
     expect(() => F.conv2d(x, cn.zeros([4, 5, 3, 3]), null, { padding: [1, -1] })).toThrow(
       "conv2d: padding must be a non-negative integer or a pair [h, w] of them, got [1,-1]",

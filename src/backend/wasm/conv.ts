@@ -1,4 +1,5 @@
 import type { ConvGeometry } from "../backend.js";
+import { windowOutputSize } from "../geometry.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 import { align, runtime, type WasmRuntime } from "./runtime.js";
 import { MAIN_SLOT, SLOT_BASE, SLOT_INTS, getNumThreads, getPool, share } from "./threads.js";
@@ -43,9 +44,10 @@ export interface Conv2dBackwardArgs extends Conv2dShape {
 
 /** PyTorch's output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1. */
 export function conv2dOutputSize(s: Conv2dShape): [number, number] {
-  const ho = Math.floor((s.inH + 2 * s.padH - s.dilationH * (s.kH - 1) - 1) / s.strideH) + 1;
-  const wo = Math.floor((s.inW + 2 * s.padW - s.dilationW * (s.kW - 1) - 1) / s.strideW) + 1;
-  return [ho, wo];
+  return [
+    windowOutputSize(s.inH, s.kH, s.strideH, s.padH, s.dilationH),
+    windowOutputSize(s.inW, s.kW, s.strideW, s.padW, s.dilationW),
+  ];
 }
 
 // Parameter indices, as in assembly/conv.as (P_*).
@@ -418,8 +420,6 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   }
 }
 
-export type OpsConvGeometry = ConvGeometry;
-
 /** Bytes of per-thread scratch that wasmImageColumns needs: the zero-padded image and the tap offsets. */
 export function imageColumnsScratch(g: ConvGeometry, es: number): number {
   return align(g.c * (g.h + 2 * g.ph) * (g.w + 2 * g.pw) * es, 64) + align(g.c * g.kh * g.kw * 4, 64);
@@ -481,7 +481,7 @@ export function wasmImageColumns(
   );
 }
 
-function shapeOf(op: string, g: OpsConvGeometry): Conv2dShape {
+function shapeOf(op: string, g: ConvGeometry): Conv2dShape {
   if (g.groups !== 1)
     throw new RangeError(`${op}: only groups = 1 runs on the WebAssembly kernels, got ${g.groups}`);
   const s: Conv2dShape = {
@@ -512,7 +512,7 @@ export function wasmConvForwardKernel(
   weight: FloatArray,
   bias: FloatArray | null,
   out: FloatArray,
-  g: OpsConvGeometry,
+  g: ConvGeometry,
 ): void {
   wasmConv2dForward({ ...shapeOf("wasmConvForwardKernel", g), x, weight, bias, out });
 }
@@ -528,7 +528,7 @@ export function wasmConvBackwardKernel(
   dx: FloatArray | null,
   dw: FloatArray | null,
   db: FloatArray | null,
-  g: OpsConvGeometry,
+  g: ConvGeometry,
 ): void {
   wasmConv2dBackward({
     ...shapeOf("wasmConvBackwardKernel", g),

@@ -25,7 +25,7 @@ export {
   wasmConvBackwardKernel,
   conv2dOutputSize,
 } from "./conv.js";
-export type { Conv2dShape, Conv2dForwardArgs, Conv2dBackwardArgs, OpsConvGeometry } from "./conv.js";
+export type { Conv2dShape, Conv2dForwardArgs, Conv2dBackwardArgs } from "./conv.js";
 
 /** True when this engine runs the SIMD128 + shared-memory module (compiles it on first call). */
 export function wasmAvailable(): boolean {
