@@ -4,6 +4,7 @@
  * Every submission gets a result — a broken file is an "error" result, never a stopped batch.
  */
 import { promises as fs, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 import { releaseNotebook } from "./assign.js";
@@ -11,7 +12,14 @@ import type { CellExecution, ExecuteOptions, NotebookExecutor } from "./executor
 import { gradeId, isGrade, isSolution, isTask, validateMetadata } from "./metadata.js";
 import { mergeSubmission } from "./merge.js";
 import { parseNotebook, readNotebook, writeFileAtomic, writeNotebook, type Notebook } from "./notebook.js";
-import { RESULT_FORMAT, feedbackHtml, gradesCsv, toGradescope, type SubmissionResult } from "./report.js";
+import {
+  RESULT_FORMAT,
+  feedbackHtml,
+  gradesCsv,
+  rescore,
+  toGradescope,
+  type SubmissionResult,
+} from "./report.js";
 import { executedNotebook, scoreNotebook } from "./score.js";
 
 export interface AutogradeOptions {
@@ -46,6 +54,8 @@ export interface AutogradeOptions {
   unsafeParallel?: boolean;
   /** local kernels: require the sandbox (true), never use it (false), or use it when present */
   sandbox?: boolean | "auto";
+  /** keep the results of students already graded from the same file (after an interrupted run) */
+  resume?: boolean;
 }
 
 export interface AutogradeSummary {
@@ -70,13 +80,30 @@ export function studentName(submission: string, sourcePath: string): string {
   return stem;
 }
 
-/** Names that are unique within the batch (a suffix -2, -3 ... on repeats). */
-function uniqueNames(names: string[]): string[] {
-  const count = new Map<string, number>();
-  return names.map((n) => {
-    const k = (count.get(n) ?? 0) + 1;
-    count.set(n, k);
-    return k === 1 ? n : `${n}-${k}`;
+/** Names the output folder uses for itself. */
+const RESERVED = new Set(["grades.csv"]);
+
+/**
+ * Names that are unique within the batch and safe as folder names: the first submission with a
+ * name keeps it; a repeat gets the first free suffix (-2, -3, ...), free meaning used by no other
+ * submission's name either (so `x`, `x-2`, `x` become `x`, `x-2`, `x-3`).
+ */
+export function uniqueNames(names: string[]): string[] {
+  const safe = names.map((n) => (n === "" || /^\.+$/.test(n) ? "submission" : n));
+  const taken = new Set<string>(RESERVED);
+  const firsts = new Set<string>();
+  const first = safe.map((n) => {
+    if (taken.has(n) || firsts.has(n)) return false;
+    firsts.add(n);
+    return true;
+  });
+  for (const n of firsts) taken.add(n);
+  return safe.map((n, i) => {
+    if (first[i]) return n;
+    let k = 2;
+    while (taken.has(`${n}-${k}`) || firsts.has(`${n}-${k}`)) k++;
+    taken.add(`${n}-${k}`);
+    return `${n}-${k}`;
   });
 }
 
@@ -143,12 +170,17 @@ interface Context {
   tempDirs: Set<string>;
 }
 
+async function writeResultFiles(dir: string, r: SubmissionResult): Promise<void> {
+  await writeFileAtomic(path.join(dir, "results.json"), JSON.stringify(toGradescope(r), null, 2) + "\n");
+  await writeFileAtomic(path.join(dir, "feedback.html"), feedbackHtml(r));
+  // last: a complete result.json means the other files are written (see --resume)
+  await writeFileAtomic(path.join(dir, "result.json"), JSON.stringify(r, null, 2) + "\n");
+}
+
 async function writeOutputs(dir: string, r: SubmissionResult, executed?: Notebook): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   if (executed) await writeNotebook(path.join(dir, r.assignment + ".ipynb"), executed);
-  await writeFileAtomic(path.join(dir, "result.json"), JSON.stringify(r, null, 2) + "\n");
-  await writeFileAtomic(path.join(dir, "results.json"), JSON.stringify(toGradescope(r), null, 2) + "\n");
-  await writeFileAtomic(path.join(dir, "feedback.html"), feedbackHtml(r));
+  await writeResultFiles(dir, r);
 }
 
 /** A result with nothing graded yet. */
@@ -181,7 +213,9 @@ async function gradeOne(ctx: Context, file: string, student: string): Promise<Su
   let text: string;
   let submission: Notebook;
   try {
-    text = await fs.readFile(file, "utf8");
+    const bytes = await fs.readFile(file);
+    base.submissionSha256 = createHash("sha256").update(bytes).digest("hex");
+    text = bytes.toString("utf8");
     submission = parseNotebook(text, path.basename(file));
   } catch (e) {
     const r: SubmissionResult = {
@@ -232,6 +266,31 @@ async function gradeOne(ctx: Context, file: string, student: string): Promise<Su
   };
   await writeOutputs(dir, r, executedNotebook(merged.notebook, executions));
   return r;
+}
+
+/**
+ * For --resume: the student's result from an earlier run if it is complete (all files written,
+ * graded, and from a file with the same content), else undefined.
+ */
+async function finishedResult(
+  ctx: Context,
+  file: string,
+  student: string,
+): Promise<SubmissionResult | undefined> {
+  const dir = path.join(ctx.out, student);
+  try {
+    const r = JSON.parse(await fs.readFile(path.join(dir, "result.json"), "utf8")) as SubmissionResult;
+    const hash = createHash("sha256")
+      .update(await fs.readFile(file))
+      .digest("hex");
+    if (r.format !== RESULT_FORMAT || r.status !== "graded" || r.student !== student) return undefined;
+    if (r.submissionSha256 !== hash || r.assignment !== ctx.assignment) return undefined;
+    for (const f of ["results.json", "feedback.html", `${ctx.assignment}.ipynb`])
+      await fs.access(path.join(dir, f));
+    return r;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The row of a submission whose grading failed in the grader itself: every student gets one. */
@@ -296,9 +355,12 @@ export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummar
     for (;;) {
       const i = next++;
       if (i >= opts.submissions.length) return;
-      const r = await gradeOne(ctx, opts.submissions[i]!, names[i]!).catch((e: unknown): SubmissionResult =>
-        errorResult(ctx, opts.submissions[i]!, names[i]!, e),
-      );
+      const kept = opts.resume ? await finishedResult(ctx, opts.submissions[i]!, names[i]!) : undefined;
+      const r =
+        kept ??
+        (await gradeOne(ctx, opts.submissions[i]!, names[i]!).catch((e: unknown): SubmissionResult =>
+          errorResult(ctx, opts.submissions[i]!, names[i]!, e),
+        ));
       results[i] = r;
       opts.onResult?.(r);
     }
@@ -321,7 +383,45 @@ export async function autograde(opts: AutogradeOptions): Promise<AutogradeSummar
   return { results, csv };
 }
 
-/** `feedback DIR/<student>`: regenerate feedback.html from result.json; returns its path. */
+/** The graded-cell columns of an existing grades.csv (between manual_pending and flags). */
+function csvColumns(csv: string): string[] | undefined {
+  const header = csv.split("\n")[0]?.split(",") ?? [];
+  const a = header.indexOf("manual_pending");
+  const b = header.indexOf("flags");
+  return a >= 0 && b > a ? header.slice(a + 1, b) : undefined;
+}
+
+/** Rewrite DIR/grades.csv from every DIR/<student>/result.json. */
+async function rewriteGradesCsv(out: string): Promise<string | undefined> {
+  const csv = path.join(out, "grades.csv");
+  let old: string;
+  try {
+    old = await fs.readFile(csv, "utf8");
+  } catch {
+    return undefined;
+  }
+  const results: SubmissionResult[] = [];
+  for (const e of await fs.readdir(out, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    try {
+      const r = JSON.parse(
+        await fs.readFile(path.join(out, e.name, "result.json"), "utf8"),
+      ) as SubmissionResult;
+      if (r.format === RESULT_FORMAT) results.push(r);
+    } catch {
+      // not a student folder
+    }
+  }
+  const ids = csvColumns(old) ?? [...new Set(results.flatMap((r) => r.cells.map((c) => c.id)))];
+  await writeFileAtomic(csv, gradesCsv(results, ids));
+  return csv;
+}
+
+/**
+ * `feedback DIR/<student>`: after points were entered in result.json (a manually graded cell's
+ * `points`), recompute the totals and write result.json, results.json and feedback.html again,
+ * and DIR/grades.csv when there is one. Returns the feedback page's path.
+ */
 export async function feedback(studentDir: string): Promise<string> {
   const file = path.join(studentDir, "result.json");
   let r: SubmissionResult;
@@ -333,7 +433,16 @@ export async function feedback(studentDir: string): Promise<string> {
   if (r.format !== RESULT_FORMAT) {
     throw new Error(`feedback: ${file} is not a cnnlab grading result (format ${JSON.stringify(r.format)})`);
   }
-  const out = path.join(studentDir, "feedback.html");
-  await writeFileAtomic(out, feedbackHtml(r));
-  return out;
+  if (!Array.isArray(r.cells)) throw new Error(`feedback: ${file} has no "cells" list`);
+  for (const c of r.cells) {
+    if (c.points !== null && (typeof c.points !== "number" || !Number.isFinite(c.points))) {
+      throw new Error(
+        `feedback: ${file}: cell "${c.id}" has points ${JSON.stringify(c.points)} (a number or null)`,
+      );
+    }
+  }
+  const updated = rescore(r);
+  await writeResultFiles(studentDir, updated);
+  await rewriteGradesCsv(path.dirname(path.resolve(studentDir)));
+  return path.join(studentDir, "feedback.html");
 }

@@ -94,6 +94,10 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
       "--unsafe-parallel",
       "allow --jobs > 1 when local kernels cannot be sandboxed (submissions could reach each other)",
     )
+    .option(
+      "--resume",
+      "keep the results of students already graded from the same file (after an interrupted run)",
+    )
     .option("-q, --quiet", "no line per submission")
     .action(
       async (
@@ -109,6 +113,7 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
           token?: string;
           kernelName: string;
           unsafeParallel?: boolean;
+          resume?: boolean;
           quiet?: boolean;
         },
       ) => {
@@ -127,6 +132,7 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
           token: opts.token,
           kernelName: opts.kernelName,
           unsafeParallel: opts.unsafeParallel,
+          resume: opts.resume,
           onWarning: say,
           onResult: opts.quiet ? undefined : (r) => say(summaryLine(r)),
         });
@@ -140,7 +146,9 @@ export function addGradeCommand(program: Command, deps: GradeCommandDeps = {}): 
 
   grade
     .command("feedback")
-    .description("regenerate feedback.html from result.json")
+    .description(
+      "after editing points in OUT/<student>/result.json: recompute the total, rewrite result.json, results.json, feedback.html and OUT/grades.csv",
+    )
     .argument("<dirs...>", "graded folders, OUT/<student>")
     .action(async (dirs: string[]) => {
       for (const d of dirs) say(`wrote ${await (deps.feedback ?? feedbackFn)(d)}`);

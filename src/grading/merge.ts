@@ -95,19 +95,18 @@ export function mergeSubmission(source: Notebook, release: Notebook, submission:
     const id = typeof m?.grade_id === "string" ? m.grade_id : undefined;
     const tracked = m !== undefined && (m.grade || m.solution || m.locked || m.task) === true;
     if (tracked || (id !== undefined && sourceIds.has(id))) {
-      if (id !== undefined && sourceIds.has(id)) {
-        if (subById.has(id)) {
-          notes.push(`cell ${i}: a second cell with grade_id "${id}" was ignored (the first one is used)`);
-        } else {
-          subById.set(id, cell);
-          anchor = id;
-        }
-      } else {
-        notes.push(
-          `cell ${i}: grade_id ${JSON.stringify(id ?? null)} is not in the assignment; the cell was ignored`,
-        );
+      if (id !== undefined && sourceIds.has(id) && !subById.has(id)) {
+        subById.set(id, cell);
+        anchor = id;
+        return;
       }
-      return;
+      // As nbgrader does (DeduplicateIds, OverwriteCells): a repeated or unknown grade_id loses
+      // its tracking and the cell runs as one of the student's own, where it stands.
+      notes.push(
+        id !== undefined && sourceIds.has(id)
+          ? `cell ${i}: a second cell with grade_id "${id}" was kept as an ordinary cell after the first`
+          : `cell ${i}: grade_id ${JSON.stringify(id ?? null)} is not in the assignment; the cell was kept as an ordinary cell`,
+      );
     }
     const list = extras.get(anchor) ?? [];
     list.push(cell);
@@ -156,6 +155,15 @@ export function mergeSubmission(source: Notebook, release: Notebook, submission:
       notes: [],
     };
     let cell: Cell;
+    if (kind === "solution" && !sub) {
+      // Nothing is put in its place (as in nbgrader): the student's code may well be in a cell
+      // that lost its tracking, and a stub after it would undo it.
+      notes.push(
+        `solution cell "${id}" is not in the submission (deleted, or its metadata changed); nothing was put in its place`,
+      );
+      pushStudent(id);
+      continue;
+    }
     if (kind === "solution" || kind === "manual") {
       if (sub) {
         cell = withSource(rel, sub);

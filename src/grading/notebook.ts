@@ -128,7 +128,8 @@ export function asNotebook(value: unknown, file: string): Notebook {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new NotebookFormatError(file, "not a notebook: the top level is not a JSON object");
   }
-  const nb = value as Record<string, unknown>;
+  let nb = value as Record<string, unknown>;
+  if (nb.nbformat === 3) nb = fromNbformat3(nb, file);
   if (nb.nbformat !== 4) {
     throw new NotebookFormatError(
       file,
@@ -168,7 +169,47 @@ export function asNotebook(value: unknown, file: string): Notebook {
       if (cell.execution_count === undefined) cell.execution_count = null;
     }
   });
-  return value as Notebook;
+  return nb as unknown as Notebook;
+}
+
+/**
+ * nbformat 3 → 4, as nbformat's own converter does: the cells of the (first) worksheet; a code
+ * cell's `input` becomes its source and `prompt_number` its execution count; heading cells become
+ * markdown (`#` × level); output types pyout/pyerr become execute_result/error.
+ */
+function fromNbformat3(nb: Record<string, unknown>, file: string): Record<string, unknown> {
+  const sheets = nb.worksheets;
+  if (!Array.isArray(sheets)) {
+    throw new NotebookFormatError(file, 'not a notebook: nbformat 3 without "worksheets"');
+  }
+  const cells: unknown[] = [];
+  for (const ws of sheets as { cells?: unknown }[]) {
+    if (!Array.isArray(ws?.cells)) continue;
+    for (const raw of ws.cells as Record<string, unknown>[]) {
+      const metadata = (
+        typeof raw.metadata === "object" && raw.metadata !== null ? raw.metadata : {}
+      ) as object;
+      if (raw.cell_type === "code") {
+        cells.push({
+          cell_type: "code",
+          source: raw.input ?? "",
+          metadata,
+          outputs: [],
+          execution_count: typeof raw.prompt_number === "number" ? raw.prompt_number : null,
+        });
+      } else if (raw.cell_type === "heading") {
+        const level = Math.min(6, Math.max(1, Number(raw.level) || 1));
+        const text = Array.isArray(raw.source) ? raw.source.join("") : String(raw.source ?? "");
+        cells.push({ cell_type: "markdown", source: `${"#".repeat(level)} ${text}`, metadata });
+      } else {
+        const type = raw.cell_type === "markdown" || raw.cell_type === "raw" ? raw.cell_type : "raw";
+        cells.push({ cell_type: type, source: raw.source ?? "", metadata });
+      }
+    }
+  }
+  const meta = { ...((nb.metadata as Record<string, unknown> | undefined) ?? {}) };
+  delete meta.name;
+  return { nbformat: 4, nbformat_minor: 0, metadata: meta, cells };
 }
 
 export function parseNotebook(text: string, file: string): Notebook {

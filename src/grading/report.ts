@@ -11,6 +11,8 @@ export interface SubmissionResult {
   student: string;
   /** the submitted file */
   submission: string;
+  /** SHA-256 of the submitted file's bytes (for --resume) */
+  submissionSha256?: string;
   assignment: string;
   /** "graded", or "error" when the submission could not be graded at all */
   status: "graded" | "error";
@@ -63,6 +65,24 @@ export function toGradescope(r: SubmissionResult): GradescopeResults {
       output: c.output ? `${c.reason}\n\n${c.output}` : c.reason,
     }));
   return { score: r.score, output: lines.join("\n"), tests };
+}
+
+/**
+ * Totals and statuses recomputed from the cells' points (after points were entered by hand in
+ * result.json: a manually graded cell's `points` goes from null to a number).
+ */
+export function rescore(r: SubmissionResult): SubmissionResult {
+  const round = (x: number): number => Math.round(x * 1e6) / 1e6;
+  const cells = r.cells.map((c): CellResult => {
+    if (c.points === null) return { ...c, status: "needs-manual-grading" };
+    const points = round(Math.min(Math.max(Number(c.points) || 0, 0), c.max));
+    const status = points >= c.max ? "passed" : points === 0 ? "failed" : "partial";
+    const reason = c.status === "needs-manual-grading" ? "graded by hand" : c.reason;
+    return { ...c, points, status, reason };
+  });
+  const score = round(cells.reduce((s, c) => s + (c.points ?? 0), 0));
+  const manualMax = round(cells.filter((c) => c.points === null).reduce((s, c) => s + c.max, 0));
+  return { ...r, cells, score, manualMax };
 }
 
 function csvField(v: string | number | null | undefined): string {

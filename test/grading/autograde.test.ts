@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { mkdir, mkdtemp, readFile, readdir, writeFile, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { autograde, feedback, studentName, threadsPerKernel } from "../../src/grading/autograde.js";
+import {
+  autograde,
+  feedback,
+  studentName,
+  threadsPerKernel,
+  uniqueNames,
+} from "../../src/grading/autograde.js";
 import { releaseNotebook } from "../../src/grading/assign.js";
 import { FakeExecutor } from "../../src/grading/executors/fake.js";
 import type { NotebookExecutor, RunOutcome } from "../../src/grading/executor.js";
@@ -277,6 +283,130 @@ describe("autograde with a fake kernel", () => {
     await expect(
       autograde({ submissions: [], source: file, out, executor: new FakeExecutor(fakeKernel) }),
     ).rejects.toThrow(/cell 0 "t" .*grade cell has no "points"/);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe("names, formats, feedback and resume (issue observations 9–11)", () => {
+  it("never gives two submissions the same name, nor one the output folder uses", async () => {
+    expect(uniqueNames(["x", "x-2", "x"])).toEqual(["x", "x-2", "x-3"]);
+    expect(uniqueNames(["x", "x", "x-2", "x"])).toEqual(["x", "x-3", "x-2", "x-4"]);
+    expect(uniqueNames(["grades.csv", "..", ""])).toEqual(["grades.csv-2", "submission", "submission-2"]);
+    const { dir, source, out } = await setup();
+    const answers = { f: "FAKE_PRINT(f)", g: "FAKE_PRINT(g)" };
+    const files = [
+      await put(dir, "a/x.ipynb", submission(answers)),
+      await put(dir, "b/x-2.ipynb", submission(answers)),
+      await put(dir, "c/x.ipynb", submission(answers)),
+      await put(dir, "grades.csv.ipynb", submission(answers)),
+    ];
+    const s = await autograde({ submissions: files, source, out, executor: new FakeExecutor(fakeKernel) });
+    expect(s.results.map((r) => r.student)).toEqual(["x", "x-2", "x-3", "grades.csv-2"]);
+    expect((await readdir(out)).sort()).toEqual(["grades.csv", "grades.csv-2", "x", "x-2", "x-3"]);
+    const rows = (await readFile(s.csv, "utf8")).trim().split("\n");
+    expect(rows.slice(1).map((r) => r.split(",")[0])).toEqual(["grades.csv-2", "x", "x-2", "x-3"]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("converts an nbformat 3 submission, as nbgrader does", async () => {
+    const { dir, source, out } = await setup();
+    const v4 = submission({ f: "FAKE_PRINT(f)", g: "FAKE_PRINT(g)" });
+    const v3 = {
+      nbformat: 3,
+      nbformat_minor: 0,
+      metadata: { name: "hw1" },
+      worksheets: [
+        {
+          cells: v4.cells.map((c) =>
+            c.cell_type === "code"
+              ? {
+                  cell_type: "code",
+                  input: c.source,
+                  metadata: c.metadata,
+                  outputs: [],
+                  language: "typescript",
+                }
+              : { cell_type: c.cell_type, source: c.source, metadata: c.metadata },
+          ),
+        },
+      ],
+    };
+    v3.worksheets[0]!.cells.unshift({
+      cell_type: "heading",
+      source: "Homework",
+      metadata: {},
+      level: 2,
+    } as never);
+    const file = await put(dir, "old.ipynb", JSON.stringify(v3));
+    const s = await autograde({ submissions: [file], source, out, executor: new FakeExecutor(fakeKernel) });
+    expect([s.results[0]!.status, s.results[0]!.score]).toEqual(["graded", 5]);
+    const { parseNotebook } = await import("../../src/grading/notebook.js");
+    expect(parseNotebook(JSON.stringify(v3), "old.ipynb").cells[0]).toMatchObject({
+      cell_type: "markdown",
+      source: "## Homework",
+    });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("feedback recomputes the total, results.json and grades.csv after points are entered by hand", async () => {
+    const { dir, source, out } = await setup();
+    const answers = { f: "FAKE_PRINT(f)", g: "FAKE_PRINT(g)", essay: "my essay" };
+    const files = [
+      await put(dir, "alice.ipynb", submission(answers)),
+      await put(dir, "bob.ipynb", submission(answers)),
+    ];
+    await autograde({ submissions: files, source, out, executor: new FakeExecutor(fakeKernel) });
+    const resultFile = path.join(out, "alice", "result.json");
+    const r = await readJson<SubmissionResult>(resultFile);
+    expect([r.score, r.manualMax]).toEqual([5, 5]);
+    r.cells.find((c) => c.id === "essay")!.points = 4;
+    await writeFile(resultFile, JSON.stringify(r));
+    await feedback(path.join(out, "alice"));
+    const after = await readJson<SubmissionResult>(resultFile);
+    expect([after.score, after.manualMax]).toEqual([9, 0]);
+    expect(after.cells.find((c) => c.id === "essay")).toMatchObject({
+      status: "partial",
+      reason: "graded by hand",
+    });
+    expect((await readJson<GradescopeResults>(path.join(out, "alice", "results.json"))).score).toBe(9);
+    expect(await readFile(path.join(out, "alice", "feedback.html"), "utf8")).toMatch(
+      /<strong>9<\/strong> \/ 10/,
+    );
+    const csv = (await readFile(path.join(out, "grades.csv"), "utf8")).trim().split("\n");
+    expect(csv[0]).toBe("student,status,score,max_score,manual_pending,test_f,test_g,essay,flags,error");
+    expect(csv.slice(1)).toEqual(["alice,graded,9,10,0,3,2,4,,", "bob,graded,5,10,5,3,2,manual,,"]);
+    r.cells[0]!.points = "lots" as never;
+    await writeFile(resultFile, JSON.stringify(r));
+    await expect(feedback(path.join(out, "alice"))).rejects.toThrow(/cell "test_f" has points "lots"/);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("--resume keeps complete results of unchanged files and grades the rest", async () => {
+    const { dir, source, out } = await setup();
+    const answers = { f: "FAKE_PRINT(f)", g: "FAKE_PRINT(g)" };
+    const files = [
+      await put(dir, "alice.ipynb", submission(answers)),
+      await put(dir, "bob.ipynb", submission(answers)),
+      await put(dir, "carol.ipynb", submission(answers)),
+    ];
+    await autograde({ submissions: files.slice(0, 2), source, out, executor: new FakeExecutor(fakeKernel) });
+    // bob's result was cut short (no feedback page), alice's file did not change, carol is new
+    await rm(path.join(out, "bob", "feedback.html"));
+    const second = new FakeExecutor(fakeKernel);
+    const s = await autograde({ submissions: files, source, out, executor: second, resume: true });
+    expect(second.calls.length).toBe(2);
+    expect(s.results.map((r) => [r.student, r.score])).toEqual([
+      ["alice", 5],
+      ["bob", 5],
+      ["carol", 5],
+    ]);
+    // a changed file is graded again
+    await writeFile(files[0]!, serializeNotebook(submission({ f: "FAKE_PRINT(f)", g: "FAKE_STDERR(g)" })));
+    const third = new FakeExecutor(fakeKernel);
+    const s3 = await autograde({ submissions: files, source, out, executor: third, resume: true });
+    expect(third.calls.length).toBe(1);
+    expect(third.calls.map((c) => sourceText(c.notebook.cells[3]!))).toEqual(["FAKE_STDERR(g)"]);
+    expect((await readFile(s3.csv, "utf8")).trim().split("\n")).toHaveLength(4);
     await rm(dir, { recursive: true, force: true });
   });
 });

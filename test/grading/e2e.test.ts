@@ -95,6 +95,13 @@ describe.runIf(built)("grading the conv-layers assignment with the cnnlab kernel
     const by = Object.fromEntries(s.results.map((r) => [r.student, r]));
     const cell = (name: string, id: string) => by[name]!.cells.find((c) => c.id === id)!;
     expect(cell("bob", "test_conv_forward_cases")).toMatchObject({ points: 1, status: "partial" });
+    // the feedback counts only the cases the student can see, and describes no hidden one
+    expect(cell("bob", "test_conv_forward_cases").output).toMatch(
+      /^2 of 2 cases shown here pass; some hidden cases fail$/m,
+    );
+    expect(await readFile(path.join(out, "bob", "feedback.html"), "utf8")).not.toMatch(
+      /of 4 cases|pad 1|5,5/,
+    );
     expect(cell("carol", "test_maxpool_backward")).toMatchObject({ execution: "timeout", points: 0 });
     expect(cell("dave", "test_maxpool_forward").execution).toBe("kernel-died");
     expect(cell("dave", "test_maxpool_backward").execution).toBe("not-run");

@@ -95,22 +95,25 @@ describe("merge", () => {
       });
     });
     const m = mergeSubmission(src, rel, sub);
+    // As nbgrader: the renamed cell runs as the student's own, no stub replaces the solution.
     expect(m.notebook.cells.map(sourceText)).toEqual([
       "Intro",
       "const helper = 1;",
-      'function f() {\n  // YOUR CODE HERE\n  throw new Error("not implemented");\n}',
+      "check(f())",
       "check(f())\n// BEGIN HIDDEN TESTS\nhidden(f)\n// END HIDDEN TESTS",
       "YOUR ANSWER HERE",
     ]);
-    expect(m.cells.map((c) => c.kind)).toEqual(["locked", "student", "solution", "test", "manual"]);
-    expect(m.cells[2]!.missing).toBe(true);
+    expect(m.cells.map((c) => c.kind)).toEqual(["locked", "student", "student", "test", "manual"]);
     expect(m.cells[3]!.missing).toBe(true);
-    expect(m.notes).toEqual([expect.stringMatching(/grade_id "my_test" is not in the assignment/)]);
+    expect(m.notes).toEqual([
+      expect.stringMatching(/grade_id "my_test" is not in the assignment; the cell was kept/),
+      expect.stringMatching(/solution cell "sol" is not in the submission .* nothing was put in its place/),
+    ]);
     const c = m.notebook.cells[1]!;
     expect(c.cell_type === "code" && c.execution_count).toBe(null);
   });
 
-  it("uses the first of two cells with the same id", () => {
+  it("keeps a second cell with the same id as an ordinary cell after the first", () => {
     const { src, rel, sub } = student((nb) => {
       const copy = structuredClone(byId(nb, "sol"));
       copy.source = "second";
@@ -119,7 +122,11 @@ describe("merge", () => {
     });
     const m = mergeSubmission(src, rel, sub);
     expect(sourceText(m.notebook.cells[1]!)).toBe("first");
-    expect(m.notes.join()).toMatch(/second cell with grade_id "sol" was ignored/);
+    expect(m.notebook.cells.map(sourceText)).toContain("second");
+    expect(m.cells.find((c) => c.index === m.notebook.cells.map(sourceText).indexOf("second"))!.kind).toBe(
+      "student",
+    );
+    expect(m.notes.join()).toMatch(/second cell with grade_id "sol" was kept as an ordinary cell/);
   });
 });
 

@@ -211,31 +211,45 @@ console.log(`conv forward: relative error ${cfErr.toExponential(2)}, passed`);
 TEST_CONV_CASES = r"""
 // Several shapes and settings against the library's conv2d; this cell's value is the points
 // earned (2 points, shared equally between the cases).
-const convCases = [
+const convCases: { x: number[]; w: number[]; stride: number; pad: number; hidden?: boolean }[] = [
   { x: [2, 3, 7, 7], w: [4, 3, 3, 3], stride: 1, pad: 0 },
   { x: [1, 2, 9, 8], w: [3, 2, 3, 2], stride: 3, pad: 0 },
 ];
 // ### BEGIN HIDDEN TESTS
-convCases.push({ x: [2, 3, 6, 6], w: [2, 3, 3, 3], stride: 1, pad: 1 });
-convCases.push({ x: [1, 1, 5, 5], w: [1, 1, 5, 5], stride: 2, pad: 2 });
+convCases.push({ x: [2, 3, 6, 6], w: [2, 3, 3, 3], stride: 1, pad: 1, hidden: true });
+convCases.push({ x: [1, 1, 5, 5], w: [1, 1, 5, 5], stride: 2, pad: 2, hidden: true });
 // ### END HIDDEN TESTS
+// Hidden cases count towards the points but are never described, nor their number given.
 let convCasesPassed = 0;
+let shownPassed = 0;
+let hiddenFailed = false;
 for (const cc of convCases) {
   const x = randn(cc.x, { dtype: "float64" });
   const w = randn(cc.w, { dtype: "float64" });
   const b = randn([cc.w[0]], { dtype: "float64" });
+  let problem = "";
   try {
     const err = maxRelError(
       convForwardNaive(x, w, b, { stride: cc.stride, pad: cc.pad }),
       F.conv2d(x, w, b, { stride: cc.stride, padding: cc.pad }),
     );
-    if (err < 1e-6) convCasesPassed++;
-    else console.log(`x ${cc.x}, w ${cc.w}, stride ${cc.stride}, pad ${cc.pad}: relative error ${err}`);
+    if (!(err < 1e-6)) problem = `relative error ${err}`;
   } catch (e) {
-    console.log(`x ${cc.x}, w ${cc.w}, stride ${cc.stride}, pad ${cc.pad}: ${e}`);
+    problem = String(e);
+  }
+  if (problem === "") {
+    convCasesPassed++;
+    if (!cc.hidden) shownPassed++;
+  } else if (cc.hidden) {
+    hiddenFailed = true;
+  } else {
+    console.log(`x ${cc.x}, w ${cc.w}, stride ${cc.stride}, pad ${cc.pad}: ${problem}`);
   }
 }
-console.log(`${convCasesPassed} of ${convCases.length} cases pass`);
+const shownCases = convCases.filter((cc) => !cc.hidden).length;
+const hiddenNote =
+  shownCases < convCases.length ? (hiddenFailed ? "; some hidden cases fail" : "; the hidden cases pass") : "";
+console.log(`${shownPassed} of ${shownCases} cases shown here pass${hiddenNote}`);
 (2 * convCasesPassed) / convCases.length;
 """
 
