@@ -2,7 +2,7 @@ import { activeRecorder, traced } from "../runtime/trace.js";
 import { Tensor } from "../tensor/tensor.js";
 import { isFloating } from "../tensor/dtype.js";
 import { isGradEnabled, withGradMode } from "./grad-mode.js";
-import { Context, Node, type BackwardFn } from "./node.js";
+import { Context, Node, recordedNodes, type BackwardFn } from "./node.js";
 
 export { Context } from "./node.js";
 
@@ -13,6 +13,8 @@ export { Context } from "./node.js";
  */
 export interface FunctionDef<Args extends unknown[]> {
   name: string;
+  /** The graph node's name when it is not `name` capitalised + "Backward" (PyTorch's, e.g. "ConvolutionBackward"). */
+  nodeName?: string;
   forward(ctx: Context, ...args: Args): Tensor;
   backward: BackwardFn;
 }
@@ -23,7 +25,7 @@ export interface AppliedFunction<Args extends unknown[]> {
 }
 
 export function defineFunction<Args extends unknown[]>(def: FunctionDef<Args>): AppliedFunction<Args> {
-  const nodeName = `${def.name[0].toUpperCase()}${def.name.slice(1)}Backward`;
+  const nodeName = def.nodeName ?? `${def.name[0].toUpperCase()}${def.name.slice(1)}Backward`;
   return {
     name: def.name,
     apply(...args: Args): Tensor {
@@ -67,6 +69,33 @@ function applyRecorded<Args extends unknown[]>(def: FunctionDef<Args>, nodeName:
   if (args.includes(out)) out = new Tensor(out.storage, out.shape, out.strides, out.offset, out.dtype);
   const inputs = args.map((a, i) => (needsInputGrad[i] ? (a as Tensor) : null));
   out.attachGraph(new Node(nodeName, def.backward, ctx, inputs, out.shape, out.dtype));
+  return out;
+}
+
+/**
+ * Runs `compose`, an op written as several recorded ops (matmul's reshapes around a batched
+ * product, layer norm's normalise-then-scale), and presents what it recorded as one node named
+ * `nodeName`, as PyTorch shows it: the output's node takes the name, the nodes recorded before it
+ * inside the composition are hidden from displays (backward still runs each of them).
+ */
+export function composite(nodeName: string, compose: () => Tensor): Tensor {
+  const start = recordedNodes();
+  const out = compose();
+  const top = out.gradFn;
+  if (!top || top.seq < start) return out;
+  top.name = nodeName;
+  const seen = new Set<Node>([top]);
+  const stack: Node[] = [top];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    for (const input of node.inputs) {
+      const prev = input?.gradFn;
+      if (!prev || prev.seq < start || seen.has(prev)) continue;
+      seen.add(prev);
+      prev.hidden = true;
+      stack.push(prev);
+    }
+  }
   return out;
 }
 

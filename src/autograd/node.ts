@@ -52,13 +52,28 @@ export class Context {
 
 export type BackwardFn = (ctx: Context, gradOutput: Tensor) => readonly (Tensor | null | undefined)[];
 
+let recorded = 0;
+
+/** How many nodes have been recorded so far (a node's `seq` is its position in that count). */
+export function recordedNodes(): number {
+  return recorded;
+}
+
 /** A recorded operation in the define-by-run graph. */
 export class Node {
   readonly hooks: GradHook[] = [];
   retainTarget: Tensor | null = null;
+  /** Order of recording: nodes made during a composition have seq ≥ the count taken before it. */
+  readonly seq = recorded++;
+  /**
+   * Recorded inside an op that is shown as one node (see `composite`): displays walk through it,
+   * backward runs it as any other node.
+   */
+  hidden = false;
 
   constructor(
-    readonly name: string,
+    /** PyTorch's name for the node (`MmBackward`), shown in grad_fn, reprs and graphs. */
+    public name: string,
     readonly backward: BackwardFn,
     readonly ctx: Context,
     /** One entry per forward argument: the tensor if it needs a gradient, else null. */

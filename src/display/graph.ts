@@ -46,6 +46,36 @@ function sizeOf(lines: string[]): { width: number; height: number } {
   return { width: Math.ceil(w + 20), height: 12 + lines.length * 15 };
 }
 
+/**
+ * The inputs of `node` as the user sees them: through nodes hidden inside a composite op (matmul's
+ * internal reshapes) to the tensors that entered it.
+ */
+function visibleInputs(node: Node): Tensor[] {
+  const out: Tensor[] = [];
+  const seen = new Set<Node>();
+  // a tensor used several times inside a composite op enters it once; direct uses each count
+  const entered = new Set<Tensor>();
+  const stack: { input: Tensor | null; inside: boolean }[] = [...node.inputs]
+    .reverse()
+    .map((input) => ({ input, inside: false }));
+  while (stack.length > 0) {
+    const { input, inside } = stack.pop()!;
+    if (!input) continue;
+    const prev = input.gradFn;
+    if (prev?.hidden) {
+      if (seen.has(prev)) continue;
+      seen.add(prev);
+      for (let i = prev.inputs.length - 1; i >= 0; i--) stack.push({ input: prev.inputs[i], inside: true });
+    } else if (!inside) {
+      out.push(input);
+    } else if (!entered.has(input)) {
+      entered.add(input);
+      out.push(input);
+    }
+  }
+  return out;
+}
+
 /** Walks `t.gradFn` iteratively and collects op nodes, leaves and edges. */
 export function autogradGraph(t: Tensor, options: GraphOptions = {}): AutogradGraph {
   const names = new Map<Tensor, string>();
@@ -76,8 +106,7 @@ export function autogradGraph(t: Tensor, options: GraphOptions = {}): AutogradGr
     while (stack.length) {
       const node = stack.pop()!;
       const nid = ids.get(node)!;
-      node.inputs.forEach((input) => {
-        if (!input) return;
+      visibleInputs(node).forEach((input) => {
         if (input.gradFn) {
           const prev = input.gradFn;
           if (!ids.has(prev)) {
