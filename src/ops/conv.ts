@@ -239,6 +239,7 @@ function convFunction(
 ): AppliedFunction<[Tensor, Tensor, Tensor | null, ConvGeometry]> {
   return defineOp({
     name,
+    nodeName: "ConvolutionBackward",
     forward(ctx, x: Tensor, w: Tensor, b: Tensor | null, g: ConvGeometry) {
       ctx.saveForBackward(x, w);
       ctx.geometry = g;

@@ -1,7 +1,7 @@
 import { backend } from "../backend/index.js";
 import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
-import { defineOp } from "../autograd/function.js";
+import { composite, defineOp } from "../autograd/function.js";
 import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
 import {
@@ -273,11 +273,13 @@ const Minimum = minMaxFunction("minimum");
 
 export function add(a: TensorLike, b: TensorLike, alpha?: number): Tensor {
   const [x, y] = operands("add", a, b);
-  return Add.apply(x, alpha === undefined || alpha === 1 ? y : mul(y, alpha));
+  if (alpha === undefined || alpha === 1) return Add.apply(x, y);
+  return composite("AddBackward", () => Add.apply(x, mul(y, alpha)));
 }
 export function sub(a: TensorLike, b: TensorLike, alpha?: number): Tensor {
   const [x, y] = operands("sub", a, b);
-  return Sub.apply(x, alpha === undefined || alpha === 1 ? y : mul(y, alpha));
+  if (alpha === undefined || alpha === 1) return Sub.apply(x, y);
+  return composite("SubBackward", () => Sub.apply(x, mul(y, alpha)));
 }
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   return Mul.apply(...operands("mul", a, b));
@@ -383,16 +385,19 @@ interface UnaryOptions {
   floatOut?: boolean;
   /** What backward reads: the input (default), the output, or nothing (it is then free to change). */
   uses?: "input" | "output" | "none";
+  /** PyTorch's node name when it is not the op's name + "Backward". */
+  nodeName?: string;
 }
 
 function unaryFunction(
   name: string,
   f: (v: number) => number,
   grad: (g: Tensor, saved: Tensor) => Tensor,
-  { floatOut = true, uses = "input" }: UnaryOptions = {},
+  { floatOut = true, uses = "input", nodeName }: UnaryOptions = {},
 ) {
   const op = defineOp({
     name,
+    nodeName,
     forward(ctx, x: Tensor) {
       const out = unaryKernel(x, floatOut ? floatingOf(x.dtype) : x.dtype === "bool" ? "int32" : x.dtype, f);
       if (uses !== "none") ctx.saveForBackward(uses === "input" ? x : out);
@@ -465,7 +470,7 @@ export const square = unaryFunction(
   "square",
   (v) => v * v,
   (g, x) => mul(g, mul(x, 2)),
-  { floatOut: false },
+  { floatOut: false, nodeName: "PowBackward" },
 );
 export const reciprocal = unaryFunction(
   "reciprocal",
@@ -567,6 +572,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
 
 const Cast = defineOp({
   name: "to",
+  nodeName: "ToCopyBackward",
   forward(ctx, x: Tensor, dtype: DType) {
     ctx.from = x.dtype;
     return unaryKernel(

@@ -1,4 +1,4 @@
-import { defineOp } from "../autograd/function.js";
+import { composite, defineOp } from "../autograd/function.js";
 import { allocate, promoteTypes } from "../tensor/dtype.js";
 import { contiguousStrides, normalizeDim, numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -78,9 +78,11 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
     }
   });
   const d = normalizeDim(dim, first.ndim + 1, "stack");
-  return cat(
-    tensors.map((t) => unsqueeze(t, d)),
-    d,
+  return composite("StackBackward", () =>
+    cat(
+      tensors.map((t) => unsqueeze(t, d)),
+      d,
+    ),
   );
 }
 
@@ -104,7 +106,8 @@ export function split(x: Tensor, sizeOrSections: number | readonly number[], dim
   }
   let start = 0;
   return sizes.map((size) => {
-    const part = narrow(x, d, start, size);
+    const from = start;
+    const part = composite("SplitBackward", () => narrow(x, d, from, size));
     start += size;
     return part;
   });
@@ -119,6 +122,7 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
 
 const Pad = defineOp({
   name: "pad",
+  nodeName: "ConstantPadNdBackward",
   forward(ctx, x: Tensor, before: number[], after: number[], value: number) {
     ctx.before = before;
     ctx.inputShape = x.shape;

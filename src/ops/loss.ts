@@ -3,7 +3,7 @@
  * `multiMarginLoss` (the CS231n multiclass SVM loss, hand-written), `binaryCrossEntropy`,
  * `bceWithLogits`. PyTorch's definitions and option names in TypeScript spelling.
  */
-import { defineOp } from "../autograd/function.js";
+import { composite, defineOp } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
@@ -328,8 +328,10 @@ export function mseLoss(input: Tensor, target: Tensor, options?: ReductionOption
   requireFloating(input, op, "input");
   requireFloating(target, op, "target");
   sameShape(op, input, target);
-  const d = sub(input, target);
-  return reduce(mul(d, d), reduction);
+  return composite("MseLossBackward", () => {
+    const d = sub(input, target);
+    return reduce(mul(d, d), reduction);
+  });
 }
 
 export interface BinaryCrossEntropyOptions extends ReductionOptions {
@@ -420,13 +422,15 @@ export function bceWithLogits(input: Tensor, target: Tensor, options?: BceWithLo
   requireFloating(input, op, "input");
   requireFloating(target, op, "target");
   sameShape(op, input, target);
-  // log(1 + e^{-x}) = relu(-x) + log(1 + e^{-|x|})
-  const softplusNeg = add(relu(neg(input)), log(add(exp(neg(abs(input))), 1)));
-  const pw = opts.posWeight;
-  const scale = pw ? add(mul(sub(pw, 1), target), 1) : null;
-  let loss = add(mul(sub(1, target), input), scale ? mul(scale, softplusNeg) : softplusNeg);
-  if (opts.weight) loss = mul(loss, opts.weight);
-  return reduce(loss, reduction);
+  return composite("BinaryCrossEntropyWithLogitsBackward", () => {
+    // log(1 + e^{-x}) = relu(-x) + log(1 + e^{-|x|})
+    const softplusNeg = add(relu(neg(input)), log(add(exp(neg(abs(input))), 1)));
+    const pw = opts.posWeight;
+    const scale = pw ? add(mul(sub(pw, 1), target), 1) : null;
+    let loss = add(mul(sub(1, target), input), scale ? mul(scale, softplusNeg) : softplusNeg);
+    if (opts.weight) loss = mul(loss, opts.weight);
+    return reduce(loss, reduction);
+  });
 }
 
 // ---------------------------------------------------------------- multiclass SVM

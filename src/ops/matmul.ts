@@ -1,5 +1,5 @@
 import { backend } from "../backend/index.js";
-import { defineOp, type AppliedFunction } from "../autograd/function.js";
+import { composite, defineOp, type AppliedFunction } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { broadcastShapes, numel, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -83,18 +83,32 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     );
   }
   requireFloating(a, "matmul", "input");
-  const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
-  const b2 = b.ndim === 1 ? unsqueeze(b, 1) : b;
-  const batchShape = broadcastShapes(a2.shape.slice(0, -2), b2.shape.slice(0, -2), "matmul");
-  const [m, k] = a2.shape.slice(-2);
-  const n = b2.shape[b2.ndim - 1];
+  // a 1-d operand is a row (a) or a column (b)
+  const aShape = a.ndim === 1 ? [1, a.shape[0]] : a.shape;
+  const bShape = b.ndim === 1 ? [b.shape[0], 1] : b.shape;
+  const batchShape = broadcastShapes(aShape.slice(0, -2), bShape.slice(0, -2), "matmul");
+  const [m, k] = aShape.slice(-2);
+  const n = bShape[bShape.length - 1];
   const batch = numel(batchShape);
-  const a3 = reshape(expand(a2, [...batchShape, m, k]), [batch, m, k]);
-  const b3 = reshape(expand(b2, [...batchShape, k, n]), [batch, k, n]);
-  let out = reshape(Bmm.apply(a3, b3), [...batchShape, m, n]);
-  if (a.ndim === 1) out = squeeze(out, -2);
-  if (b.ndim === 1) out = squeeze(out, -1);
-  return out;
+  // shown as one node with PyTorch's name; the reshapes around the batched product are internal
+  const name =
+    a.ndim === 1 && b.ndim === 1
+      ? "DotBackward"
+      : a.ndim <= 2 && b.ndim === 1
+        ? "MvBackward"
+        : a.ndim <= 2 && b.ndim <= 2
+          ? "MmBackward"
+          : "BmmBackward";
+  return composite(name, () => {
+    const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
+    const b2 = b.ndim === 1 ? unsqueeze(b, 1) : b;
+    const a3 = reshape(expand(a2, [...batchShape, m, k]), [batch, m, k]);
+    const b3 = reshape(expand(b2, [...batchShape, k, n]), [batch, k, n]);
+    let out = reshape(Bmm.apply(a3, b3), [...batchShape, m, n]);
+    if (a.ndim === 1) out = squeeze(out, -2);
+    if (b.ndim === 1) out = squeeze(out, -1);
+    return out;
+  });
 }
 
 /**
@@ -169,6 +183,9 @@ const Linear: AppliedFunction<[Tensor, Tensor, Tensor | null]> = defineOp({
 export function linearRaw(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   const inF = x.shape[x.ndim - 1];
   const lead = x.shape.slice(0, -1);
-  const y = Linear.apply(reshape(x, [numel(lead), inF]), w, b);
-  return reshape(y, [...lead, w.shape[0]]);
+  // PyTorch's node: the product plus bias is an addmm, without bias an mm
+  return composite(b ? "AddmmBackward" : "MmBackward", () => {
+    const y = Linear.apply(reshape(x, [numel(lead), inF]), w, b);
+    return reshape(y, [...lead, w.shape[0]]);
+  });
 }

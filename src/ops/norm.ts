@@ -3,7 +3,7 @@
  * statistics), `layerNorm` and `groupNorm` (a hand-written row normalization plus a composed affine
  * step), `localResponseNorm` (composed, PyTorch's definition).
  */
-import { defineOp } from "../autograd/function.js";
+import { composite, defineOp } from "../autograd/function.js";
 import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
@@ -336,6 +336,7 @@ function updateRunning(stat: Tensor, batch: Float64Array, momentum: number, fact
 /** Per-channel statistics and normalization of a contiguous [N, C, S] block. */
 const BatchNormFn = defineOp({
   name: "batchNorm",
+  nodeName: "NativeBatchNormBackward",
   forward(
     ctx,
     x: Tensor,
@@ -603,10 +604,12 @@ export function layerNorm(
     sameDtype(op, x, t, name);
   }
   const size = numel(shape);
-  let out = normalizeRows(x, x.numel() / Math.max(size, 1), size, eps);
-  if (weight) out = mul(out, weight);
-  if (bias) out = add(out, bias);
-  return out;
+  return composite("NativeLayerNormBackward", () => {
+    let out = normalizeRows(x, x.numel() / Math.max(size, 1), size, eps);
+    if (weight) out = mul(out, weight);
+    if (bias) out = add(out, bias);
+    return out;
+  });
 }
 
 /**
@@ -636,8 +639,10 @@ export function groupNorm(
   const b = perChannel(op, x, bias, "bias", c);
   const n = x.shape[0];
   const rows = n * numGroups;
-  const out = normalizeRows(x, rows, rows === 0 ? 0 : x.numel() / rows, eps);
-  return w || b ? ChannelAffine.apply(out, w, b) : out;
+  return composite("NativeGroupNormBackward", () => {
+    const out = normalizeRows(x, rows, rows === 0 ? 0 : x.numel() / rows, eps);
+    return w || b ? ChannelAffine.apply(out, w, b) : out;
+  });
 }
 
 // ---------------------------------------------------------------- local response norm

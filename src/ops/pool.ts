@@ -119,6 +119,7 @@ function runMaxPool(args: MaxPool2dArgs, backward: boolean): void {
 
 const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defineOp({
   name: "maxPool2d",
+  nodeName: "MaxPool2DWithIndicesBackward",
   forward(ctx, x: Tensor, win: Window2d, sink: { indices?: Tensor }) {
     const shape = [win.n, win.c, win.ho, win.wo];
     const size = win.n * win.c * win.ho * win.wo;
@@ -192,6 +193,7 @@ function runAvgPool(args: AvgArgs, backward: boolean): void {
 
 const AvgPool: AppliedFunction<[Tensor, Window2d, boolean]> = defineOp({
   name: "avgPool2d",
+  nodeName: "AvgPool2DBackward",
   forward(ctx, x: Tensor, win: Window2d, countIncludePad: boolean) {
     const out = allocate(x.dtype, win.n * win.c * win.ho * win.wo) as FloatArray;
     runAvgPool({ ...win, x: contiguousData(x) as FloatArray, out, countIncludePad }, false);
@@ -245,6 +247,7 @@ interface AdaptiveShape {
 
 const AdaptiveAvgPool: AppliedFunction<[Tensor, AdaptiveShape]> = defineOp({
   name: "adaptiveAvgPool2d",
+  nodeName: "AdaptiveAvgPool2DBackward",
   forward(ctx, x: Tensor, s: AdaptiveShape) {
     const out = allocate(x.dtype, s.planes * s.ho * s.wo) as FloatArray;
     jsAdaptiveAvgPool2d(contiguousData(x) as FloatArray, out, s.planes, s.h, s.w, s.ho, s.wo, false);

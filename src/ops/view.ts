@@ -1,5 +1,5 @@
 import { walk3 } from "../backend/js/strided.js";
-import { defineOp } from "../autograd/function.js";
+import { composite, defineOp } from "../autograd/function.js";
 import { allocate } from "../tensor/dtype.js";
 import {
   contiguousStrides,
@@ -113,6 +113,7 @@ function viewStrides(
 
 const Reshape = defineOp({
   name: "reshape",
+  nodeName: "ViewBackward",
   forward(ctx, x: Tensor, shape: number[]) {
     ctx.inputShape = x.shape;
     if (x.isContiguous()) return new Tensor(x.storage, shape, contiguousStrides(shape), x.offset, x.dtype);
@@ -153,18 +154,20 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 
 export function squeeze(x: Tensor, dim?: number): Tensor {
   if (dim === undefined)
-    return reshape(
-      x,
-      x.shape.filter((d) => d !== 1),
+    return composite("SqueezeBackward", () =>
+      reshape(
+        x,
+        x.shape.filter((d) => d !== 1),
+      ),
     );
   const d = normalizeDim(dim, x.ndim, "squeeze");
   if (x.shape[d] !== 1) return x;
-  return reshape(x, [...x.shape.slice(0, d), ...x.shape.slice(d + 1)]);
+  return composite("SqueezeBackward", () => reshape(x, [...x.shape.slice(0, d), ...x.shape.slice(d + 1)]));
 }
 
 export function unsqueeze(x: Tensor, dim: number): Tensor {
   const d = normalizeDim(dim, x.ndim + 1, "unsqueeze");
-  return reshape(x, [...x.shape.slice(0, d), 1, ...x.shape.slice(d)]);
+  return composite("UnsqueezeBackward", () => reshape(x, [...x.shape.slice(0, d), 1, ...x.shape.slice(d)]));
 }
 
 // ---------------------------------------------------------------- permute / transpose
@@ -208,7 +211,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const dims = Array.from({ length: x.ndim }, (_, i) => i);
   dims[a] = b;
   dims[b] = a;
-  return permute(x, dims);
+  return composite("TransposeBackward", () => permute(x, dims));
 }
 
 // ---------------------------------------------------------------- expand
@@ -343,7 +346,7 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
   const d = normalizeDim(dim, x.ndim, "select");
   const specs: SliceSpec[] = x.shape.map(() => null);
   specs[d] = index;
-  return slice(x, ...specs);
+  return composite("SelectBackward", () => slice(x, ...specs));
 }
 
 // ---------------------------------------------------------------- copies

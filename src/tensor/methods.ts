@@ -3,6 +3,7 @@
  * the Tensor class itself depends on no op (and no import cycle exists).
  */
 import { backward, type BackwardOptions } from "../autograd/engine.js";
+import { composite } from "../autograd/function.js";
 import * as E from "../ops/elementwise.js";
 import * as I from "../ops/indexing.js";
 import * as M from "../ops/matmul.js";
@@ -243,7 +244,7 @@ P.transpose = function (this: Tensor, a: number, b: number) {
 P.t = function (this: Tensor) {
   if (this.ndim > 2)
     throw new RangeError(`t: expects a tensor with at most 2 dims, got shape [${this.shape.join(",")}]`);
-  return this.ndim < 2 ? this : V.transpose(this, 0, 1);
+  return this.ndim < 2 ? this : composite("TBackward", () => V.transpose(this, 0, 1));
 };
 Object.defineProperty(P, "T", {
   get(this: Tensor) {
