@@ -9,6 +9,8 @@ import {
   listBackends,
   ones,
   optim,
+  rand,
+  randn,
   setBackend,
   stack,
   tensor,
@@ -16,6 +18,7 @@ import {
   where,
   zeros,
 } from "../../src/index.js";
+import { autogradGraph } from "../../src/display/graph.js";
 import { checkOp, expectClose, fixtureValues } from "../helpers/harness.js";
 
 const FAM = "fidelity";
@@ -251,5 +254,89 @@ describe.each(listBackends())("PyTorch fidelity (%s backend)", (backendName) => 
       checkOp(FAM, "sum_dims_01_keepdim", (t: Tensor) => t.sum([0, 1], true));
       checkOp(FAM, "max_dims_02", (t: Tensor) => t.amax([0, 2]));
     });
+  });
+});
+
+describe("the graph the student sees (PyTorch's node names)", () => {
+  const torchNames = fixtureValues(FAM, "node_names").names as Record<string, string>;
+  const a = randn([3, 3], { requiresGrad: true });
+  const v = randn([3], { requiresGrad: true });
+  const b3 = randn([2, 3, 3], { requiresGrad: true });
+  const x = randn([2, 3, 8, 8], { requiresGrad: true });
+  const w = randn([4, 3], { requiresGrad: true });
+  const bias = randn([4], { requiresGrad: true });
+  const cases: Record<string, () => Tensor> = {
+    mm: () => a.matmul(a),
+    mv: () => a.matmul(v),
+    dot: () => v.matmul(v),
+    linear: () => F.linear(a, w, bias),
+    linear_no_bias: () => F.linear(a, w),
+    conv2d: () => F.conv2d(x, randn([4, 3, 3, 3]), randn([4])),
+    max_pool2d: () => F.maxPool2d(x, { kernelSize: 2 }),
+    avg_pool2d: () => F.avgPool2d(x, { kernelSize: 2 }),
+    adaptive_avg_pool2d: () => F.adaptiveAvgPool2d(x, [2, 2]),
+    batch_norm: () => F.batchNorm(x, null, null, null, null, { training: true }),
+    layer_norm: () => F.layerNorm(a, [3]),
+    group_norm: () => F.groupNorm(x, 3),
+    cross_entropy: () => F.crossEntropy(a, tensor([0, 1, 2], { dtype: "int32" })),
+    mse_loss: () => F.mseLoss(a, a.detach()),
+    bce_with_logits: () => F.bceWithLogits(a, a.detach()),
+    bce: () => F.binaryCrossEntropy(a.sigmoid(), rand([3, 3])),
+    softmax: () => F.softmax(a, 1),
+    view: () => a.view(9),
+    t: () => a.t(),
+    transpose: () => a.transpose(0, 1),
+    permute: () => a.permute(1, 0),
+    unsqueeze: () => a.unsqueeze(0),
+    squeeze: () => a.unsqueeze(0).squeeze(0),
+    select: () => a.select(0, 1),
+    slice: () => a.narrow(1, 0, 2),
+    to: () => a.to("float64"),
+    square: () => a.square(),
+    mean: () => a.mean(),
+    mean_dim: () => a.mean(1),
+    sum: () => a.sum(),
+    var: () => a.var(),
+    std: () => a.std(),
+    amax: () => a.amax(1),
+    max: () => a.max(),
+    max_dim: () => a.max(1).values,
+    logsumexp: () => a.logsumexp(1),
+    cat: () => cat([a, a]),
+    stack: () => stack([a, a]),
+    pad: () => F.pad(a, [1, 1]),
+    split: () => a.split(1)[0],
+    add_alpha: () => a.add(a, 2),
+    expand: () => v.expand(3, 3),
+    where: () => where(a.gt(0), a, 0),
+    clamp: () => a.clamp(0, 1),
+    round: () => a.round(),
+    dropout: () => F.dropout(a, { p: 0.5, training: true }),
+  };
+
+  it.each(Object.keys(cases))("%s has PyTorch's grad_fn name, in grad_fn, the repr and the graph", (key) => {
+    const t = cases[key]();
+    expect(t.gradFn?.name).toBe(torchNames[key]);
+    expect(t.toString()).toContain(`grad_fn=<${torchNames[key]}>`);
+    const ops = autogradGraph(t).nodes.filter((n) => n.kind === "op");
+    expect(ops[0].lines[0]).toBe(torchNames[key]);
+  });
+
+  it("draws a.matmul(a).relu().sum() as PyTorch's chain, without internal reshapes", () => {
+    const g = autogradGraph(a.matmul(a).relu().sum());
+    const ops = g.nodes.filter((n) => n.kind === "op").map((n) => n.lines[0]);
+    expect(ops.join(" > ")).toBe(torchNames.chain_mm_relu_sum);
+    // the two uses of a enter the product once
+    const leaves = g.nodes.filter((n) => n.kind === "leaf");
+    expect(leaves).toHaveLength(1);
+    // the hidden nodes still run in backward
+    a.grad = null;
+    a.matmul(a).relu().sum().backward();
+    expect(a.grad).not.toBeNull();
+  });
+
+  it("shows a batched product as BmmBackward where PyTorch wraps it in an UnsafeViewBackward", () => {
+    expect(torchNames.bmm).toBe("UnsafeViewBackward");
+    expect(b3.matmul(randn([2, 3, 3])).gradFn?.name).toBe("BmmBackward");
   });
 });
