@@ -18,7 +18,7 @@ export interface GraphOptions {
 
 type Kind = "op" | "leaf" | "output";
 
-interface GNode {
+export interface GNode {
   id: string;
   kind: Kind;
   lines: string[];
@@ -26,6 +26,8 @@ interface GNode {
   height: number;
   x?: number;
   y?: number;
+  /** Colours other than the kind's (compiled graphs colour fused ops and buffer slots). */
+  style?: { fill: string; stroke: string; dashed?: boolean };
 }
 
 /** The graph as data: nodes and edges (from → to, in the direction values flow). */
@@ -41,7 +43,7 @@ const STYLE: Record<Kind, { fill: string; stroke: string }> = {
   output: { fill: "#fde9c9", stroke: "#ff7f0e" },
 };
 
-function sizeOf(lines: string[]): { width: number; height: number } {
+export function sizeOf(lines: string[]): { width: number; height: number } {
   const w = Math.max(...lines.map((l, i) => l.length * (i === 0 ? 7.2 : 6.2)));
   return { width: Math.ceil(w + 20), height: 12 + lines.length * 15 };
 }
@@ -156,7 +158,7 @@ export function graphSvg(g: AutogradGraph, direction: "TB" | "LR" = "TB"): strin
   }
   for (const n of g.nodes) {
     const pos = dg.node(n.id) as { x: number; y: number };
-    const s = STYLE[n.kind];
+    const s = n.style ?? STYLE[n.kind];
     const x = pos.x - n.width / 2;
     const y = pos.y - n.height / 2;
     let text = "";
@@ -185,6 +187,7 @@ export function graphSvg(g: AutogradGraph, direction: "TB" | "LR" = "TB"): strin
         fill: s.fill,
         stroke: s.stroke,
         "stroke-width": 1.5,
+        "stroke-dasharray": n.style?.dashed ? "5,3" : undefined,
       }) +
       text +
       `</g>`;
@@ -243,7 +246,29 @@ export class GraphView {
   }
 }
 
-/** Shows the autograd graph behind a result: ops, shapes, leaves and which tensors require grad. */
-export function showGraph(t: Tensor, options?: GraphOptions): void {
-  emit(graphBundle(t, options));
+/** Options of showGraph for a function made by compile(). */
+export interface CompiledGraphOptions {
+  /** Which signature's graph (default 0). */
+  signature?: number;
+  /** The loss of one eager step, drawn beside the static graph. */
+  eager?: Tensor;
+  direction?: "TB" | "LR";
+}
+
+/** Other things showGraph can draw (compiled functions register here; see compiled-graph.ts). */
+const renderers: { accepts(value: unknown): boolean; bundle(value: any, options?: any): MimeBundle }[] = [];
+
+export function registerGraphRenderer(renderer: (typeof renderers)[number]): void {
+  renderers.push(renderer);
+}
+
+/**
+ * Shows the autograd graph behind a result: ops, shapes, leaves and which tensors require grad;
+ * or, given a function made by compile(), its static graph.
+ */
+export function showGraph(t: Tensor, options?: GraphOptions): void;
+export function showGraph(compiled: (...args: any[]) => unknown, options?: CompiledGraphOptions): void;
+export function showGraph(t: unknown, options?: GraphOptions | CompiledGraphOptions): void {
+  const renderer = renderers.find((r) => r.accepts(t));
+  emit(renderer ? renderer.bundle(t, options) : graphBundle(t as Tensor, options as GraphOptions));
 }
