@@ -228,8 +228,9 @@ export function compile<F extends (...args: any[]) => any>(
     const values: (Tensor | undefined)[] = new Array(entry.valueCount);
     let result: unknown;
     try {
-      for (const u of entry.units) {
-        planning?.beginUnit(u.index);
+      for (let i = 0; i < entry.units.length; i++) {
+        const u = entry.units[i];
+        planning?.beginUnit(i);
         const a = u.args.map((r) => resolve(r, values, args));
         const out = u.run(...a);
         bind(u.result, out, values);

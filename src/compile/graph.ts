@@ -42,8 +42,12 @@ export interface Unit {
 /** A backward node the engine ran inside a backward unit (for display). */
 export interface BackwardStep {
   readonly name: string;
-  /** The forward unit whose node it is. */
+  /** The traced forward unit whose node it is (its `index`). */
   readonly forward: number;
+  /** The traced forward units whose nodes it sends gradients to. */
+  readonly feeds: readonly number[];
+  /** Whether it sends a gradient to a leaf (a parameter or an input). */
+  readonly toLeaf: boolean;
   /** The backward unit it ran in. */
   readonly unit: number;
 }

@@ -24,7 +24,7 @@ export interface BufferSlot {
   readonly persistent: boolean;
   /** Byte offsets in the arena (two for a persistent array). */
   readonly offsets: readonly number[];
-  /** The unit that allocated it. */
+  /** The position in the graph's units of the unit that allocated it. */
   readonly unit: number;
 }
 

@@ -118,9 +118,18 @@ export class TraceRecorder implements Recorder {
     else if (kind === "optimizer-state") this.optimizers.add(subject as never);
     else if (kind === "node") {
       const node = subject as Node;
+      const feeds: number[] = [];
+      let toLeaf = false;
+      for (const input of node.inputs) {
+        if (input === null) continue;
+        if (input.gradFn === null) toLeaf = true;
+        else feeds.push(this.nodeUnit.get(input.gradFn) ?? -1);
+      }
       this.backwardSteps.push({
         name: node.name,
         forward: this.nodeUnit.get(node) ?? -1,
+        feeds,
+        toLeaf,
         unit: this.backwardUnit,
       });
     }

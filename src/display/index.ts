@@ -68,4 +68,6 @@ export {
   GraphView,
   type GraphOptions,
   type AutogradGraph,
+  type CompiledGraphOptions,
 } from "./graph.js";
+export { compiledGraphBundle, compiledGraph } from "./compiled-graph.js";
