@@ -16,13 +16,7 @@ export interface GemmArgs {
   accumulate: boolean;
 }
 
-/** The hot kernels a backend can take over; every one has a JS reference in backend/js. */
-export interface Backend {
-  readonly name: string;
-  gemm(args: GemmArgs): void;
-}
-
-// ---- Convolution and pooling kernels (optional: ops fall back to the JS reference in backend/js) ----
+// ---- Convolution and pooling ----
 
 /**
  * Geometry of a 2-d sliding window over images [n, c, h, w] producing [ho, wo] positions.
@@ -71,17 +65,6 @@ export interface MaxPool2dArgs extends Pool2dArgs {
   xIsZero?: boolean;
 }
 
-export interface Backend {
-  im2col?(args: Im2colArgs): void;
-  col2im?(args: Im2colArgs): void;
-  maxPool2d?(args: MaxPool2dArgs): void;
-  /** Adds `out` (the output gradient) into `x` (the input gradient) at `indices`. */
-  maxPool2dBackward?(args: MaxPool2dArgs): void;
-  avgPool2d?(args: Pool2dArgs & { countIncludePad: boolean }): void;
-  /** Adds the spread of `out` (the output gradient) into `x` (the input gradient). */
-  avgPool2dBackward?(args: Pool2dArgs & { countIncludePad: boolean }): void;
-}
-
 /** Shapes and hyper-parameters of one conv2d call (as the conv op computes them). */
 export interface ConvGeometry {
   n: number;
@@ -102,26 +85,55 @@ export interface ConvGeometry {
   wo: number;
 }
 
-export interface Backend {
-  /** The whole-conv2d kernels below take any groups (else groups = 1 only). */
-  readonly convAnyGroups?: boolean;
-  /** Whole conv2d forward for groups = 1: `out` [n, cout, ho, wo] = conv(x, w) + b. */
-  conv2dForward?(x: FloatArray, w: FloatArray, b: FloatArray | null, out: FloatArray, g: ConvGeometry): void;
-  /** Whole conv2d backward for groups = 1: ADDS the gradients into dx, dw, db (each may be null). */
-  conv2dBackward?(
-    x: FloatArray,
-    w: FloatArray,
-    gOut: FloatArray,
-    dx: FloatArray | null,
-    dw: FloatArray | null,
-    db: FloatArray | null,
-    g: ConvGeometry,
-  ): void;
+/** Whole conv2d forward, any groups: `out` [n, cout, ho, wo] = conv(x, w) + b. */
+export type Conv2dForwardKernel = (
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray | null,
+  out: FloatArray,
+  g: ConvGeometry,
+) => void;
+
+/** Whole conv2d backward, any groups: ADDS the gradients into dx, dw, db (each may be null). */
+export type Conv2dBackwardKernel = (
+  x: FloatArray,
+  w: FloatArray,
+  gOut: FloatArray,
+  dx: FloatArray | null,
+  dw: FloatArray | null,
+  db: FloatArray | null,
+  g: ConvGeometry,
+) => void;
+
+export type AvgPool2dArgs = Pool2dArgs & { countIncludePad: boolean };
+
+/**
+ * The kernels behind the boundary between ops and backends. Every backend has all of them: the
+ * dispatch table (backend/dispatch.ts) decides, per backend, kernel, dtype, size and groups, which
+ * implementation runs, with the JavaScript reference (backend/js) as the last resort of each.
+ */
+export interface Kernels {
+  gemm(args: GemmArgs): void;
+  /** im2col overwrites every entry of `cols` it addresses; col2im adds into `x`. */
+  im2col(args: Im2colArgs): void;
+  col2im(args: Im2colArgs): void;
+  conv2dForward: Conv2dForwardKernel;
+  conv2dBackward: Conv2dBackwardKernel;
+  maxPool2d(args: MaxPool2dArgs): void;
+  /** Adds `out` (the output gradient) into `x` (the input gradient) at `indices`. */
+  maxPool2dBackward(args: MaxPool2dArgs): void;
+  avgPool2d(args: AvgPool2dArgs): void;
+  /** Adds the spread of `out` (the output gradient) into `x` (the input gradient). */
+  avgPool2dBackward(args: AvgPool2dArgs): void;
+  /** out = relu(x) with the sign-bit rule of the JS reference (backend/js/activation.ts). */
+  relu(x: FloatArray, out: FloatArray): void;
+  /** out = g * [x > 0]. */
+  reluBackward(g: FloatArray, x: FloatArray, out: FloatArray): void;
 }
 
-export interface Backend {
-  /** out = relu(x) with the sign-bit rule of the JS reference (backend/js/activation.ts). */
-  relu?(x: FloatArray, out: FloatArray): void;
-  /** out = g * [x > 0]. */
-  reluBackward?(g: FloatArray, x: FloatArray, out: FloatArray): void;
+export type KernelName = keyof Kernels;
+
+/** A backend: a name and every kernel (backend/dispatch.ts builds them from the table). */
+export interface Backend extends Kernels {
+  readonly name: string;
 }

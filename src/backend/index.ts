@@ -1,18 +1,24 @@
 import type { Backend } from "./backend.js";
-import { jsBackend } from "./js/index.js";
 import {
   getNumThreads,
   setNumThreads as setWasmThreads,
   wasmAvailable,
-  wasmBackend,
   wasmUnavailableReason,
   wasmVariant,
 } from "./wasm/index.js";
-import { createNativeBackend } from "./native/index.js";
+import { describeTable, jsBackend, makeBackend, nativeTable, wasmBackend, type Table } from "./dispatch.js";
 import { blasCandidates, findBlas, type BlasSearch } from "./native/blas.js";
 import { chooseBackend, type BackendChoice, type BackendName } from "./select.js";
 
-export type { Backend, GemmArgs } from "./backend.js";
+export type { Backend, GemmArgs, Kernels, KernelName } from "./backend.js";
+export {
+  makeBackend,
+  describeTable,
+  WASM_ELEMENTWISE_MIN,
+  type Table,
+  type Rule,
+  type KernelQuery,
+} from "./dispatch.js";
 export type { BackendName, BackendChoice } from "./select.js";
 export {
   getNumThreads,
@@ -22,7 +28,7 @@ export {
   type WasmVariant,
 } from "./wasm/index.js";
 
-const backends = new Map<string, Backend>([
+const backends = new Map<string, Backend & { readonly table?: Table }>([
   ["js", jsBackend],
   ["wasm", wasmBackend],
 ]);
@@ -35,7 +41,7 @@ function blasSearch(): BlasSearch {
     search = findBlas(blasCandidates(process.env, process.platform));
     if (search.blas) {
       search.blas.setThreads(getNumThreads());
-      backends.set("native", createNativeBackend(search.blas));
+      backends.set("native", makeBackend("native", nativeTable(search.blas)));
     }
   }
   return search;
@@ -115,6 +121,8 @@ export interface BackendInfo {
   simd: string;
   /** Why this backend was chosen (what was tried before it). */
   reason: string;
+  /** Its dispatch table: per kernel, which implementation runs when ("relu: WebAssembly SIMD (...), else JS loops"). */
+  kernels: string[];
 }
 
 /** Which backend runs, on which BLAS, with how many threads, and why. */
@@ -123,7 +131,9 @@ export function backendInfo(): BackendInfo {
   const name = backend().name;
   const blas = blasSearch().blas?.description ?? null;
   const reason = name === c.name ? c.reason : `setBackend("${name}") (default: ${c.name}, ${c.reason})`;
-  return { name, blas, threads: getNumThreads(), simd: wasmVariant() ?? "none", reason };
+  const table = backends.get(name)?.table;
+  const kernels = table ? describeTable(table) : [];
+  return { name, blas, threads: getNumThreads(), simd: wasmVariant() ?? "none", reason, kernels };
 }
 
 /** backendInfo() as one line, for banners and `cnnlab --version`. */

@@ -4,18 +4,9 @@
  * teaching, and `im2col`/`col2im` are public in the notes' layout.
  */
 import { backend } from "../backend/index.js";
-import type { Im2colArgs, Window2d } from "../backend/backend.js";
+import type { Conv2dBackwardKernel, Conv2dForwardKernel, Im2colArgs, Window2d } from "../backend/backend.js";
 import { convGeometry, pair, samePadding, type Size2d } from "../backend/geometry.js";
-import {
-  cnlToNcl,
-  col2im as jsCol2im,
-  conv2dNaiveBackward,
-  conv2dNaiveForward,
-  im2col as jsIm2col,
-  nclToCnl,
-  sumNcl,
-  type ConvGeometry,
-} from "../backend/js/conv.js";
+import { conv2dNaiveBackward, conv2dNaiveForward, type ConvGeometry } from "../backend/js/conv.js";
 import { defineOp, type AppliedFunction } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
@@ -53,9 +44,6 @@ export interface Im2colOptions {
 const CONV_KEYS = ["stride", "padding", "dilation", "groups"] as const;
 const IM2COL_KEYS = ["kernelSize", "stride", "padding"] as const;
 
-/** Elements of the im2col buffer a chunk of images may use (the batch is processed in chunks). */
-const COLS_BUDGET = 1 << 20;
-
 function requireRank4(t: Tensor, op: string, arg: string, layout: string): void {
   if (t.ndim !== 4)
     throw new RangeError(`${op}: ${arg} must be 4-D ${layout}, got ${shapeToString(t.shape)}`);
@@ -64,174 +52,14 @@ function requireRank4(t: Tensor, op: string, arg: string, layout: string): void 
 // ---------------------------------------------------------------- kernels of the active backend
 
 function runIm2col(args: Im2colArgs): void {
-  const be = backend();
-  if (be.im2col) be.im2col(args);
-  else jsIm2col(args);
+  backend().im2col(args);
 }
 
 function runCol2im(args: Im2colArgs): void {
-  const be = backend();
-  if (be.col2im) be.col2im(args);
-  else jsCol2im(args);
+  backend().col2im(args);
 }
 
-function gemm(
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  a: FloatArray,
-  b: FloatArray,
-  c: FloatArray,
-  accumulate: boolean,
-): void {
-  backend().gemm({ transA, transB, m, n, k, a, b, c, accumulate });
-}
-
-// ---------------------------------------------------------------- conv2d: im2col + GEMM
-
-/** Images per chunk so that the chunk's columns stay within COLS_BUDGET elements. */
-function chunkImages(g: ConvGeometry): number {
-  const perImage = g.c * g.kh * g.kw * g.ho * g.wo;
-  return Math.max(1, Math.min(g.n, Math.floor(COLS_BUDGET / Math.max(1, perImage))));
-}
-
-/** Columns [c*kh*kw, m*L] (images, then output positions) of images n0..n0+m-1. */
-function unfoldChunk(x: FloatArray, cols: FloatArray, g: ConvGeometry, n0: number, m: number): void {
-  const plane = g.c * g.h * g.w;
-  const L = g.ho * g.wo;
-  runIm2col({
-    ...windowOf(g),
-    n: m,
-    x: x.subarray(n0 * plane, (n0 + m) * plane),
-    cols: cols.subarray(0, g.c * g.kh * g.kw * m * L),
-    rowStride: m * L,
-    posStride: 1,
-    imgStride: L,
-  });
-}
-
-function windowOf(g: ConvGeometry): Window2d {
-  const { n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } = g;
-  return { n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo };
-}
-
-function convForwardGemm(
-  x: FloatArray,
-  wt: FloatArray,
-  bias: FloatArray | null,
-  out: FloatArray,
-  g: ConvGeometry,
-) {
-  const L = g.ho * g.wo;
-  const cgkk = (g.c / g.groups) * g.kh * g.kw;
-  const coutG = g.cout / g.groups;
-  const nb = chunkImages(g);
-  const dtype = x instanceof Float64Array ? "float64" : "float32";
-  const cols = allocate(dtype, g.c * g.kh * g.kw * nb * L) as FloatArray;
-  const tmp = allocate(dtype, g.cout * nb * L) as FloatArray;
-  for (let n0 = 0; n0 < g.n; n0 += nb) {
-    const m = Math.min(nb, g.n - n0);
-    const cols_ = m * L;
-    unfoldChunk(x, cols, g, n0, m);
-    for (let gi = 0; gi < g.groups; gi++) {
-      gemm(
-        false,
-        false,
-        coutG,
-        cols_,
-        cgkk,
-        wt.subarray(gi * coutG * cgkk, (gi + 1) * coutG * cgkk),
-        cols.subarray(gi * cgkk * cols_, (gi + 1) * cgkk * cols_),
-        tmp.subarray(gi * coutG * cols_, (gi + 1) * coutG * cols_),
-        false,
-      );
-    }
-    cnlToNcl(tmp, out.subarray(n0 * g.cout * L, (n0 + m) * g.cout * L), g.cout, m, L, bias);
-  }
-}
-
-function convBackwardGemm(
-  x: FloatArray,
-  wt: FloatArray,
-  gOut: FloatArray,
-  dx: FloatArray | null,
-  dWeight: FloatArray | null,
-  dBias: FloatArray | null,
-  g: ConvGeometry,
-): void {
-  const L = g.ho * g.wo;
-  const cgkk = (g.c / g.groups) * g.kh * g.kw;
-  const coutG = g.cout / g.groups;
-  const plane = g.c * g.h * g.w;
-  if (dBias) sumNcl(gOut, dBias, g.n, g.cout, L);
-  if (!dx && !dWeight) return;
-  const nb = chunkImages(g);
-  const dtype = x instanceof Float64Array ? "float64" : "float32";
-  const cols = allocate(dtype, g.c * g.kh * g.kw * nb * L) as FloatArray;
-  const gc = allocate(dtype, g.cout * nb * L) as FloatArray;
-  for (let n0 = 0; n0 < g.n; n0 += nb) {
-    const m = Math.min(nb, g.n - n0);
-    const ml = m * L;
-    nclToCnl(gOut.subarray(n0 * g.cout * L, (n0 + m) * g.cout * L), gc, m, g.cout, L);
-    if (dWeight) {
-      unfoldChunk(x, cols, g, n0, m);
-      for (let gi = 0; gi < g.groups; gi++) {
-        // dW_g += dOut_g [coutG, mL] · cols_g^T [mL, cgkk]
-        gemm(
-          false,
-          true,
-          coutG,
-          cgkk,
-          ml,
-          gc.subarray(gi * coutG * ml, (gi + 1) * coutG * ml),
-          cols.subarray(gi * cgkk * ml, (gi + 1) * cgkk * ml),
-          dWeight.subarray(gi * coutG * cgkk, (gi + 1) * coutG * cgkk),
-          true,
-        );
-      }
-    }
-    if (dx) {
-      for (let gi = 0; gi < g.groups; gi++) {
-        // dCols_g = W_g^T [cgkk, coutG] · dOut_g [coutG, mL]
-        gemm(
-          true,
-          false,
-          cgkk,
-          ml,
-          coutG,
-          wt.subarray(gi * coutG * cgkk, (gi + 1) * coutG * cgkk),
-          gc.subarray(gi * coutG * ml, (gi + 1) * coutG * ml),
-          cols.subarray(gi * cgkk * ml, (gi + 1) * cgkk * ml),
-          false,
-        );
-      }
-      runCol2im({
-        ...windowOf(g),
-        n: m,
-        x: dx.subarray(n0 * plane, (n0 + m) * plane),
-        cols: cols.subarray(0, g.c * g.kh * g.kw * ml),
-        rowStride: ml,
-        posStride: 1,
-        imgStride: L,
-      });
-    }
-  }
-}
-
-type ConvKernels = {
-  forward(x: FloatArray, w: FloatArray, b: FloatArray | null, out: FloatArray, g: ConvGeometry): void;
-  backward(
-    x: FloatArray,
-    w: FloatArray,
-    gOut: FloatArray,
-    dx: FloatArray | null,
-    dw: FloatArray | null,
-    db: FloatArray | null,
-    g: ConvGeometry,
-  ): void;
-};
+type ConvKernels = { forward: Conv2dForwardKernel; backward: Conv2dBackwardKernel };
 
 function convFunction(
   name: string,
@@ -272,23 +100,10 @@ function convFunction(
   });
 }
 
-/**
- * A backend with a fused convolution takes over groups = 1 (any groups when it says so); the rest
- * runs im2col + GEMM here.
- */
+/** The backend's whole-convolution kernels (the dispatch table picks the implementation). */
 const Conv2dGemm = convFunction("conv2d", {
-  forward(x, w, b, out, g) {
-    const be = backend();
-    const fused = be.conv2dForward;
-    if (fused && (g.groups === 1 || be.convAnyGroups)) fused(x, w, b, out, g);
-    else convForwardGemm(x, w, b, out, g);
-  },
-  backward(x, w, gOut, dx, dw, db, g) {
-    const be = backend();
-    const fused = be.conv2dBackward;
-    if (fused && (g.groups === 1 || be.convAnyGroups)) fused(x, w, gOut, dx, dw, db, g);
-    else convBackwardGemm(x, w, gOut, dx, dw, db, g);
-  },
+  forward: (x, w, b, out, g) => backend().conv2dForward(x, w, b, out, g),
+  backward: (x, w, gOut, dx, dw, db, g) => backend().conv2dBackward(x, w, gOut, dx, dw, db, g),
 });
 const Conv2dNaive = convFunction("conv2dNaive", {
   forward: conv2dNaiveForward,

@@ -442,8 +442,7 @@ const Relu = defineOp({
     ctx.saveForBackward(x);
     const out = allocateForOverwrite(x.dtype === "bool" ? "int32" : x.dtype, x.numel());
     const xd = contiguousData(x);
-    const be = backend();
-    if (be.relu && isFloatArray(xd) && isFloatArray(out)) be.relu(xd, out);
+    if (isFloatArray(xd) && isFloatArray(out)) backend().relu(xd, out);
     else reluForward(xd, out);
     return Tensor.fromData(out, x.shape);
   },
@@ -452,9 +451,7 @@ const Relu = defineOp({
     const out = allocateForOverwrite(g.dtype, g.numel());
     const gd = contiguousData(g);
     const xd = contiguousData(x);
-    const be = backend();
-    if (be.reluBackward && isFloatArray(gd) && isFloatArray(xd) && isFloatArray(out))
-      be.reluBackward(gd, xd, out);
+    if (isFloatArray(gd) && isFloatArray(xd) && isFloatArray(out)) backend().reluBackward(gd, xd, out);
     else reluBackward(gd, xd, out);
     return [Tensor.fromData(out, g.shape)];
   },

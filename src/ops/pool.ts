@@ -6,13 +6,7 @@
 import { backend } from "../backend/index.js";
 import type { MaxPool2dArgs, Pool2dArgs, Window2d } from "../backend/backend.js";
 import { pair, windowOutputSize, type Size2d } from "../backend/geometry.js";
-import {
-  adaptiveAvgPool2d as jsAdaptiveAvgPool2d,
-  avgPool2d as jsAvgPool2d,
-  avgPool2dBackward as jsAvgPool2dBackward,
-  maxPool2d as jsMaxPool2d,
-  maxPool2dBackward as jsMaxPool2dBackward,
-} from "../backend/js/pool.js";
+import { adaptiveAvgPool2d as jsAdaptiveAvgPool2d } from "../backend/js/pool.js";
 import { defineOp, type AppliedFunction } from "../autograd/function.js";
 import { allocate, allocateForOverwrite, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
@@ -109,12 +103,8 @@ function finish(out: Tensor, unbatched: boolean): Tensor {
 // ---------------------------------------------------------------- max pooling
 
 function runMaxPool(args: MaxPool2dArgs, backward: boolean): void {
-  const be = backend();
-  if (backward) {
-    if (be.maxPool2dBackward) be.maxPool2dBackward(args);
-    else jsMaxPool2dBackward(args);
-  } else if (be.maxPool2d) be.maxPool2d(args);
-  else jsMaxPool2d(args);
+  if (backward) backend().maxPool2dBackward(args);
+  else backend().maxPool2d(args);
 }
 
 const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defineOp({
@@ -183,12 +173,8 @@ export function maxPool2d(
 type AvgArgs = Pool2dArgs & { countIncludePad: boolean };
 
 function runAvgPool(args: AvgArgs, backward: boolean): void {
-  const be = backend();
-  if (backward) {
-    if (be.avgPool2dBackward) be.avgPool2dBackward(args);
-    else jsAvgPool2dBackward(args);
-  } else if (be.avgPool2d) be.avgPool2d(args);
-  else jsAvgPool2d(args);
+  if (backward) backend().avgPool2dBackward(args);
+  else backend().avgPool2d(args);
 }
 
 const AvgPool: AppliedFunction<[Tensor, Window2d, boolean]> = defineOp({

@@ -1,19 +1,6 @@
-import type { Backend } from "../backend.js";
-import { gemm } from "./gemm.js";
-import { col2im, im2col } from "./conv.js";
-import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pool.js";
-import { reluBackward, reluForward } from "./activation.js";
-
-/** The reference backend: plain loops over typed arrays. */
-export const jsBackend: Backend = {
-  name: "js",
-  gemm,
-  im2col,
-  col2im,
-  maxPool2d,
-  maxPool2dBackward,
-  avgPool2d,
-  avgPool2dBackward,
-  relu: reluForward,
-  reluBackward,
-};
+/** The reference kernels: plain loops over typed arrays (the dispatch table's last resort for each kernel). */
+export { gemm } from "./gemm.js";
+export { col2im, im2col, conv2dNaiveForward, conv2dNaiveBackward } from "./conv.js";
+export { gemmConv2dForward, gemmConv2dBackward } from "./conv-gemm.js";
+export { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward } from "./pool.js";
+export { reluBackward, reluForward } from "./activation.js";

@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  WASM_ELEMENTWISE_MIN,
-  wasmBackend,
-  wasmMaxPool2dBackward,
-  wasmRelu,
-  wasmReluBackward,
-} from "../../../src/backend/wasm/index.js";
+import { WASM_ELEMENTWISE_MIN, wasmBackend } from "../../../src/backend/dispatch.js";
+import { wasmMaxPool2dBackward, wasmRelu, wasmReluBackward } from "../../../src/backend/wasm/index.js";
 import { reluBackward as jsReluBackward, reluForward as jsRelu } from "../../../src/backend/js/activation.js";
 import {
   maxPool2d as jsMaxPool2d,

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { wasmBackend } from "../../../src/backend/dispatch.js";
 import {
-  gemm,
   getNumThreads,
   PARALLEL_MIN_FLOPS,
   setNumThreads,
@@ -298,7 +298,7 @@ describe("argument checks", () => {
 });
 
 describe("fallback to JavaScript", () => {
-  it("gemm() runs the JS reference kernel when WebAssembly SIMD is unavailable", () => {
+  it("the wasm backend's gemm runs the JS reference kernel when WebAssembly SIMD is unavailable", () => {
     setWasmDisabled(true);
     expect(wasmAvailable()).toBe(false);
     expect(wasmUnavailableReason()).toMatch(/disabled/);
@@ -306,7 +306,7 @@ describe("fallback to JavaScript", () => {
     for (const T of DTYPES) {
       const args = makeArgs(T, 17, 3, 63, true, false, true, 4);
       const ref = reference(args, args.c);
-      gemm(args);
+      wasmBackend.gemm(args);
       expect(worst(args.c, ref)).toBeLessThanOrEqual(TOL[T.name as keyof typeof TOL]);
     }
     setWasmDisabled(false);

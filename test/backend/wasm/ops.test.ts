@@ -2,7 +2,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { F, manualSeed, randn, type Tensor } from "../../../src/index.js";
 import { registerBackend, setBackend } from "../../../src/backend/index.js";
-import { setNumThreads, shutdownThreads, wasmBackend } from "../../../src/backend/wasm/index.js";
+import { setNumThreads, shutdownThreads } from "../../../src/backend/wasm/index.js";
+import { wasmBackend } from "../../../src/backend/dispatch.js";
 
 type Dt = "float32" | "float64";
 
