@@ -12,8 +12,12 @@ import { align, type WasmRuntime } from "../wasm/runtime.js";
 import { imageColumnsScratch, wasmImageColumns } from "../wasm/conv.js";
 import type { Blas } from "./blas.js";
 
-/** Bytes of im2col columns one pass may hold by default; larger batches run in chunks of images. */
-const COLS_BUDGET_BYTES = 1 << 26;
+/**
+ * Bytes of im2col columns one pass may hold by default; larger batches run in chunks of images, so
+ * that a chunk's columns are still in cache when the BLAS reads them (4 MB measured faster than
+ * 64 MB on the W5 shapes: 21 vs 26 ms forward, 24 vs 33 ms backward for the 7x7 conv at one thread).
+ */
+const COLS_BUDGET_BYTES = 1 << 22;
 
 const ROW_MAJOR = 101;
 const NO_TRANS = 111;
