@@ -410,3 +410,30 @@ describe("names, formats, feedback and resume (issue observations 9–11)", () =
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+describe("without a sandbox", () => {
+  it("warns loudly, and refuses --jobs > 1 unless --unsafe-parallel", async () => {
+    const { dir, source, out } = await setup();
+    const file = await put(dir, "alice.ipynb", submission({ f: "FAKE_PRINT(f)", g: "FAKE_PRINT(g)" }));
+    const unsandboxed = (): FakeExecutor =>
+      Object.assign(new FakeExecutor(fakeKernel), { sandboxed: false, sandboxProblem: "bwrap is missing" });
+    await expect(
+      autograde({ submissions: [file], source, out, jobs: 2, executor: unsandboxed() }),
+    ).rejects.toThrow(/cannot be sealed off here \(bwrap is missing\), so --jobs 2 .* --unsafe-parallel/);
+    const warnings: string[] = [];
+    const s = await autograde({
+      submissions: [file],
+      source,
+      out,
+      jobs: 2,
+      unsafeParallel: true,
+      executor: unsandboxed(),
+      onWarning: (w) => warnings.push(w),
+    });
+    expect(s.results[0]!.score).toBe(5);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^WARNING: submissions are NOT isolated \(bwrap is missing\)/),
+    ]);
+    await rm(dir, { recursive: true, force: true });
+  });
+});

@@ -69,6 +69,8 @@ describe("cnnlab grade", () => {
         "abc",
         "--kernel-name",
         "k",
+        "--resume",
+        "--unsafe-parallel",
       ],
       { from: "user" },
     );
@@ -85,6 +87,8 @@ describe("cnnlab grade", () => {
       server: "http://127.0.0.1:8888/",
       token: "abc",
       kernelName: "k",
+      resume: true,
+      unsafeParallel: true,
     });
     expect(lines).toEqual([
       "note: --memory applies to local kernels; on a server, set the cap in its kernelspec",

@@ -52,10 +52,18 @@ export const SOURCE: Notebook = makeNotebook([
 
 export const HONEST = "function double(x: number): number {\n  return 2 * x;\n}";
 
-/** A submission: the release version with the solution cell's code replaced, cells appended. */
-export function submission(solution: string, extraCells: string[] = []): Notebook {
-  const nb = releaseNotebook(SOURCE);
-  const cell = nb.cells.find((c) => c.metadata.nbgrader?.grade_id === "double")!;
+/**
+ * A submission: the release version with the solution cell's code replaced, and the student's
+ * own cells after it.
+ */
+export function submission(
+  solution: string,
+  extraCells: string[] = [],
+  source: Notebook = SOURCE,
+  solutionId = "double",
+): Notebook {
+  const nb = releaseNotebook(source);
+  const cell = nb.cells.find((c) => c.metadata.nbgrader?.grade_id === solutionId)!;
   cell.source = solution;
   const at = nb.cells.indexOf(cell) + 1;
   nb.cells.splice(
@@ -80,11 +88,15 @@ export interface Batch {
 }
 
 /** Write the source and the submissions (`name` → notebook) into a fresh folder. */
-export async function writeBatch(subs: Record<string, Notebook>, dir?: string): Promise<Batch> {
+export async function writeBatch(
+  subs: Record<string, Notebook>,
+  dir?: string,
+  sourceNotebook: Notebook = SOURCE,
+): Promise<Batch> {
   dir ??= await mkdtemp(path.join(os.tmpdir(), "cnnlab-tiny-"));
   const source = path.join(dir, "source", "doubling.ipynb");
   await mkdir(path.dirname(source), { recursive: true });
-  await writeFile(source, serializeNotebook(SOURCE));
+  await writeFile(source, serializeNotebook(sourceNotebook));
   const files: string[] = [];
   for (const [name, nb] of Object.entries(subs)) {
     const f = path.join(dir, "submitted", `${name}.ipynb`);
