@@ -15,6 +15,8 @@ import { selectBackend, SYS } from "./pool.js";
 
 export interface TrainStep {
   step(): number;
+  /** One training step returning the loss tensor (what bench/compile.ts compiles). */
+  stepLoss(): Tensor;
   model: nn.ThreeLayerConvNet;
 }
 
@@ -33,16 +35,14 @@ export function makeTrainStep(t: NetShape, dtype: "float32" | "float64"): TrainS
   const opt = new optim.SGD(model.parameters(), { lr: 1e-3 });
   const x: Tensor = randn([t.N, t.C, t.H, t.W], { dtype });
   const y: Tensor = randint(0, t.classes, [t.N]);
-  return {
-    model,
-    step(): number {
-      opt.zeroGrad();
-      const loss = F.crossEntropy(model.forward(x), y);
-      loss.backward();
-      opt.step();
-      return loss.item();
-    },
+  const stepLoss = (): Tensor => {
+    opt.zeroGrad();
+    const loss = F.crossEntropy(model.forward(x), y);
+    loss.backward();
+    opt.step();
+    return loss;
   };
+  return { model, stepLoss, step: () => stepLoss().item() };
 }
 
 const smokeOpts: BenchOptions = { warmup: 1, minRuns: 2, minTimeS: 0 };
