@@ -305,6 +305,16 @@ function ownJobs(o: RunOptions, backends: string[]): Job[] {
         threads: 0,
         map: tag("nn + optim.SGD"),
       });
+      jobs.push({
+        label: `cnnlab W5 compiled and eager${on} (bench/compile.ts)`,
+        cmd: process.execPath,
+        args: [...TSX, "bench/compile.ts", ...smoke],
+        env,
+        own: true,
+        sys: "cnnlab",
+        threads: 0,
+        map: (x) => tag(x.mode === "compiled" ? "compile(step)" : "eager, beside compiled")(x),
+      });
     }
   }
   if (wanted(o, "rss")) {
@@ -538,6 +548,32 @@ function targetLines(lines: Line[]): string[] {
       "×",
       true,
     );
+  }
+  for (const be of BACKENDS) {
+    for (const t of [1, 2]) {
+      const compiled = get("cnnlab", t, "W5", CASES.step32, "compile(step)", be);
+      const eagerBeside = get("cnnlab", t, "W5", CASES.step32, "eager, beside compiled", be);
+      say(
+        `W5 ${t}T ${be} compiled vs PyTorch eager`,
+        ratio(compiled, get("torch", t, "W5", CASES.step32)),
+        0.75,
+        "×",
+        true,
+      );
+      say(
+        `W5 ${t}T ${be} compiled speed-up over cnnlab eager`,
+        ratio(eagerBeside, compiled),
+        1.3,
+        "×",
+        false,
+      );
+      if (compiled && t === 1) {
+        out.push(
+          `- W5 ${be} compiled vs eager losses over 20 steps: ${compiled.lossesEqual ? "equal" : `differ (max ${compiled.maxLossDiff})`}; ` +
+            `memory: eager allocates ${compiled.eagerAllocatedMb} MB per step (at most ${compiled.peakLiveMb} MB alive at once), compiled arena ${compiled.arenaMb} MB, ${compiled.freshPerReplay} arrays allocated per replay`,
+        );
+      }
+    }
   }
   const conv = get("convnetjs", 1, "W5", CASES.step32);
   const w5one = get("cnnlab", 1, "W5", CASES.step32, "nn + optim.SGD", "wasm");
