@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds cnnlab's WebAssembly kernels from their AssemblyScript sources
 // (src/backend/wasm/assembly/*.as) and writes src/backend/wasm/generated/kernels.ts, which
-// embeds the module as base64 so that the library can compile it synchronously at first use.
+// embeds the module as base64 so that the library can compile it synchronously at first use, and
+// generated/layout.ts, the parameter layout and op codes shared with the module (scripts/wasm-layout.mjs).
 // Usage: node scripts/build-wasm.mjs [--wat]   (--wat also writes generated/kernels.wat for reading)
 import { readFileSync, writeFileSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -10,6 +11,7 @@ import { createHash } from "node:crypto";
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import asc from "assemblyscript/asc";
+import { layoutAssemblyScript, layoutTypeScript } from "./wasm-layout.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const srcDir = join(root, "src/backend/wasm/assembly");
@@ -23,6 +25,8 @@ for (const f of readdirSync(srcDir).sort()) {
   if (f.endsWith(".as")) sources[f.slice(0, -3) + ".ts"] = readFileSync(join(srcDir, f), "utf8");
 }
 if (Object.keys(sources).length === 0) throw new Error(`build-wasm: no .as sources in ${srcDir}`);
+// the parameter layout shared with TypeScript, generated from one declaration (scripts/wasm-layout.mjs)
+sources["layout.ts"] = layoutAssemblyScript();
 
 /** Compiles the sources with the given WebAssembly features; returns the binary (and text). */
 async function build(features) {
@@ -66,6 +70,7 @@ const ts =
   "/** The relaxed-SIMD build (fused multiply-add); validates only where the engine has relaxed SIMD. */\n" +
   `export const WASM_FMA_BASE64 =\n  "${fused.bytes.toString("base64")}";\n`;
 writeFileSync(join(outDir, "kernels.ts"), ts);
+writeFileSync(join(outDir, "layout.ts"), layoutTypeScript());
 if (process.argv.includes("--wat") && result.text) writeFileSync(join(outDir, "kernels.wat"), result.text);
 process.stdout.write(
   `build-wasm: ${bytes.length} + ${fused.bytes.length} bytes (sha256 ${hash}) -> src/backend/wasm/generated/kernels.ts\n`,

@@ -1,5 +1,6 @@
 import type { ConvGeometry } from "../backend.js";
 import { windowOutputSize } from "../geometry.js";
+import { CONV_PARAMS, CONV_PARAM_COUNT, OPS } from "./generated/layout.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 import { align, runtime, type WasmRuntime } from "./runtime.js";
 import { MAIN_SLOT, SLOT_BASE, SLOT_INTS, getNumThreads, getPool, share } from "./threads.js";
@@ -50,38 +51,7 @@ export function conv2dOutputSize(s: Conv2dShape): [number, number] {
   ];
 }
 
-// Parameter indices, as in assembly/conv.as (P_*).
-const P = {
-  x: 0,
-  w: 1,
-  wp: 2,
-  out: 3,
-  bias: 4,
-  dx: 5,
-  dw: 6,
-  C: 7,
-  H: 8,
-  W: 9,
-  F: 10,
-  KH: 11,
-  KW: 12,
-  SH: 13,
-  SW: 14,
-  PH: 15,
-  PW: 16,
-  DH: 17,
-  DW: 18,
-  HO: 19,
-  WO: 20,
-  n0: 21,
-  n1: 22,
-  s0: 23,
-  s1: 24,
-  scr: 25,
-  cols: 26,
-  tile: 27,
-  acc: 28,
-} as const;
+const P = CONV_PARAMS;
 
 function check(
   op: string,
@@ -140,7 +110,7 @@ function writeParams(
   fields: Partial<Record<keyof typeof P, number>>,
 ): void {
   const q = base + 1;
-  I.fill(0, q, q + 29);
+  I.fill(0, q, q + CONV_PARAM_COUNT);
   I[q + P.C] = s.inC;
   I[q + P.H] = s.inH;
   I[q + P.W] = s.inW;
@@ -254,7 +224,7 @@ export function wasmConv2dForward(args: Conv2dForwardArgs): void {
   (f64 ? x.packA64 : x.packA32)(wOff, wpOff, F, K, 0, 0, Fs);
   dispatch(
     rt,
-    f64 ? 4 : 3,
+    f64 ? OPS.convForward64 : OPS.convForward32,
     s.batch,
     flops,
     (base, t, n) => {
@@ -367,7 +337,7 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   if (wantDx) {
     dispatch(
       rt,
-      f64 ? 6 : 5,
+      f64 ? OPS.convBackwardInput64 : OPS.convBackwardInput32,
       N,
       flopsDx,
       (base, t, n) => {
@@ -387,7 +357,7 @@ export function wasmConv2dBackward(args: Conv2dBackwardArgs): void {
   if (wantDw) {
     dispatch(
       rt,
-      f64 ? 8 : 7,
+      f64 ? OPS.convBackwardWeight64 : OPS.convBackwardWeight32,
       Ks,
       flopsDw,
       (base, t, n) => {
@@ -450,7 +420,14 @@ export function wasmImageColumns(
   const nt = threadsFor(rt, g.n, bytes * 2);
   rt.ensureArena(scrOff + nt * scr - rt.arenaOffset);
   const x = rt.x;
-  const op = kind === "im2col" ? (f64 ? 10 : 9) : f64 ? 12 : 11;
+  const op =
+    kind === "im2col"
+      ? f64
+        ? OPS.im2colImages64
+        : OPS.im2colImages32
+      : f64
+        ? OPS.col2imImages64
+        : OPS.col2imImages32;
   const kernel =
     kind === "im2col"
       ? f64

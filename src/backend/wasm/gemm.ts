@@ -1,6 +1,7 @@
 import type { GemmArgs } from "../backend.js";
 import { align, runtime } from "./runtime.js";
 import { F, ThreadPool, getNumThreads, getPool, share } from "./threads.js";
+import { OPS } from "./generated/layout.js";
 
 /** Below this many flops (2mnk) a GEMM runs on the calling thread only. */
 export const PARALLEL_MIN_FLOPS = 1 << 21;
@@ -126,7 +127,7 @@ export function wasmGemm(args: GemmArgs): void {
         I[base + F.j0] = r.j0;
         I[base + F.j1] = r.j1;
         I[base + F.tmp] = rt.tile(t);
-        I[base + F.op] = f64 ? 2 : 1;
+        I[base + F.op] = f64 ? OPS.gemm64 : OPS.gemm32;
       },
       () => {
         const r = ranges(0);

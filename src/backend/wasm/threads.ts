@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { MAX_THREADS, type WasmRuntime } from "./runtime.js";
+import { OPS, PARAM_OPS } from "./generated/layout.js";
 
 // Control block (Int32 indices from the runtime's ctrlOffset), shared by the calling thread and workers.
 export const SEQ = 0; // bumped once per job; workers Atomics.wait on it
@@ -17,26 +18,11 @@ export const MAX_WORKERS = Math.min(MAX_THREADS - 1, (2048 - SLOT_BASE) / SLOT_I
 /** The calling thread's own parameter block (after the workers' slots). */
 export const MAIN_SLOT = MAX_WORKERS;
 
-/**
- * Ops 3+ call one kernel export with a pointer to the slot's parameters (slot field 1 onwards).
- * Ops 1 and 2 are the packed GEMM (float32, float64) with its two phases.
- */
-export const PARAM_OPS: Record<number, string> = {
-  3: "convForward32",
-  4: "convForward64",
-  5: "convBackwardInput32",
-  6: "convBackwardInput64",
-  7: "convBackwardWeight32",
-  8: "convBackwardWeight64",
-  9: "im2colImages32",
-  10: "im2colImages64",
-  11: "col2imImages32",
-  12: "col2imImages64",
-};
+export { PARAM_OPS };
 
 // Task fields in a slot (the caller's own task uses the same numbering).
 export const F = {
-  op: 0, // 0 none, 1 float32 GEMM, 2 float64 GEMM
+  op: 0, // 0 none, else an op code of generated/layout.ts (OPS)
   aSrc: 1,
   bSrc: 2,
   ap: 3,
@@ -60,7 +46,8 @@ export const F = {
 } as const;
 
 // The worker: plain JavaScript run with `eval: true`, so it works the same from .ts sources (tsx,
-// vitest) and from the compiled dist/ files. It runs the same steps as runTask() below.
+// vitest) and from the compiled dist/ files. Op codes 1 and 2 run the GEMM's two phases (as
+// wasmGemm does on the calling thread), the others one kernel export (PARAM_OPS).
 const WORKER_SOURCE = `"use strict";
 const { workerData } = require("node:worker_threads");
 const { module, memory, ctrl, slot, gen } = workerData;
@@ -86,7 +73,7 @@ function barrier() {
 }
 function run(op) {
   const f = (i) => I[S + i];
-  const d = op === 2;
+  const d = op === ${OPS.gemm64};
   try {
     (d ? x.packA64 : x.packA32)(f(${F.aSrc}), f(${F.ap}), f(${F.m}), f(${F.k}), f(${F.transA}), f(${F.pa0}), f(${F.pa1}));
     (d ? x.packB64 : x.packB32)(f(${F.bSrc}), f(${F.bp}), f(${F.k}), f(${F.n}), f(${F.transB}), f(${F.pb0}), f(${F.pb1}));
@@ -97,7 +84,7 @@ function run(op) {
   (d ? x.gemm64 : x.gemm32)(f(${F.ap}), f(${F.bp}), f(${F.c}), f(${F.m}), f(${F.n}), f(${F.k}), f(${F.acc}),
     f(${F.i0}), f(${F.i1}), f(${F.j0}), f(${F.j1}), f(${F.tmp}));
 }
-const OPS = ${JSON.stringify(PARAM_OPS)};
+const KERNEL_OF = ${JSON.stringify(PARAM_OPS)};
 let seq = workerData.seq;
 while (x !== null) {
   Atomics.wait(I, ${SEQ}, seq);
@@ -109,8 +96,8 @@ while (x !== null) {
   const op = I[S + ${F.op}];
   if (op === 0) continue;
   try {
-    if (op <= 2) run(op);
-    else x[OPS[op]](ctrl + (S + 1) * 4);
+    if (op <= ${OPS.gemm64}) run(op);
+    else x[KERNEL_OF[op]](ctrl + (S + 1) * 4);
   } catch (e) {
     Atomics.store(I, ${ERR}, 1);
   }

@@ -3,36 +3,11 @@
 // a pointer to a block of i32 parameters (see the P_* indices), written by src/backend/wasm/conv.ts.
 import { packA32, packB32, gemm32, packA64, packB64, gemm64, kc } from "./gemm";
 
-// Parameter block (i32 each). Pointers are byte addresses.
-const P_X: i32 = 0; // input [N, C, H, W]
-const P_W: i32 = 1; // weight [F, C, KH, KW] (raw)
-const P_WP: i32 = 2; // packed weight: W as A (forward) or W^T as A (backward dx)
-const P_OUT: i32 = 3; // forward: output [N, F, Ho, Wo]; backward: dout
-const P_BIAS: i32 = 4; // forward bias [F] (0: none)
-const P_DX: i32 = 5; // backward: dx [N, C, H, W] (0: not wanted)
-const P_DW: i32 = 6; // backward: dw [F, K] (0: not wanted)
-const P_C: i32 = 7;
-const P_H: i32 = 8;
-const P_WD: i32 = 9;
-const P_F: i32 = 10;
-const P_KH: i32 = 11;
-const P_KW: i32 = 12;
-const P_SH: i32 = 13;
-const P_SW: i32 = 14;
-const P_PH: i32 = 15;
-const P_PW: i32 = 16;
-const P_DH: i32 = 17;
-const P_DWL: i32 = 18; // dilation along W
-const P_HO: i32 = 19;
-const P_WO: i32 = 20;
-const P_N0: i32 = 21; // images [n0, n1) (weight gradient: all images, n1 = N)
-const P_N1: i32 = 22;
-const P_S0: i32 = 23; // weight gradient: dW^T row strips (of 4) [s0, s1)
-const P_S1: i32 = 24;
-const P_SCR: i32 = 25; // per-thread scratch
-const P_COLS: i32 = 26; // backward: dW^T [K, F] (shared; each thread writes its rows)
-const P_TILE: i32 = 27;
-const P_ACC: i32 = 28; // backward: add into dx and dw instead of overwriting them
+// Parameter block (i32 each; generated from scripts/wasm-layout.mjs). Pointers are byte addresses.
+import {
+  P_X, P_W, P_WP, P_OUT, P_BIAS, P_DX, P_DW, P_C, P_H, P_WD, P_F, P_KH, P_KW, P_SH, P_SW, P_PH, P_PW,
+  P_DH, P_DWL, P_HO, P_WO, P_N0, P_N1, P_S0, P_S1, P_SCR, P_COLS, P_TILE, P_ACC,
+} from "./layout";
 
 @inline function prm(p: usize, i: i32): i32 {
   return load<i32>(p + (<usize>i << 2));
