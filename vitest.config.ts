@@ -17,6 +17,16 @@ export default defineConfig({
           env: { CNNLAB_WASM_FMA: "0", CNNLAB_BACKEND: "wasm" },
         },
       },
+      {
+        // Autograd and every op once more with released gradient buffers poisoned with NaN: a
+        // backward that keeps the gradient it was given fails here.
+        test: {
+          ...shared,
+          name: "debug-buffers",
+          include: ["test/autograd/**/*.test.ts", "test/ops/**/*.test.ts"],
+          env: { CNNLAB_DEBUG_BUFFERS: "1" },
+        },
+      },
     ],
   },
 });

@@ -91,6 +91,7 @@ let allocationLog: WeakSet<object> | null = null;
  * are taken (a view into a larger buffer could alias live data). Returns whether it was taken.
  */
 export function releaseBuffer(a: TypedArray): boolean {
+  if (debugBuffers) poison(a);
   if (!reuseEnabled || a.byteLength < POOL_MIN_BYTES || inPool.has(a)) return false;
   if (a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength || !(a.buffer instanceof ArrayBuffer))
     return false;
@@ -102,6 +103,29 @@ export function releaseBuffer(a: TypedArray): boolean {
   inPool.add(a);
   pooledBytes += a.byteLength;
   return true;
+}
+
+// Debug mode (CNNLAB_DEBUG_BUFFERS=1, or setBufferDebug(true)): every released buffer, pooled or
+// not, is filled with NaN (int32: −2^31), so a backward that kept a reference to the gradient it
+// was given, or a kernel that does not write every element of an allocateForOverwrite() array,
+// produces NaN instead of silently reading reused memory.
+let debugBuffers = globalThis.process?.env?.CNNLAB_DEBUG_BUFFERS === "1";
+
+/** Turns the released-buffer poisoning of debug mode on or off; returns the previous setting. */
+export function setBufferDebug(enabled: boolean): boolean {
+  const previous = debugBuffers;
+  debugBuffers = enabled;
+  return previous;
+}
+
+/** Whether released buffers are poisoned (debug mode). */
+export function isBufferDebug(): boolean {
+  return debugBuffers;
+}
+
+function poison(a: TypedArray): void {
+  if (a instanceof Float32Array || a instanceof Float64Array) a.fill(NaN);
+  else if (a instanceof Int32Array) a.fill(-0x80000000);
 }
 
 /** Bytes waiting in the pool. */
