@@ -19,11 +19,14 @@ import { spawnSync } from "node:child_process";
 import {
   existsSync,
   lstatSync,
+  mkdirSync,
   readFileSync,
   readdirSync,
   readlinkSync,
   realpathSync,
+  rmdirSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
 import * as path from "node:path";
 
@@ -236,5 +239,100 @@ export function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): vo
     process.kill(pid, signal);
   } catch {
     // already gone
+  }
+}
+
+// ------------------------------------------------------------------------------ cgroup v2
+
+/**
+ * A cgroup v2 memory limit for one kernel: a child of the grader's own cgroup with `memory.max`
+ * (and no swap), into which the sandbox's first process is moved, so that every process it starts
+ * is in it too. Used where the cgroup v2 hierarchy has the memory controller and is writable;
+ * elsewhere (cgroup v1, no permission) `create` returns undefined and the grader's watchdog on
+ * resident memory is the only bound.
+ */
+export class MemoryCgroup {
+  private constructor(readonly dir: string) {}
+
+  /** `root` is the cgroup2 mount (for tests); `self` is /proc/self/cgroup's text. */
+  static create(
+    name: string,
+    limitBytes: number,
+    root = "/sys/fs/cgroup",
+    self: string | undefined = undefined,
+  ): MemoryCgroup | undefined {
+    try {
+      const text = self ?? readFileSync("/proc/self/cgroup", "utf8");
+      const line = text.split("\n").find((l) => l.startsWith("0::"));
+      if (line === undefined) return undefined;
+      const parent = path.join(root, line.slice(3).trim());
+      if (!readFileSync(path.join(parent, "cgroup.controllers"), "utf8").split(/\s+/).includes("memory")) {
+        return undefined;
+      }
+      // No process may stay in a cgroup that hands controllers to its children: when memory is
+      // not delegated yet, the grader first moves itself into a leaf of its own.
+      const delegated = readFileSync(path.join(parent, "cgroup.subtree_control"), "utf8").split(/\s+/);
+      if (!delegated.includes("memory")) {
+        const leaf = path.join(parent, "cnnlab-grader");
+        mkdirSync(leaf, { recursive: true });
+        writeFileSync(path.join(leaf, "cgroup.procs"), String(process.pid));
+        writeFileSync(path.join(parent, "cgroup.subtree_control"), "+memory");
+      }
+      const dir = path.join(parent, name);
+      mkdirSync(dir);
+      const g = new MemoryCgroup(dir);
+      try {
+        writeFileSync(path.join(dir, "memory.max"), String(Math.floor(limitBytes)));
+        try {
+          writeFileSync(path.join(dir, "memory.swap.max"), "0");
+        } catch {
+          // no swap accounting: fine
+        }
+      } catch {
+        g.remove();
+        return undefined;
+      }
+      return g;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Move a process (and so everything it starts later) into the cgroup. */
+  add(pid: number): boolean {
+    try {
+      writeFileSync(path.join(this.dir, "cgroup.procs"), String(pid));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether the kernel's out-of-memory killer acted in this cgroup. */
+  oomKilled(): boolean {
+    try {
+      const m = /^oom_kill (\d+)$/m.exec(readFileSync(path.join(this.dir, "memory.events"), "utf8"));
+      return m !== null && Number(m[1]) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Kill every process in it (cgroup.kill, Linux ≥ 5.14; the namespace kill does the rest). */
+  kill(): void {
+    try {
+      writeFileSync(path.join(this.dir, "cgroup.kill"), "1");
+    } catch {
+      // older kernel: the PID namespace is killed anyway
+    }
+  }
+
+  /** Remove the (empty) cgroup. */
+  remove(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      // still populated or already gone
+    }
   }
 }

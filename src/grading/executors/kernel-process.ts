@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  MemoryCgroup,
   SANDBOX_RUN_DIR,
   bwrapArgs,
   hostPidOf,
@@ -51,6 +52,8 @@ export interface KernelLaunch {
   bwrap?: string;
   /** host paths the sandbox must not show (assignment source, other submissions, output) */
   hide: string[];
+  /** a hard memory limit through cgroup v2, where the grader may create cgroups */
+  memoryLimitBytes?: number;
 }
 
 /** Variables the grader passes on to kernels (settings, never secrets). */
@@ -157,6 +160,7 @@ export class KernelProcess {
   #ns: number | undefined;
   #nsInit: number | undefined;
   #kernelPid: number | undefined;
+  #cgroup: MemoryCgroup | undefined;
   #gone = false;
 
   private constructor(child: ChildProcess, connection: ConnectionInfo, runDir: string, sandboxed: boolean) {
@@ -237,6 +241,12 @@ export class KernelProcess {
         throw new Error(`${(e as Error).message}${k.stderr ? `: ${k.stderr.trim()}` : ""}`);
       }
     }
+    if (opts.memoryLimitBytes !== undefined) {
+      const g = MemoryCgroup.create(path.basename(runDir), opts.memoryLimitBytes);
+      const pid = k.#nsInit ?? child.pid;
+      if (g && pid !== undefined && g.add(pid)) k.#cgroup = g;
+      else g?.remove();
+    }
     return k;
   }
 
@@ -262,8 +272,14 @@ export class KernelProcess {
     }
   }
 
+  /** whether the kernel's cgroup (if it has one) hit its memory limit */
+  memoryCgroupOom(): boolean {
+    return this.#cgroup?.oomKilled() ?? false;
+  }
+
   /** SIGKILL to everything, without waiting (safe in signal and exit handlers). */
   killNow(): void {
+    this.#cgroup?.kill();
     const pid = this.#child.pid;
     if (this.#nsInit !== undefined) killQuietly(this.#nsInit);
     if (pid !== undefined) {
@@ -298,6 +314,7 @@ export class KernelProcess {
     }
     this.#gone = true;
     live.delete(this);
+    this.#cgroup?.remove();
     rmSync(this.#runDir, { recursive: true, force: true });
   }
 }

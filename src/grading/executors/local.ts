@@ -61,6 +61,7 @@ class LocalKernelSession implements KernelSession {
   #dead = false;
   #memoryExceeded: string | undefined;
   #watchdog: NodeJS.Timeout | undefined;
+  private readonly memoryLimitMb: number | undefined;
 
   constructor(
     private readonly kernel: KernelProcess,
@@ -69,6 +70,7 @@ class LocalKernelSession implements KernelSession {
     private readonly graceMs: number,
     memory?: { limitBytes: number; everyMs: number },
   ) {
+    this.memoryLimitMb = memory ? Math.round(memory.limitBytes / 2 ** 20) : undefined;
     this.#died = kernel.exited.then(() => {
       this.#dead = true;
       return "died" as const;
@@ -167,6 +169,13 @@ class LocalKernelSession implements KernelSession {
   }
 
   #diedMessage(): string {
+    if (
+      this.#memoryExceeded === undefined &&
+      this.memoryLimitMb !== undefined &&
+      this.kernel.memoryCgroupOom()
+    ) {
+      this.#memoryExceeded = `the kernel's processes needed more than the --memory limit of ${this.memoryLimitMb} MB; they were stopped`;
+    }
     return this.#memoryExceeded ?? "the kernel process ended while running this cell";
   }
 
@@ -270,6 +279,7 @@ export class LocalExecutor implements NotebookExecutor {
       argv: this.opts.argv,
       bwrap: this.bwrap,
       hide: options.hide ?? [],
+      memoryLimitBytes: options.memoryMb ? options.memoryMb * 2 ** 20 : undefined,
     });
     const budget = new OutputBudget(this.opts.cellOutputLimit, this.opts.notebookOutputLimit);
     let session: LocalKernelSession | undefined;
