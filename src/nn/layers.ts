@@ -15,6 +15,7 @@ import * as F from "./functional.js";
 import { calculateFanInAndFanOut, kaimingUniform, uniform } from "./init.js";
 import { Module } from "./module.js";
 import { pair as readPair, samePadding, type Size2d } from "../backend/geometry.js";
+import { registerGlobalState } from "../runtime/state.js";
 
 /** One hyper-parameter pair (the shared parser of src/backend/geometry.ts, in the layers' argument order). */
 const pair = (op: string, name: string, value: Pair, min: 0 | 1): [number, number] =>
@@ -53,6 +54,14 @@ function requireChannels(op: string, x: Tensor, expected: number, what = "channe
 }
 
 let initEnabled = true;
+
+registerGlobalState<boolean>({
+  name: "nn/layers: initEnabled",
+  save: () => initEnabled,
+  restore: (saved) => {
+    initEnabled = saved;
+  },
+});
 
 /** Builds modules without drawing their default initial values (for weights about to be overwritten). */
 export function withoutInit<T>(fn: () => T): T {

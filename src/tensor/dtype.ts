@@ -1,4 +1,6 @@
 import { allocationHook } from "../runtime/trace.js";
+import { registerGlobalState } from "../runtime/state.js";
+
 export type DType = "float32" | "float64" | "int32" | "bool";
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -85,6 +87,16 @@ const inPool = new WeakSet<TypedArray>();
 let pooledBytes = 0;
 let reuseEnabled = true;
 let allocationLog: WeakSet<object> | null = null;
+
+// An interrupt can stop take() or releaseBuffer() half-way: emptying the pool is always safe.
+registerGlobalState({
+  name: "tensor/dtype: buffer pool, reuseEnabled, allocationLog",
+  save: () => ({ reuseEnabled, allocationLog }),
+  restore: (saved) => {
+    setBufferReuse(saved.reuseEnabled);
+    allocationLog = saved.allocationLog;
+  },
+});
 
 /**
  * Offers an array that no tensor will use again for reuse by allocate(). Only whole-buffer arrays

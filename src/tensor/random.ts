@@ -1,3 +1,5 @@
+import { registerGlobalState } from "../runtime/state.js";
+
 /**
  * A seeded xoshiro128** generator: 32-bit integer arithmetic only, so the same seed gives the same
  * numbers on every machine and JS engine.
@@ -75,6 +77,15 @@ export class Generator {
   getState(): number[] {
     return [this.s0, this.s1, this.s2, this.s3];
   }
+
+  /** The whole state (the cached normal included), for the state registry. */
+  snapshot(): [number, number, number, number, number | null] {
+    return [this.s0, this.s1, this.s2, this.s3, this.spareNormal];
+  }
+
+  restoreSnapshot(s: [number, number, number, number, number | null]): void {
+    [this.s0, this.s1, this.s2, this.s3, this.spareNormal] = s;
+  }
 }
 
 function rotl(x: number, k: number): number {
@@ -82,6 +93,12 @@ function rotl(x: number, k: number): number {
 }
 
 export const defaultGenerator = new Generator(0x5eed);
+
+registerGlobalState({
+  name: "tensor/random: defaultGenerator",
+  save: () => defaultGenerator.snapshot(),
+  restore: (saved) => defaultGenerator.restoreSnapshot(saved),
+});
 
 /** Makes every random call (rand, randn, randint, dropout, shuffling) reproducible. */
 export function manualSeed(seed: number): void {

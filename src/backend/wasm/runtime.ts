@@ -189,6 +189,16 @@ function relaxedSimdUsable(): boolean {
 
 let state: { rt: WasmRuntime | null; reason: string } | undefined;
 let disabled = false;
+let compiled: { variant: WasmVariant; module: WebAssembly.Module } | undefined;
+
+/**
+ * Drops the runtime (its memory and control block); the next runtime() makes a fresh one from the
+ * same compiled module. For a thread pool whose job was cut short (see threads.ts).
+ */
+export function discardRuntime(): void {
+  if (state?.rt) compiled = { variant: state.rt.variant, module: state.rt.module };
+  state = undefined;
+}
 
 /**
  * The runtime, created (synchronously) on first use; null when this JavaScript engine cannot run
@@ -204,8 +214,8 @@ export function runtime(): WasmRuntime | null {
     else if (!WebAssembly.validate(wasmBytes()))
       state.reason = "this engine does not validate the SIMD128 + shared-memory module";
     else {
-      const variant: WasmVariant = relaxedSimdUsable() ? "relaxed-simd" : "simd128";
-      state.rt = new WasmRuntime(new WebAssembly.Module(wasmBytes(variant)), variant);
+      const variant: WasmVariant = compiled?.variant ?? (relaxedSimdUsable() ? "relaxed-simd" : "simd128");
+      state.rt = new WasmRuntime(compiled?.module ?? new WebAssembly.Module(wasmBytes(variant)), variant);
     }
   } catch (e) {
     state.reason = `the WebAssembly module failed to load: ${(e as Error).message}`;

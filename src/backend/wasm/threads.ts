@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
-import { MAX_THREADS, type WasmRuntime } from "./runtime.js";
+import { registerGlobalState } from "../../runtime/state.js";
+import { MAX_THREADS, discardRuntime, type WasmRuntime } from "./runtime.js";
 import { OPS, PARAM_OPS } from "./generated/layout.js";
 
 // Control block (Int32 indices from the runtime's ctrlOffset), shared by the calling thread and workers.
@@ -133,6 +134,8 @@ export class ThreadPool {
   private readonly rt: WasmRuntime;
   private workers: Worker[] = [];
   private gen = 1;
+  /** True from the start of run() to its end: still true afterwards means the job was cut short. */
+  busy = false;
 
   constructor(rt: WasmRuntime) {
     this.rt = rt;
@@ -189,6 +192,7 @@ export class ThreadPool {
    */
   run(nt: number, fill: (base: number, t: number) => void, own: () => void): void {
     const I = this.rt.ctrl;
+    this.busy = true;
     const next = (Atomics.load(I, SEQ) + 1) | 0;
     for (let t = 1; t < nt; t++) {
       const base = SLOT_BASE + (t - 1) * SLOT_INTS;
@@ -212,6 +216,7 @@ export class ThreadPool {
       if (v >= nt - 1) break;
       Atomics.wait(I, DONE, v);
     }
+    this.busy = false;
     if (ownError !== null) throw ownError;
     if (Atomics.load(I, ERR) !== 0) throw new Error("wasm backend: a worker thread's kernel failed");
   }
@@ -247,6 +252,19 @@ export class ThreadPool {
 }
 
 let shared: ThreadPool | null = null;
+
+// A job cut short (the kernel terminated the calling thread's JavaScript) leaves workers waiting at a
+// barrier or mid-kernel on the shared memory: the pool and the runtime's memory are dropped (the
+// workers are terminated) and the next parallel kernel starts afresh. An idle pool is kept.
+registerGlobalState<null>({
+  name: "backend/wasm/threads: thread pool job slots, wasm arena",
+  save: () => null,
+  restore: () => {
+    if (!shared?.busy) return;
+    void shutdownThreads();
+    discardRuntime();
+  },
+});
 
 /** The pool of the runtime's workers (created empty; workers start on demand). */
 export function getPool(rt: WasmRuntime): ThreadPool {
