@@ -7,8 +7,11 @@ export interface EngineIO {
   stderr(text: string): void;
   display(payload: DisplayPayload, displayId: string | undefined, update: boolean): void;
   clearOutput(wait: boolean): void;
-  /** An error raised after its cell ended (unhandled rejection, exception in a timer). */
-  lateError(error: ErrorInfo): void;
+  /**
+   * An error raised after its cell ended (unhandled rejection, exception in a timer); `origin` is
+   * the `origin` of the execution that caused it, when known.
+   */
+  lateError(error: ErrorInfo, origin?: unknown): void;
 }
 
 export interface ErrorInfo {
@@ -21,6 +24,13 @@ export interface ErrorInfo {
 export type ExecuteOutcome =
   | { status: "ok"; result?: DisplayPayload; payload?: Record<string, unknown>[] }
   | ({ status: "error" } & ErrorInfo);
+
+export interface ExecuteOptions {
+  executionCount: number;
+  silent: boolean;
+  /** Identifies the request (the handler passes its header): late errors are reported against it. */
+  origin?: unknown;
+}
 
 export interface CompleteResult {
   matches: string[];
@@ -54,12 +64,12 @@ export interface Engine {
   /** Resolves when the engine can execute (library loaded). */
   ready(): Promise<void>;
   setIO(io: EngineIO): void;
-  execute(code: string, options: { executionCount: number; silent: boolean }): Promise<ExecuteOutcome>;
+  execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome>;
   /** cursorPos is in Unicode code points. */
   complete(code: string, cursorPos: number): Promise<CompleteResult>;
   inspect(code: string, cursorPos: number, detailLevel: number): Promise<InspectResult>;
   isComplete(code: string): Promise<IsCompleteResult>;
-  /** Interrupt a cell that is awaiting (synchronous code is broken by SIGINT itself). */
+  /** Interrupt the running cell if it was asked to stop (interrupt.ts); fails an awaiting cell at once. */
   interrupt(): void;
 }
 

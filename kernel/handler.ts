@@ -27,6 +27,8 @@ export interface HandlerOptions {
   onShutdown?: (restart: boolean) => void;
   log?: (line: string) => void;
   implementationVersion?: string;
+  /** The session id of the kernel's messages (default: a new one). */
+  session?: string;
   /** Clock for the "abort only already-queued requests" rule (ms, same clock as receivedAt). */
   now?: () => number;
   /** Stream output is sent at the latest after this many ms (default 50). */
@@ -44,8 +46,12 @@ export interface HistoryEntry {
 
 const SESSION_NUMBER = 1;
 
+function isHeader(x: unknown): x is MessageHeader {
+  return typeof x === "object" && x !== null && typeof (x as { msg_id?: unknown }).msg_id === "string";
+}
+
 export class KernelHandler {
-  readonly session = randomUUID();
+  readonly session: string;
   executionCount = 0;
   readonly history: HistoryEntry[] = [];
 
@@ -61,9 +67,11 @@ export class KernelHandler {
   #streamOrder: ("stdout" | "stderr")[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastOutputText = "";
+  #lastFlush = -Infinity;
 
   constructor(options: HandlerOptions) {
     this.#opts = options;
+    this.session = options.session ?? randomUUID();
     this.#engine = options.engine;
     this.#out = options.out;
     this.#engine.setIO(this.#makeIO());
@@ -141,6 +149,7 @@ export class KernelHandler {
     }
     const order = this.#streamOrder;
     this.#streamOrder = [];
+    if (order.length) this.#lastFlush = performance.now();
     for (const name of order) {
       const text = this.#streams[name];
       if (!text) continue;
@@ -156,9 +165,13 @@ export class KernelHandler {
     if (!this.#streamOrder.includes(name)) this.#streamOrder.push(name);
     this.#streams[name] += text;
     if (name === "stdout" && this.#lastOutputText.length < 10_000) this.#lastOutputText += text;
+    const flushMs = this.#opts.streamFlushMs ?? 50;
+    // The first text after a quiet spell goes out at once (a cell may print, then compute for long
+    // without giving the event loop a chance to run the timer); more text within flushMs is batched.
     if (this.#streams[name].length >= (this.#opts.streamFlushChars ?? 65536)) this.flushStreams();
+    else if (!this.#flushTimer && performance.now() - this.#lastFlush >= flushMs) this.flushStreams();
     else if (!this.#flushTimer) {
-      this.#flushTimer = setTimeout(() => this.flushStreams(), this.#opts.streamFlushMs ?? 50);
+      this.#flushTimer = setTimeout(() => this.flushStreams(), flushMs);
       this.#flushTimer.unref?.();
     }
   }
@@ -176,8 +189,10 @@ export class KernelHandler {
         this.#publish(update ? "update_display_data" : "display_data", content);
       },
       clearOutput: (wait) => this.#publish("clear_output", { wait }),
-      lateError: (err: ErrorInfo) => {
-        this.#publish("error", { ...err });
+      lateError: (err: ErrorInfo, origin?: unknown) => {
+        // Charged to the request that caused it (clients match outputs by parent), not the running one.
+        const parent = isHeader(origin) ? origin : this.#outputParent;
+        this.#publish("error", { ...err }, parent);
       },
     };
   }
@@ -311,8 +326,7 @@ export class KernelHandler {
 
     let outcome: ExecuteOutcome;
     try {
-      await this.#engine.ready();
-      outcome = await this.#engine.execute(code, { executionCount: count, silent });
+      outcome = await this.#engine.execute(code, { executionCount: count, silent, origin: req.header });
     } catch (e) {
       const err = e as Error;
       outcome = {

@@ -67,7 +67,7 @@ export function kernelJson(options: { nodeArgs?: string[]; env?: Record<string, 
     argv: [process.execPath, ...(options.nodeArgs ?? []), kernelMainJs, "{connection_file}"],
     display_name: DISPLAY_NAME,
     language: "typescript",
-    interrupt_mode: "signal",
+    interrupt_mode: "message",
     env: options.env ?? {},
     metadata: { debugger: false },
   };

@@ -4,22 +4,30 @@
  *
  * Sockets live in a worker thread (transport-worker.ts); this thread runs the request handler and
  * the user's code. The TypeScript engine loads in the background after start, so kernel_info is
- * answered at once. Debug log: set CNNLAB_KERNEL_LOG=/path/to/file. Nothing is written to the
- * process's stderr.
+ * answered at once. This file also owns what is process-wide: the capture of console and
+ * process.stdout/stderr, SIGINT (one permanent listener: Node's default handler never runs), the
+ * interrupt control block shared with the socket thread (interrupt.ts), and `process.exit` in a
+ * cell (the cell gets a SystemExit error reply, then the kernel closes its sockets and exits with
+ * that code, which the client's restarter sees). Debug log: set CNNLAB_KERNEL_LOG=/path/to/file.
+ * Nothing is written to the process's stderr.
  */
+import { Console } from "node:console";
+import { randomUUID } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { Writable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import type {
   CompleteResult,
   Engine,
   EngineIO,
+  ExecuteOptions,
   ExecuteOutcome,
   InspectResult,
   IsCompleteResult,
-  LanguageInfo,
 } from "./engine.js";
 import { KernelHandler } from "./handler.js";
+import { kernelBanner, languageInfo } from "./info.js";
+import { InterruptControl, KeyboardInterrupt } from "./interrupt.js";
 import { packageVersion } from "./paths.js";
 import { backendSummary } from "../src/backend/index.js";
 import type { ToMain, ToWorker, WorkerInit } from "./transport-worker.js";
@@ -36,29 +44,58 @@ function log(line: string): void {
   }
 }
 
-const tsVersion = (() => {
-  try {
-    return String(createRequire(import.meta.url)("typescript/package.json").version);
-  } catch {
-    return "5";
+const control = new InterruptControl();
+/** msg_id of each execute_request received → its execution number (interrupt.ts). */
+const executionNumbers = new Map<string, number>();
+
+/** `process.exit(code)` inside a cell: the error that ends the cell before the kernel exits. */
+class SystemExit extends Error {
+  constructor(readonly code: number) {
+    super(`process.exit(${code}) was called: the kernel exits after this reply`);
+    this.name = "SystemExit";
   }
-})();
+}
+let exitRequested: number | undefined;
+let exitKernel: (code: number) => void = (code) => process.exit(code);
+
+/** Routes console and process.stdout/stderr writes of the whole process to the running request. */
+function captureProcessOutput(io: EngineIO): void {
+  const emit = (name: "stdout" | "stderr", text: string) =>
+    name === "stdout" ? io.stdout(text) : io.stderr(text);
+  const mk = (name: "stdout" | "stderr") =>
+    new Writable({
+      decodeStrings: false,
+      write(chunk, _enc, cb) {
+        emit(name, typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+        cb();
+      },
+    });
+  const cons = new Console({ stdout: mk("stdout"), stderr: mk("stderr"), colorMode: false });
+  Object.defineProperty(globalThis, "console", {
+    value: cons,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+  const patch = (stream: NodeJS.WriteStream, name: "stdout" | "stderr") => {
+    stream.write = ((chunk: unknown, encOrCb?: unknown, cb?: unknown) => {
+      emit(name, typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8"));
+      const done = typeof encOrCb === "function" ? encOrCb : cb;
+      if (typeof done === "function") queueMicrotask(() => (done as () => void)());
+      return true;
+    }) as typeof stream.write;
+  };
+  patch(process.stdout, "stdout");
+  patch(process.stderr, "stderr");
+}
 
 /** Defers loading TypeScript and the library until after the kernel is reachable. */
 class LazyEngine implements Engine {
-  readonly languageInfo: LanguageInfo = {
-    name: "typescript",
-    version: tsVersion,
-    mimetype: "text/typescript",
-    file_extension: ".ts",
-    pygments_lexer: "typescript",
-    codemirror_mode: { name: "javascript", typescript: true },
-    nbconvert_exporter: "script",
-  };
+  readonly languageInfo = languageInfo;
   #banner: string | undefined;
   /** Built on the first kernel_info: it names the backend, which loads the BLAS (a few ms). */
   get banner(): string {
-    this.#banner ??= `cnnlab ${packageVersion()} — a TypeScript kernel (TypeScript ${tsVersion}, Node ${process.version}); ${backendSummary()}.\nThe cnnlab library is preloaded: tensor, randn, nn, F, optim, ... (also as \`cnnlab\`).`;
+    this.#banner ??= kernelBanner(backendSummary());
     return this.#banner;
   }
   #engine: Promise<TsEngine> | undefined;
@@ -67,7 +104,7 @@ class LazyEngine implements Engine {
 
   #get(): Promise<TsEngine> {
     this.#engine ??= import("./ts-engine.js").then(async ({ TsEngine }) => {
-      const e = new TsEngine({ cwd: process.cwd(), captureProcessOutput: true, log });
+      const e = new TsEngine({ cwd: process.cwd(), reportProcessErrors: true, control, log });
       if (this.#io) e.setIO(this.#io);
       await e.ready();
       this.#loaded = e;
@@ -81,9 +118,31 @@ class LazyEngine implements Engine {
   }
   setIO(io: EngineIO): void {
     this.#io = io;
+    captureProcessOutput(io);
   }
-  async execute(code: string, o: { executionCount: number; silent: boolean }): Promise<ExecuteOutcome> {
-    return (await this.#get()).execute(code, o);
+  async execute(code: string, o: ExecuteOptions): Promise<ExecuteOutcome> {
+    const id = (o.origin as { msg_id?: string } | undefined)?.msg_id;
+    control.begin(id === undefined ? undefined : executionNumbers.get(id));
+    if (id !== undefined) executionNumbers.delete(id);
+    try {
+      const engine = await this.#get();
+      // Interrupted while TypeScript and the library were loading: the cell does not run.
+      if (control.requested()) {
+        const e = new KeyboardInterrupt(
+          "interrupted before the cell started (the kernel was still starting)",
+        );
+        return { status: "error", ename: e.name, evalue: e.message, traceback: [`${e.name}: ${e.message}`] };
+      }
+      const outcome = await engine.execute(code, o);
+      if (outcome.status === "error" && outcome.ename === "SystemExit" && exitRequested !== undefined) {
+        const code = exitRequested;
+        setTimeout(() => exitKernel(code), 20);
+      }
+      exitRequested = undefined;
+      return outcome;
+    } finally {
+      control.end();
+    }
   }
   async complete(code: string, pos: number): Promise<CompleteResult> {
     return (await this.#get()).complete(code, pos);
@@ -97,7 +156,12 @@ class LazyEngine implements Engine {
   interrupt(): void {
     this.#loaded?.interrupt();
   }
+  terminated(seq: number): void {
+    this.#loaded?.terminated(seq);
+  }
 }
+
+const reallyExit: (code: number) => never = process.exit.bind(process);
 
 function main(): void {
   const file = process.argv.slice(2).find((a) => !a.startsWith("-"));
@@ -112,18 +176,36 @@ function main(): void {
       `warning: ${String(warning instanceof Error ? warning.message : warning)}`,
     )) as typeof process.emitWarning;
 
+  const session = randomUUID();
+  // Terminating a cell (interrupt.ts) can leave the async-id stack of a timer or immediate callback
+  // unpopped; Node's consistency check would then abort the process. The kernel uses no async hooks,
+  // so the check is switched off (what --no-force-async-hooks-checks does).
+  try {
+    const wrap = (process as unknown as { binding(n: string): Record<string, any> }).binding("async_wrap");
+    wrap.async_hook_fields[wrap.constants.kCheck] = 0;
+  } catch (e) {
+    log(`async hooks checks stay on: ${(e as Error).message}`);
+  }
+  const engine = new LazyEngine();
   const worker = new Worker(new URL("./transport-worker.js", import.meta.url), {
-    workerData: { connection, logFile } satisfies WorkerInit,
+    workerData: {
+      connection,
+      logFile,
+      control: control.buffer,
+      session,
+      implementationVersion: packageVersion(),
+      banner: engine.banner,
+    } satisfies WorkerInit,
     stdout: true,
     stderr: true,
   });
   worker.stdout.resume();
   worker.stderr.resume();
   const post = (m: ToWorker) => worker.postMessage(m);
-  const engine = new LazyEngine();
   let shuttingDown = false;
   const handler = new KernelHandler({
     engine,
+    session,
     log,
     implementationVersion: packageVersion(),
     out: { send: (channel, msg, idents) => post({ kind: "send", channel, msg, idents }) },
@@ -131,9 +213,26 @@ function main(): void {
       shuttingDown = true;
       log(`shutdown requested (restart=${restart})`);
       post({ kind: "close" });
-      setTimeout(() => process.exit(0), 3000).unref();
+      setTimeout(() => reallyExit(0), 3000).unref();
     },
   });
+  let exitCode = 0;
+  exitKernel = (code) => {
+    log(`process.exit(${code}) in a cell: closing the sockets and exiting`);
+    shuttingDown = true;
+    exitCode = code;
+    post({ kind: "close" });
+    setTimeout(() => reallyExit(code), 3000).unref();
+  };
+  process.exit = ((code?: number | string | null) => {
+    const n = Number(code ?? process.exitCode ?? 0) || 0;
+    if (control.running !== 0) {
+      exitRequested = n;
+      throw new SystemExit(n);
+    }
+    exitKernel(n);
+    return undefined as never;
+  }) as typeof process.exit;
   let engineTimer: ReturnType<typeof setTimeout> | undefined;
   let engineStarted = false;
   const loadEngine = () => {
@@ -144,33 +243,48 @@ function main(): void {
   worker.on("message", (m: ToMain) => {
     switch (m.kind) {
       case "ready":
-        log("sockets ready");
-        post({ kind: "kernelInfo", content: handler.kernelInfo(), session: handler.session });
+        log(`sockets ready (SIGINT seen by the socket thread: ${m.signals})`);
+        signalsInWorker = m.signals;
         // Load TypeScript and the library once the first kernel_info is answered (or after 300 ms).
         engineTimer = setTimeout(loadEngine, 300);
         break;
       case "msg":
         if (shuttingDown) return;
+        if (m.channel === "shell" && m.msg.header.msg_type === "execute_request")
+          executionNumbers.set(m.msg.header.msg_id, control.received());
         handler.receive(m.channel, m.msg, m.receivedAt);
         if (m.msg.header.msg_type === "kernel_info_request") {
           clearTimeout(engineTimer);
           engineTimer = setTimeout(loadEngine, 30);
         }
         break;
+      case "interrupt":
+        engine.interrupt();
+        break;
+      case "terminated":
+        log(`the socket thread terminated execution ${m.seq}`);
+        engine.terminated(m.seq);
+        break;
       case "closed":
-        void worker.terminate().then(() => process.exit(0));
+        void worker.terminate().then(() => reallyExit(exitCode));
         break;
       case "fatal":
         log(m.error);
-        process.exit(1);
+        reallyExit(1);
     }
   });
   worker.on("error", (e) => {
     log(`socket thread error: ${e.stack}`);
-    process.exit(1);
+    reallyExit(1);
   });
+  // One permanent listener, so that Node's default handler (exit) never runs. The socket thread sees
+  // the signal too (even while this thread is busy) and does the interrupting; without that, it
+  // is done here when this thread is free (an awaiting cell).
+  let signalsInWorker = false;
   process.on("SIGINT", () => {
     log("SIGINT");
+    if (signalsInWorker) return;
+    control.request();
     engine.interrupt();
   });
   // Exit with the Jupyter process that started us (it sets JPY_PARENT_PID), like ipykernel.
@@ -182,14 +296,14 @@ function main(): void {
       } catch {
         log(`parent process ${parentPid} is gone: exiting`);
         post({ kind: "close" });
-        setTimeout(() => process.exit(0), 1000).unref();
+        setTimeout(() => reallyExit(0), 1000).unref();
       }
     }, 3000).unref();
   }
   process.on("SIGTERM", () => {
     log("SIGTERM");
     post({ kind: "close" });
-    setTimeout(() => process.exit(0), 2000).unref();
+    setTimeout(() => reallyExit(0), 2000).unref();
   });
 }
 

@@ -3,32 +3,66 @@
  * the heartbeat answers and messages flow while the main thread runs a cell synchronously.
  *
  * Incoming shell/control messages are checked (signature, framing, JSON) here; bad ones are dropped
- * and logged. Good ones are posted to the main thread as {kind: "msg", channel, msg, receivedAt}.
- * The main thread posts {kind: "send", channel, msg, idents} and {kind: "close"}; the sockets are
- * closed before the thread ends (terminating a thread with open sockets aborts the process).
+ * and logged. Good ones are posted to the main thread as {kind: "msg", channel, msg, receivedAt}:
+ * every request is answered by the handler (handler.ts) on the main thread, except kernel_info on
+ * control, which a handler of its own answers here (same code, so it works while a cell runs).
+ * This thread implements no protocol itself. The main thread posts {kind: "send", channel, msg, idents} and {kind: "close"};
+ * the sockets are closed before the thread ends (terminating a thread with open sockets aborts the
+ * process).
+ *
+ * Interrupts (interrupt.ts): an interrupt_request, or SIGINT (this thread listens for it, so it is
+ * seen while the main thread is busy), marks the running execution as asked to stop in the shared
+ * control block. If it is still running PREEMPT_AFTER_MS later, this thread pauses the main thread
+ * through the inspector; when a cell's frame is on the stack (and no kernel frame above it), it
+ * terminates the JavaScript that runs and tells the main thread, which restores the library's state.
+ * A shutdown_request the main thread does not answer within 1.5 s is handled the same way, then by
+ * closing the sockets and killing the process.
  */
 import { appendFileSync } from "node:fs";
+import { Session } from "node:inspector";
+import { dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
+import type { Engine } from "./engine.js";
+import { KernelHandler } from "./handler.js";
+import { languageInfo } from "./info.js";
+import {
+  CELL_SCRIPT,
+  isRequested,
+  PREEMPT_AFTER_MS,
+  RECEIVED,
+  REQUEST,
+  RUNNING,
+  STARTED,
+} from "./interrupt.js";
 import {
   deserialize,
   endpoint,
-  makeHeader,
   serialize,
   Signer,
   type ConnectionInfo,
-  type IncomingMessage,
   type JupyterMessage,
 } from "./wire.js";
 
 export interface WorkerInit {
   connection: ConnectionInfo;
+  /** The session id of the main thread's handler. */
+  session: string;
+  implementationVersion: string;
+  banner: string;
   logFile?: string;
+  /** The interrupt control block (interrupt.ts). */
+  control: SharedArrayBuffer;
 }
 
 export type ToMain =
-  | { kind: "ready" }
+  | { kind: "ready"; signals: boolean }
   | { kind: "msg"; channel: "shell" | "control"; msg: ReturnType<typeof deserialize>; receivedAt: number }
+  /** SIGINT arrived: the running execution was asked to stop (fail it if it is only awaiting). */
+  | { kind: "interrupt" }
+  /** Execution `seq` had its JavaScript terminated. */
+  | { kind: "terminated"; seq: number }
   | { kind: "closed" }
   | { kind: "fatal"; error: string };
 
@@ -39,13 +73,14 @@ export type ToWorker =
       msg: JupyterMessage;
       idents?: Uint8Array[];
     }
-  | { kind: "close" }
-  /** Lets this thread answer control requests itself while the main thread is busy. */
-  | { kind: "kernelInfo"; content: Record<string, unknown>; session: string };
+  | { kind: "close" };
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const signer = new Signer(init.connection.key ?? "", init.connection.signature_scheme || "hmac-sha256");
+const ctl = new Int32Array(init.control);
+const KERNEL_URL = pathToFileURL(dirname(fileURLToPath(import.meta.url))).href + "/";
+process.emitWarning = (() => undefined) as typeof process.emitWarning;
 
 function log(line: string): void {
   if (!init.logFile) return;
@@ -99,7 +134,14 @@ async function receiveLoop(sock: zmq.Router, channel: "shell" | "control"): Prom
       const receivedAt = performance.timeOrigin + performance.now();
       try {
         const msg = deserialize(frames, signer);
-        if (channel === "control" && answerControl(msg)) continue;
+        if (channel === "control") {
+          if (msg.header.msg_type === "kernel_info_request") {
+            infoHandler.receive("control", msg, receivedAt);
+            continue;
+          }
+          onControl(msg.header.msg_type);
+        }
+        if (channel === "shell" && msg.header.msg_type === "execute_request") forwardedExecutes++;
         port.postMessage({ kind: "msg", channel, msg, receivedAt } satisfies ToMain);
       } catch (e) {
         log(`dropped a message on ${channel}: ${(e as Error).message}`);
@@ -128,55 +170,194 @@ async function drainStdin(): Promise<void> {
   }
 }
 
-let kernelInfo: { content: Record<string, unknown>; session: string } | undefined;
+/** Answers kernel_info on control; it runs no code (its engine only describes the language). */
+const infoEngine: Engine = {
+  languageInfo,
+  banner: init.banner,
+  ready: () => Promise.resolve(),
+  setIO: () => undefined,
+  execute: () => Promise.reject(new Error("the socket thread runs no code")),
+  complete: () => Promise.reject(new Error("the socket thread completes nothing")),
+  inspect: () => Promise.reject(new Error("the socket thread inspects nothing")),
+  isComplete: () => Promise.resolve({ status: "unknown" }),
+  interrupt: () => undefined,
+};
+const infoHandler = new KernelHandler({
+  engine: infoEngine,
+  session: init.session,
+  implementationVersion: init.implementationVersion,
+  log,
+  out: {
+    send: (channel, msg, idents) => {
+      if (closing) return;
+      const topic = channel === "iopub" ? [Buffer.from(`kernel.${msg.header.msg_type}`)] : (idents ?? []);
+      queues[channel].send(serialize(msg, signer, topic));
+    },
+  },
+});
+
+// ---------------------------------------------------------------- interrupts
+
+let preemptTimer: ReturnType<typeof setTimeout> | undefined;
+let forwardedExecutes = 0;
+
+/** An interrupt is pending: for the running execution, or for requests main has not received yet. */
+function interruptPending(): boolean {
+  const r = Atomics.load(ctl, REQUEST);
+  return isRequested(ctl) || (r < 0 && -r > Atomics.load(ctl, RECEIVED));
+}
 let pendingShutdown: ReturnType<typeof setTimeout> | undefined;
 
-function sendFromHere(
-  channel: "control" | "iopub",
-  req: IncomingMessage,
-  msgType: string,
-  content: Record<string, unknown>,
-): void {
-  const msg: JupyterMessage = {
-    header: makeHeader(msgType, kernelInfo?.session ?? "cnnlab"),
-    parent_header: req.header,
-    metadata: {},
-    content,
-  };
-  queues[channel].send(
-    serialize(msg, signer, channel === "iopub" ? [Buffer.from(`kernel.${msgType}`)] : req.idents),
-  );
+/** Asks the running execution to stop; terminates it later if it does not. */
+function interruptMain(why: string): void {
+  const seq = Atomics.load(ctl, RUNNING);
+  const received = Atomics.load(ctl, RECEIVED);
+  log(`${why}: execution ${seq || "(none)"} is running, ${forwardedExecutes - received} not yet received`);
+  if (seq !== 0) Atomics.store(ctl, REQUEST, seq);
+  else if (forwardedExecutes > received) Atomics.store(ctl, REQUEST, -forwardedExecutes);
+  else return;
+  schedulePreempt(seq, PREEMPT_AFTER_MS, false);
+}
+
+function schedulePreempt(seq: number, delay: number, force: boolean): void {
+  clearTimeout(preemptTimer);
+  preemptTimer = setTimeout(() => void preempt(seq, force), delay);
+}
+
+async function preempt(seq: number, force: boolean): Promise<void> {
+  if (!force && !interruptPending()) return;
+  seq = Atomics.load(ctl, RUNNING);
+  if (!force && (seq === 0 || Atomics.load(ctl, STARTED) !== seq)) {
+    // The cell's code has not started (kernel code runs: type checking, start-up): it will not start.
+    schedulePreempt(seq, 100, false);
+    return;
+  }
+  let outcome: string;
+  try {
+    outcome = await pauseAndTerminate(force);
+  } catch (e) {
+    outcome = `failed: ${(e as Error).message}`;
+  }
+  log(`preemptive interrupt of execution ${seq}: ${outcome}`);
+  if (outcome === "terminated" && seq !== 0) port.postMessage({ kind: "terminated", seq } satisfies ToMain);
+  else if (!force) schedulePreempt(seq, 200, false); // retry until the cell ends or reaches a cell frame
+}
+
+interface CallFrame {
+  url?: string;
+  functionName: string;
+  location: { scriptId: string };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
 }
 
 /**
- * Control requests this thread answers itself, so they work while a cell runs synchronously:
- * kernel_info (static content), interrupt (SIGINT to this process, which breaks the running cell)
- * and, when the main thread does not answer a shutdown within 1.5 s, shutdown.
+ * Pauses the main thread; when a cell's frame is on its stack with no kernel frame above it (or
+ * `force`), terminates the running JavaScript. Returns what was done.
  */
-function answerControl(req: IncomingMessage): boolean {
-  const type = req.header.msg_type;
-  if (type === "kernel_info_request" && kernelInfo) {
-    sendFromHere("iopub", req, "status", { execution_state: "busy" });
-    sendFromHere("control", req, "kernel_info_reply", kernelInfo.content);
-    sendFromHere("iopub", req, "status", { execution_state: "idle" });
-    return true;
+async function pauseAndTerminate(force: boolean): Promise<string> {
+  const session = new Session();
+  session.connectToMainThread();
+  const post = (method: string, params?: object) =>
+    withTimeout(
+      new Promise<unknown>((resolve, reject) =>
+        session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))),
+      ),
+      2000,
+      method,
+    );
+  // Call frames name their script by id; Debugger.enable reports every script's url first.
+  const urls = new Map<string, string>();
+  session.on("Debugger.scriptParsed", (m) => {
+    const p = m.params as { scriptId: string; url: string };
+    urls.set(p.scriptId, p.url);
+  });
+  try {
+    const paused = new Promise<CallFrame[]>((resolve) =>
+      session.once("Debugger.paused", (m) =>
+        resolve((m.params as { callFrames: CallFrame[] }).callFrames ?? []),
+      ),
+    );
+    await post("Debugger.enable");
+    await post("Debugger.pause");
+    let frames: CallFrame[];
+    try {
+      frames = await withTimeout(paused, 1000, "Debugger.pause");
+    } catch {
+      await post("Debugger.disable").catch(() => undefined);
+      return "the main thread ran no JavaScript";
+    }
+    const url = (fr: CallFrame) => fr.url || urls.get(fr.location.scriptId) || "";
+    const cell = frames.findIndex((fr) => CELL_SCRIPT.test(url(fr)));
+    const kernelAbove = frames.slice(0, cell < 0 ? 0 : cell).some((fr) => url(fr).startsWith(KERNEL_URL));
+    if (cell < 0) log(`stack: ${frames.map((fr) => `${fr.functionName}@${url(fr)}`).join(" < ")}`);
+    const terminate = force || (cell >= 0 && !kernelAbove);
+    if (terminate) session.post("Runtime.terminateExecution");
+    await post("Debugger.resume");
+    await post("Debugger.disable").catch(() => undefined);
+    if (terminate) return "terminated";
+    return cell < 0 ? "no cell frame on the stack" : "kernel code is running";
+  } finally {
+    session.disconnect();
   }
-  if (type === "interrupt_request") {
-    sendFromHere("iopub", req, "status", { execution_state: "busy" });
-    log("interrupt_request: sending SIGINT to the kernel process");
-    process.kill(process.pid, "SIGINT");
-    sendFromHere("control", req, "interrupt_reply", { status: "ok" });
-    sendFromHere("iopub", req, "status", { execution_state: "idle" });
-    return true;
-  }
-  if (type === "shutdown_request") {
+}
+
+/** Control requests that need this thread's help while the main thread may be busy. */
+function onControl(type: string): void {
+  if (type === "interrupt_request") interruptMain("interrupt_request");
+  if (type === "shutdown_request" && !pendingShutdown) {
     pendingShutdown = setTimeout(() => {
-      log("main thread busy: answering shutdown_request from the socket thread and killing the process");
-      sendFromHere("control", req, "shutdown_reply", { status: "ok", restart: !!req.content.restart });
-      void close().then(() => process.kill(process.pid, "SIGKILL"));
+      log("main thread busy 1.5 s after shutdown_request: terminating what it runs");
+      void preempt(Atomics.load(ctl, RUNNING), true);
+      pendingShutdown = setTimeout(() => {
+        log("main thread did not answer shutdown_request: closing the sockets and killing the process");
+        void close().then(() => process.kill(process.pid, "SIGKILL"));
+      }, 3000);
     }, 1500);
   }
-  return false;
+}
+
+/**
+ * SIGINT seen by this thread: Node delivers signals only to the main thread's event loop (which a
+ * busy cell blocks), so this thread starts its own libuv signal watcher. Returns false when this
+ * Node has no such binding (the main thread then handles SIGINT when it is free).
+ */
+function listenForSigint(): boolean {
+  try {
+    const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding(
+      "signal_wrap",
+    );
+    const SignalWrap = binding.Signal as new () => {
+      onsignal: (signum: number) => void;
+      start(signum: number): number;
+      unref(): void;
+    };
+    const watcher = new SignalWrap();
+    watcher.onsignal = () => {
+      interruptMain("SIGINT");
+      port.postMessage({ kind: "interrupt" } satisfies ToMain);
+    };
+    if (watcher.start(2) !== 0) return false;
+    watcher.unref();
+    return true;
+  } catch (e) {
+    log(`no SIGINT watcher in the socket thread: ${(e as Error).message}`);
+    return false;
+  }
 }
 
 let closing = false;
@@ -196,9 +377,8 @@ port.on("message", (m: ToWorker) => {
     queues[m.channel].send(serialize(m.msg, signer, topic));
   } else if (m.kind === "close") {
     if (pendingShutdown) clearTimeout(pendingShutdown);
+    clearTimeout(preemptTimer);
     void close();
-  } else if (m.kind === "kernelInfo") {
-    kernelInfo = { content: m.content, session: m.session };
   }
 });
 
@@ -224,7 +404,7 @@ async function main(): Promise<void> {
   log(
     `listening on ${c.transport}://${c.ip} shell=${c.shell_port} control=${c.control_port} iopub=${c.iopub_port} stdin=${c.stdin_port} hb=${c.hb_port}`,
   );
-  port.postMessage({ kind: "ready" } satisfies ToMain);
+  port.postMessage({ kind: "ready", signals: listenForSigint() } satisfies ToMain);
   void receiveLoop(shell, "shell");
   void receiveLoop(control, "control");
   void heartbeat();

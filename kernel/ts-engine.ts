@@ -11,22 +11,27 @@
  * re-run `const` is simply a new declaration) — and `export { <names the cell declares> }` so the
  * declaration emitter describes them for later cells.
  *
- * Running: the cell is transpiled to ES2022 JavaScript; top-level declarations become global
- * variables (`var`-hoisted, assigned where the declaration was), imports are loaded before the cell
- * starts (relative to the kernel's working directory; local .ts files through loader hooks), and
- * the cell body runs in an async function with `vm.runInThisContext({ breakOnSigint: true })` in the
- * kernel's own realm (no cross-realm typed arrays). The last expression statement's value (awaited
- * if it is a promise) is the cell's result.
+ * Running: cell-compiler.ts turns the cell into a script (top-level declarations as globals,
+ * interrupt checks, a source map) and cell-runner.ts runs it in the kernel's own realm (no
+ * cross-realm typed arrays), with interrupts and the library's state checkpoint. The last
+ * expression statement's value (awaited if it is a promise) is the cell's result.
  */
-import { Console } from "node:console";
-import { existsSync, statSync } from "node:fs";
-import { builtinModules, createRequire, register } from "node:module";
+import { existsSync } from "node:fs";
+import { createRequire, register } from "node:module";
 import { dirname, join, resolve as resolvePath } from "node:path";
-import { Writable } from "node:stream";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
-import vm from "node:vm";
 import ts from "typescript";
+import {
+  compileCell,
+  declaredNames,
+  formatDiagnostic,
+  typeCheckAppendix,
+  type CompiledCell,
+  type DeclaredName,
+} from "./cell-compiler.js";
+import { CellRunner, type StateRegistry } from "./cell-runner.js";
+import { InterruptControl, KeyboardInterrupt } from "./interrupt.js";
 import { KERNEL_DISPLAY_HOOK, makeCellDisplayApi, makeHook, toDisplay, type DisplaySink } from "./display.js";
 import {
   codePointsToUtf16,
@@ -34,21 +39,23 @@ import {
   type CompleteResult,
   type Engine,
   type EngineIO,
-  type ErrorInfo,
+  type ExecuteOptions,
   type ExecuteOutcome,
   type InspectResult,
   type IsCompleteResult,
-  type LanguageInfo,
 } from "./engine.js";
-import { libraryDts, libraryJs, packageRoot, packageVersion, tsHooksJs } from "./paths.js";
+import { kernelBanner, languageInfo } from "./info.js";
+import { libraryDts, libraryJs, packageRoot, tsHooksJs } from "./paths.js";
 
 export interface TsEngineOptions {
   /** Working directory: relative imports resolve from here (default process.cwd()). */
   cwd?: string;
   /** The library to preload; `null` for none. Defaults to the built cnnlab (dist/src/index.{js,d.ts}). */
   library?: { js: string; dts: string } | null;
-  /** Route the process's console, process.stdout/stderr writes and late errors to the kernel. */
-  captureProcessOutput?: boolean;
+  /** Report the process's unhandled rejections and uncaught exceptions (as late errors of their cell). */
+  reportProcessErrors?: boolean;
+  /** The interrupt control block shared with the socket thread (a private one by default). */
+  control?: InterruptControl;
   /** Register the loader hooks for importing local .ts files (default true). */
   registerTsHooks?: boolean;
   log?: (line: string) => void;
@@ -59,30 +66,10 @@ interface PrevName {
   mutable: boolean;
 }
 
-interface DeclaredNames {
-  names: Map<string, { mutable: boolean }>;
-}
-
 const RT = "__cnnlab_rt";
 /** Names the kernel gives cells itself (they take precedence over library exports of the same name). */
 const KERNEL_GLOBALS = ["display", "updateDisplay", "clearOutput"];
-const KERNEL_DIR = dirname(fileURLToPath(import.meta.url));
 const CELL_PREFIX = "__cnnlab_cell_";
-
-function isVmInterrupt(e: unknown): boolean {
-  return (
-    e instanceof Error &&
-    ((e as { code?: string }).code === "ERR_SCRIPT_EXECUTION_INTERRUPTED" ||
-      /^Script execution (was )?interrupted/.test(e.message))
-  );
-}
-
-class InterruptError extends Error {
-  constructor(message = "interrupted by the user (SIGINT)") {
-    super(message);
-    this.name = "KeyboardInterrupt";
-  }
-}
 
 /** Kernel-provided globals, as the type checker sees them. */
 const KERNEL_GLOBALS_DTS = `export {};
@@ -97,16 +84,8 @@ declare global {
 `;
 
 export class TsEngine implements Engine {
-  readonly languageInfo: LanguageInfo = {
-    name: "typescript",
-    version: ts.version,
-    mimetype: "text/typescript",
-    file_extension: ".ts",
-    pygments_lexer: "typescript",
-    codemirror_mode: { name: "javascript", typescript: true },
-    nbconvert_exporter: "script",
-  };
-  readonly banner: string;
+  readonly languageInfo = languageInfo;
+  readonly banner = kernelBanner();
 
   readonly cwd: string;
   #opts: TsEngineOptions;
@@ -124,32 +103,20 @@ export class TsEngine implements Engine {
   #compilerOptions!: ts.CompilerOptions;
   #resolutionCache!: ts.ModuleResolutionCache;
   #globalsFile: string;
-  #interruptCurrent: ((e: Error) => void) | undefined;
-  #running = false;
-  #rt: Record<string, unknown>;
+  readonly control: InterruptControl;
+  readonly runner: CellRunner;
 
   constructor(options: TsEngineOptions = {}) {
     this.#opts = options;
     this.cwd = resolvePath(options.cwd ?? process.cwd());
     this.#globalsFile = join(this.cwd, "__cnnlab_kernel_globals.d.ts");
-    this.banner = `cnnlab ${packageVersion()} — TypeScript ${ts.version} on Node ${process.version}. The cnnlab library is preloaded (also as \`cnnlab\`).`;
     const sink: DisplaySink = {
       displayData: (payload, id, update) => this.#io?.display(payload, id, update),
       clearOutput: (wait) => this.#io?.clearOutput(wait),
     };
-    const api = makeCellDisplayApi(sink);
-    this.#rt = {
-      g: globalThis,
-      m: [] as unknown[],
-      dynImport: (spec: string) => this.#load(spec),
-      api,
-    };
-    Object.defineProperty(globalThis, RT, {
-      value: this.#rt,
-      configurable: true,
-      enumerable: false,
-      writable: true,
-    });
+    this.control = options.control ?? new InterruptControl();
+    this.runner = new CellRunner({ cwd: this.cwd, control: this.control, rtName: RT, log: options.log });
+    this.runner.rt.api = makeCellDisplayApi(sink);
     Object.defineProperty(globalThis, KERNEL_DISPLAY_HOOK, {
       value: makeHook(sink),
       configurable: true,
@@ -164,7 +131,33 @@ export class TsEngine implements Engine {
 
   setIO(io: EngineIO): void {
     this.#io = io;
-    if (this.#opts.captureProcessOutput) this.#captureProcessOutput();
+    if (this.#opts.reportProcessErrors) this.#reportProcessErrors();
+  }
+
+  /**
+   * Unhandled rejections and uncaught exceptions: the running cell's own fail that cell; those of
+   * an earlier cell are reported as late errors of the cell that caused them.
+   */
+  #reportProcessErrors(): void {
+    process.on("unhandledRejection", (reason) => {
+      const origin = this.runner.originOf(reason);
+      if (origin !== undefined && this.runner.isRunning(origin)) {
+        this.runner.failRunning(
+          reason instanceof Error ? reason : new Error(`Unhandled promise rejection: ${inspect(reason)}`),
+        );
+        return;
+      }
+      this.#io?.lateError(
+        this.runner.errorInfo(reason, "Unhandled promise rejection (after its cell ended)"),
+        origin,
+      );
+    });
+    process.on("uncaughtException", (error) => {
+      this.#io?.lateError(
+        this.runner.errorInfo(error, "Uncaught exception (after its cell ended)"),
+        this.runner.originOf(error),
+      );
+    });
   }
 
   ready(): Promise<void> {
@@ -188,6 +181,11 @@ export class TsEngine implements Engine {
     } else if (lib) {
       try {
         this.#libraryNs = (await import(pathToFileURL(lib.js).href)) as Record<string, unknown>;
+        this.runner.setLibrary(this.#libraryNs);
+        // The library's state registry (the same module instance the library registered into).
+        const stateJs = join(dirname(lib.js), "runtime", "state.js");
+        if (existsSync(stateJs))
+          this.runner.state = (await import(pathToFileURL(stateJs).href)) as StateRegistry;
       } catch (e) {
         this.#libraryError = `the cnnlab library could not be loaded from ${lib.js}: ${(e as Error).message}`;
         this.#log(this.#libraryError);
@@ -222,7 +220,7 @@ export class TsEngine implements Engine {
         enumerable: false,
       });
     }
-    const api = this.#rt.api as ReturnType<typeof makeCellDisplayApi>;
+    const api = this.runner.rt.api as ReturnType<typeof makeCellDisplayApi>;
     for (const [name, fn] of Object.entries({
       display: api.display,
       updateDisplay: api.updateDisplay,
@@ -368,142 +366,22 @@ export class TsEngine implements Engine {
     this.#files.set(path, { text, version: (old?.version ?? 0) + 1 });
   }
 
-  // ---------------------------------------------------------------- process output
-
-  #captureProcessOutput(): void {
-    const emit = (name: "stdout" | "stderr", text: string) => {
-      if (name === "stdout") this.#io?.stdout(text);
-      else this.#io?.stderr(text);
-    };
-    const mk = (name: "stdout" | "stderr") =>
-      new Writable({
-        decodeStrings: false,
-        write(chunk, _enc, cb) {
-          emit(name, typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-          cb();
-        },
-      });
-    const out = mk("stdout");
-    const err = mk("stderr");
-    const cons = new Console({ stdout: out, stderr: err, colorMode: false });
-    Object.defineProperty(globalThis, "console", {
-      value: cons,
-      writable: true,
-      configurable: true,
-      enumerable: false,
-    });
-    const patch = (stream: NodeJS.WriteStream, name: "stdout" | "stderr") => {
-      stream.write = ((chunk: unknown, encOrCb?: unknown, cb?: unknown) => {
-        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
-        if (name === "stdout") this.#io?.stdout(text);
-        else this.#io?.stderr(text);
-        const done = typeof encOrCb === "function" ? encOrCb : cb;
-        if (typeof done === "function") queueMicrotask(() => (done as () => void)());
-        return true;
-      }) as typeof stream.write;
-    };
-    patch(process.stdout, "stdout");
-    patch(process.stderr, "stderr");
-    process.on("unhandledRejection", (reason) => {
-      if (this.#running && this.#interruptCurrent) {
-        // Reported as the running cell's error.
-        this.#interruptCurrent(
-          reason instanceof Error ? reason : new Error(`Unhandled promise rejection: ${inspect(reason)}`),
-        );
-        return;
-      }
-      this.#io?.lateError(this.#errorInfo(reason, "Unhandled promise rejection (after its cell ended)"));
-    });
-    process.on("uncaughtException", (error) => {
-      this.#io?.lateError(this.#errorInfo(error, "Uncaught exception (after its cell ended)"));
-    });
-  }
-
-  // ---------------------------------------------------------------- analysis helpers
-
-  #declaredNames(sf: ts.SourceFile): DeclaredNames {
-    const names = new Map<string, { mutable: boolean }>();
-    const addBinding = (b: ts.BindingName, mutable: boolean) => {
-      if (ts.isIdentifier(b)) names.set(b.text, { mutable });
-      else for (const el of b.elements) if (!ts.isOmittedExpression(el)) addBinding(el.name, mutable);
-    };
-    for (const st of sf.statements) {
-      if (ts.isVariableStatement(st)) {
-        const mutable = !(st.declarationList.flags & ts.NodeFlags.Const);
-        for (const d of st.declarationList.declarations) addBinding(d.name, mutable);
-      } else if (
-        (ts.isFunctionDeclaration(st) ||
-          ts.isClassDeclaration(st) ||
-          ts.isInterfaceDeclaration(st) ||
-          ts.isTypeAliasDeclaration(st) ||
-          ts.isEnumDeclaration(st)) &&
-        st.name
-      ) {
-        names.set(st.name.text, { mutable: false });
-      } else if (ts.isModuleDeclaration(st) && ts.isIdentifier(st.name) && st.name.text !== "global") {
-        names.set(st.name.text, { mutable: false });
-      } else if (ts.isImportDeclaration(st) && st.importClause) {
-        const c = st.importClause;
-        if (c.name) names.set(c.name.text, { mutable: false });
-        if (c.namedBindings) {
-          if (ts.isNamespaceImport(c.namedBindings)) names.set(c.namedBindings.name.text, { mutable: false });
-          else for (const e of c.namedBindings.elements) names.set(e.name.text, { mutable: false });
-        }
-      } else if (ts.isImportEqualsDeclaration(st)) {
-        names.set(st.name.text, { mutable: false });
-      }
-    }
-    return { names };
-  }
-
-  /** The text appended after the user's code for type checking (see the file comment). */
-  #appendix(own: DeclaredNames): string {
-    const byCell = new Map<number, string[]>();
-    const lines: string[] = ["", ";"];
-    for (const [name, p] of this.#prev) {
-      if (own.names.has(name)) continue;
-      if (p.mutable) {
-        lines.push(`declare let ${name}: typeof import("./${CELL_PREFIX}${p.cell}").${name};`);
-      } else {
-        const list = byCell.get(p.cell) ?? [];
-        list.push(name);
-        byCell.set(p.cell, list);
-      }
-    }
-    for (const [cell, names] of byCell)
-      lines.push(`import { ${names.join(", ")} } from "./${CELL_PREFIX}${cell}";`);
-    const lib = this.#libraryTypeNames.filter((n) => !own.names.has(n) && !this.#prev.has(n));
-    if (lib.length) lines.push(`import { ${lib.join(", ")} } from "cnnlab";`);
-    if (
-      this.#libraryNs &&
-      !own.names.has("cnnlab") &&
-      !this.#prev.has("cnnlab") &&
-      this.#libraryTypeNames.length
-    ) {
-      lines.push(`import * as cnnlab from "cnnlab";`);
-    }
-    lines.push(`export { ${[...own.names.keys()].join(", ")} };`);
-    return lines.join("\n");
-  }
-
   #cellFile(n: number): string {
     return join(this.cwd, `${CELL_PREFIX}${n}.ts`);
   }
 
-  #formatDiagnostic(d: ts.Diagnostic, code: string, cellLabel: string): string {
-    const msg = ts.flattenDiagnosticMessageText(d.messageText, "\n");
-    if (d.start === undefined) return `error TS${d.code}: ${msg}`;
-    const before = code.slice(0, d.start);
-    const line = before.split("\n").length;
-    const col = utf16ToCodePoints(code, d.start) - utf16ToCodePoints(code, before.lastIndexOf("\n") + 1) + 1;
-    const src = code.split("\n")[line - 1] ?? "";
-    const len = Math.max(1, Math.min(d.length ?? 1, src.length - col + 1));
-    return `${cellLabel}:${line}:${col} - error TS${d.code}: ${msg}\n\n${String(line).padStart(4)} | ${src}\n     | ${" ".repeat(col - 1)}${"~".repeat(len)}`;
-  }
-
   // ---------------------------------------------------------------- execute
 
-  async execute(code: string, options: { executionCount: number; silent: boolean }): Promise<ExecuteOutcome> {
+  async execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome> {
+    this.control.begin();
+    try {
+      return await this.#execute(code, options);
+    } finally {
+      this.control.end();
+    }
+  }
+
+  async #execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome> {
     await this.ready();
     if (this.#libraryError) {
       this.#io?.stdout(`warning: ${this.#libraryError}\n`);
@@ -526,7 +404,7 @@ export class TsEngine implements Engine {
     const n = ++this.#cellCounter;
     const file = this.#cellFile(n);
     const sf = ts.createSourceFile(file, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
-    const own = this.#declaredNames(sf);
+    const own = declaredNames(sf);
     this.#setFile(file, code + this.#appendix(own));
     this.#roots = [file];
     let diags: ts.Diagnostic[];
@@ -549,7 +427,7 @@ export class TsEngine implements Engine {
     if (userErrors.length) {
       this.#roots = [];
       this.#files.delete(file);
-      const lines = userErrors.map((d) => this.#formatDiagnostic(d, code, cellLabel));
+      const lines = userErrors.map((d) => formatDiagnostic(d, code, cellLabel));
       const first = userErrors[0];
       return {
         status: "error",
@@ -559,7 +437,7 @@ export class TsEngine implements Engine {
       };
     }
     // Declarations for later cells (none to describe when the cell declares nothing).
-    if (own.names.size === 0) {
+    if (own.size === 0) {
       this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), "export {};\n");
     } else
       try {
@@ -572,13 +450,13 @@ export class TsEngine implements Engine {
       }
     this.#files.delete(file);
     this.#roots = [];
-    for (const [name, info] of own.names) this.#prev.set(name, { cell: n, mutable: info.mutable });
+    for (const [name, info] of own) this.#prev.set(name, { cell: n, mutable: info.mutable });
 
-    let script: string;
-    let modules: string[];
-    let hasResult: boolean;
+    if (this.control.requested())
+      return { status: "error", ...this.runner.errorInfo(new KeyboardInterrupt()) };
+    let compiled: CompiledCell;
     try {
-      ({ script, modules, hasResult } = this.#toScript(code, sf));
+      compiled = compileCell(code, { cell: n, rt: RT });
     } catch (e) {
       return {
         status: "error",
@@ -587,231 +465,29 @@ export class TsEngine implements Engine {
         traceback: [],
       };
     }
-    return this.#run(script, modules, hasResult, cellLabel);
-  }
-
-  async #run(
-    script: string,
-    specs: string[],
-    hasResult: boolean,
-    cellLabel: string,
-  ): Promise<ExecuteOutcome> {
-    let interruptReject!: (e: Error) => void;
-    const interrupted = new Promise<never>((_, reject) => {
-      interruptReject = reject;
-    });
-    interrupted.catch(() => undefined);
-    this.#interruptCurrent = interruptReject;
-    this.#running = true;
-    try {
-      const mods: unknown[] = [];
-      for (const s of specs) mods.push(await Promise.race([this.#load(s), interrupted]));
-      this.#rt.m = mods;
-      const compiled = new vm.Script(script, { filename: cellLabel });
-      let promise: Promise<unknown>;
-      try {
-        promise = compiled.runInThisContext({
-          breakOnSigint: true,
-          displayErrors: false,
-        }) as Promise<unknown>;
-      } catch (e) {
-        if (isVmInterrupt(e)) throw new InterruptError();
-        throw e;
-      }
-      let value = await Promise.race([promise, interrupted]);
-      if (
-        hasResult &&
-        value !== null &&
-        typeof value === "object" &&
-        typeof (value as any).then === "function"
-      ) {
-        value = await Promise.race([value as Promise<unknown>, interrupted]);
-      }
-      if (!hasResult || value === undefined) return { status: "ok" };
-      return { status: "ok", result: toDisplay(value) };
-    } catch (e) {
-      return { status: "error", ...this.#errorInfo(isVmInterrupt(e) ? new InterruptError() : e) };
-    } finally {
-      this.#running = false;
-      this.#interruptCurrent = undefined;
-    }
+    const r = await this.runner.run(compiled, cellLabel, n, options.origin);
+    if (r.status === "error") return r;
+    if (!compiled.hasResult || r.value === undefined) return { status: "ok" };
+    return { status: "ok", result: toDisplay(r.value) };
   }
 
   interrupt(): void {
-    this.#interruptCurrent?.(
-      new InterruptError(
-        "interrupted by the user while the cell was awaiting; code that continues after an await may still be running — restart the kernel if it keeps going",
-      ),
-    );
+    this.runner.interrupt();
   }
 
-  #errorInfo(e: unknown, prefix?: string): ErrorInfo {
-    if (e instanceof Error) {
-      let evalue = e.message;
-      if (
-        e instanceof RangeError &&
-        /typed array length|Array buffer allocation failed|Invalid array length|Invalid string length/i.test(
-          e.message,
-        )
-      ) {
-        evalue +=
-          " — the cell asked for more memory than one JavaScript array can hold or the heap allows (check the tensor's shape)";
-      }
-      const stack = String(e.stack ?? `${e.name}: ${e.message}`)
-        .split("\n")
-        .filter((l) => !/node:internal|node:vm|__cnnlab_rt/.test(l) && !l.includes(KERNEL_DIR));
-      if (stack.length && !stack[0].includes(evalue)) stack[0] = `${e.name}: ${evalue}`;
-      return { ename: prefix ? `${prefix}: ${e.name}` : e.name || "Error", evalue, traceback: stack };
-    }
-    const text = inspect(e, { depth: 2 });
-    return { ename: prefix ?? "Uncaught", evalue: text, traceback: [`Uncaught ${text}`] };
+  /** The socket thread terminated execution `seq` (see interrupt.ts). */
+  terminated(seq: number): void {
+    this.runner.terminated(seq);
   }
 
-  /** Transpile the cell and rewrite its top level so declarations persist as globals. */
-  #toScript(code: string, tsSf: ts.SourceFile): { script: string; modules: string[]; hasResult: boolean } {
-    const out = ts.transpileModule(code, {
-      compilerOptions: {
-        target: ts.ScriptTarget.ES2022,
-        module: ts.ModuleKind.ESNext,
-        verbatimModuleSyntax: true,
-        esModuleInterop: true,
-        useDefineForClassFields: true,
-      },
-      reportDiagnostics: false,
+  #appendix(own: ReadonlyMap<string, DeclaredName>): string {
+    return typeCheckAppendix({
+      own,
+      previous: this.#prev,
+      libraryNames: this.#libraryTypeNames,
+      libraryNamespace: !!this.#libraryNs,
+      cellModule: (k) => `./${CELL_PREFIX}${k}`,
     });
-    const js = this.#rewriteDynamicImports(
-      out.outputText.replace(/\n?export \{\};\s*$/, "\n").replace(/\/\/# sourceMappingURL=.*$/m, ""),
-    );
-    const sf = ts.createSourceFile("cell.js", js, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
-    const lastTs = tsSf.statements[tsSf.statements.length - 1];
-    const lastIsExpression = !!lastTs && ts.isExpressionStatement(lastTs);
-    const hoisted = new Set<string>();
-    const functions: string[] = [];
-    const modules: string[] = [];
-    const edits: { start: number; end: number; text: string }[] = [];
-    const keepLines = (orig: string, text: string) =>
-      text + "\n".repeat(Math.max(0, (orig.match(/\n/g) ?? []).length - (text.match(/\n/g) ?? []).length));
-    const replace = (node: ts.Node, text: string) => {
-      const start = node.getStart(sf);
-      edits.push({ start, end: node.end, text: keepLines(js.slice(start, node.end), text) });
-    };
-    const removeExport = (node: ts.Node) => {
-      const mods = ts.canHaveModifiers(node) ? ts.getModifiers(node) : undefined;
-      for (const m of mods ?? []) {
-        if (m.kind === ts.SyntaxKind.ExportKeyword || m.kind === ts.SyntaxKind.DefaultKeyword) {
-          edits.push({ start: m.getStart(sf), end: m.end, text: "" });
-        }
-      }
-    };
-    const bindingNames = (b: ts.BindingName, into: Set<string>) => {
-      if (ts.isIdentifier(b)) into.add(b.text);
-      else for (const el of b.elements) if (!ts.isOmittedExpression(el)) bindingNames(el.name, into);
-    };
-    const statements = sf.statements;
-    let hasResult = false;
-    statements.forEach((st, idx) => {
-      const isLast = idx === statements.length - 1;
-      if (ts.isImportDeclaration(st)) {
-        const spec = (st.moduleSpecifier as ts.StringLiteral).text;
-        let k = modules.indexOf(spec);
-        if (k < 0) k = modules.push(spec) - 1;
-        const ref = `${RT}.m[${k}]`;
-        const parts: string[] = [];
-        const c = st.importClause;
-        if (c && !c.isTypeOnly) {
-          if (c.name) {
-            hoisted.add(c.name.text);
-            parts.push(`${c.name.text} = ${ref}.default;`);
-          }
-          if (c.namedBindings) {
-            if (ts.isNamespaceImport(c.namedBindings)) {
-              hoisted.add(c.namedBindings.name.text);
-              parts.push(`${c.namedBindings.name.text} = ${ref};`);
-            } else {
-              for (const e of c.namedBindings.elements) {
-                if (e.isTypeOnly) continue;
-                hoisted.add(e.name.text);
-                parts.push(`${e.name.text} = ${ref}[${JSON.stringify((e.propertyName ?? e.name).text)}];`);
-              }
-            }
-          }
-        }
-        replace(st, parts.join(" "));
-      } else if (ts.isVariableStatement(st)) {
-        const isVar = !(st.declarationList.flags & (ts.NodeFlags.Let | ts.NodeFlags.Const));
-        const parts: string[] = [];
-        for (const d of st.declarationList.declarations) {
-          bindingNames(d.name, hoisted);
-          const pattern = d.name.getText(sf);
-          if (d.initializer) parts.push(`(${pattern} = ${d.initializer.getText(sf)});`);
-          else if (!isVar && ts.isIdentifier(d.name)) parts.push(`${pattern} = undefined;`);
-        }
-        replace(st, parts.join(" "));
-      } else if (ts.isFunctionDeclaration(st) && st.name) {
-        hoisted.add(st.name.text);
-        functions.push(st.name.text);
-        removeExport(st);
-      } else if (ts.isClassDeclaration(st) && st.name) {
-        hoisted.add(st.name.text);
-        removeExport(st);
-        const mods = ts.getModifiers(st) ?? [];
-        const classStart = mods.length ? mods[mods.length - 1].end : st.getStart(sf);
-        edits.push({ start: classStart, end: classStart, text: ` ${st.name.text} = ` });
-        edits.push({ start: st.end, end: st.end, text: ";" });
-      } else if (ts.isExportDeclaration(st)) {
-        replace(st, "");
-      } else if (ts.isExportAssignment(st)) {
-        replace(st, `${st.expression.getText(sf)};`);
-      } else if (ts.isExpressionStatement(st) && isLast && lastIsExpression) {
-        hasResult = true;
-        replace(st, `return (${st.expression.getText(sf)}\n);`);
-      }
-    });
-    edits.sort((a, b) => b.start - a.start || b.end - a.end);
-    let body = js;
-    for (const e of edits) body = body.slice(0, e.start) + e.text + body.slice(e.end);
-    const prelude =
-      (hoisted.size ? `var ${[...hoisted].join(", ")}; ` : "") +
-      `(async () => { ${functions.map((f) => `${RT}.g[${JSON.stringify(f)}] = ${f};`).join(" ")}`;
-    return { script: `${prelude}${body}\n})()`, modules, hasResult };
-  }
-
-  /** Dynamic import() in a cell resolves from the kernel's working directory. */
-  #rewriteDynamicImports(js: string): string {
-    const sf = ts.createSourceFile("cell.js", js, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
-    const spots: number[][] = [];
-    const visit = (node: ts.Node) => {
-      if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
-        spots.push([node.expression.getStart(sf), node.expression.end]);
-      }
-      ts.forEachChild(node, visit);
-    };
-    visit(sf);
-    for (const [s, e] of spots.sort((a, b) => b[0] - a[0]))
-      js = js.slice(0, s) + `${RT}.dynImport` + js.slice(e);
-    return js;
-  }
-
-  async #load(spec: string): Promise<unknown> {
-    if (spec === "cnnlab" && this.#libraryNs) return this.#libraryNs;
-    if (spec.startsWith("node:") || builtinModules.includes(spec)) return import(spec);
-    if (spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/")) {
-      const path = resolvePath(this.cwd, spec);
-      let url = pathToFileURL(path).href;
-      try {
-        if (statSync(path).isFile()) url += `?mtime=${statSync(path).mtimeMs}`;
-      } catch {
-        // extensionless: the loader hooks find the .ts file
-      }
-      return import(url);
-    }
-    let resolved: string | undefined;
-    try {
-      resolved = createRequire(join(this.cwd, "noop.js")).resolve(spec);
-    } catch {
-      // not installed next to the notebook: try where cnnlab is installed
-    }
-    return resolved ? import(pathToFileURL(resolved).href) : import(spec);
   }
 
   // ---------------------------------------------------------------- completion / inspection
@@ -819,7 +495,7 @@ export class TsEngine implements Engine {
   #scratch(code: string): string {
     const file = join(this.cwd, "__cnnlab_scratch.ts");
     const sf = ts.createSourceFile(file, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
-    this.#setFile(file, code + this.#appendix(this.#declaredNames(sf)));
+    this.#setFile(file, code + this.#appendix(declaredNames(sf)));
     this.#roots = [file];
     return file;
   }

@@ -17,7 +17,7 @@ describe.skipIf(!!reason)(skipTitle("jupyter_kernel_test conformance", reason), 
   it("passes every check of the suite", () => {
     assertBuilt();
     const dir = installKernelSpec({ prefix });
-    expect(JSON.parse(readFileSync(join(dir, "kernel.json"), "utf8")).interrupt_mode).toBe("signal");
+    expect(JSON.parse(readFileSync(join(dir, "kernel.json"), "utf8")).interrupt_mode).toBe("message");
     const env = {
       ...process.env,
       JUPYTER_PATH: join(prefix, "share", "jupyter"),

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { isGradEnabled, setGradEnabled } from "../../src/autograd/grad-mode.js";
 import {
-  gemm,
+  wasmGemm as gemm,
   PARALLEL_MIN_FLOPS,
   setNumThreads,
   shutdownThreads,
