@@ -63,7 +63,7 @@ const CHEATS: Record<string, string> = {
  */
 const OPEN = new Set(["race", "relerror", "mathabs", "helper", "globalhelper", "functional"]);
 /** Likewise for library state after an interrupt (observation 5). */
-const STATE_OPEN = true;
+const STATE_OPEN = false;
 
 describe.runIf(kernelBuilt)("grading mode: one-line cheats", () => {
   let scores: Record<string, number> = {};
