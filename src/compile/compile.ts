@@ -6,7 +6,7 @@
  * taking every array from one arena.
  */
 import { isGradEnabled } from "../autograd/grad-mode.js";
-import { setAllocationHook, setRecorder } from "../runtime/trace.js";
+import { activeRecorder, setAllocationHook, setRecorder } from "../runtime/trace.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import {
@@ -268,6 +268,8 @@ export function compile<F extends (...args: any[]) => any>(
   };
 
   const compiled = (...args: unknown[]): unknown => {
+    // called while another compiled function traces: its ops belong to that trace
+    if (activeRecorder() instanceof TraceRecorder) return fn(...args);
     const key = signatureOf(args, paramNames);
     const entry = entries.find((e) => e.key === key && guardsHold(e.guards));
     if (entry === undefined) return trace(args, key, key);

@@ -489,6 +489,41 @@ describe("compile: signatures, guards and what cannot be captured", () => {
     expect(innerCalls).toBe(1);
   });
 
+  it("a compiled function called inside another one's trace is part of that trace", () => {
+    const w = randn([3], { requiresGrad: true });
+    const inner = compile((x: Tensor) => x.mul(w).tanh());
+    const outer = compile((x: Tensor) => inner(x).sum().mul(2));
+    for (let i = 0; i < 3; i++) {
+      const x = randn([3]);
+      expect(outer(x).item()).toBe(x.mul(w).tanh().sum().mul(2).item());
+    }
+    expect(inner.signatures.length).toBe(0);
+    expect(outer.graph(0).units.map((u) => u.name)).toEqual(["mul", "tanh", "sum", "mul"]);
+  });
+
+  it("a parameter frozen between calls: the replay follows (its plan is made again)", () => {
+    manualSeed(4);
+    const m = new nn.Sequential(new nn.Linear(4, 4), new nn.ReLU(), new nn.Linear(4, 2));
+    const opt = new optim.SGD(m.parameters(), { lr: 0.1 });
+    const body = (x: Tensor) => {
+      opt.zeroGrad();
+      const loss = m.forward(x).square().mean();
+      loss.backward();
+      opt.step();
+      return loss;
+    };
+    const step = compile(body);
+    const x = randn([5, 4]);
+    for (let i = 0; i < 3; i++) step(x);
+    const first = m.parameters()[0];
+    first.requiresGrad = false;
+    const before = values(first);
+    for (let i = 0; i < 3; i++) step(x);
+    expect(values(first)).toEqual(before);
+    expect(first.grad).toBeNull();
+    expect(m.parameters()[2].grad).not.toBeNull();
+  });
+
   it("results are fresh tensors (kept results do not change at the next call)", () => {
     const f = compile((x: Tensor) => add(x, 1));
     const kept = [f(randn([4])), f(randn([4])), f(randn([4])), f(randn([4]))];
