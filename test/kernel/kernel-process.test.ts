@@ -286,6 +286,10 @@ describe("kernel process over zeromq", () => {
     expect(streams).toBeLessThan(1000);
     const info = await k.request("kernel_info_request", {}, { timeoutMs: 5000 });
     expect(info.reply.content.status).toBe("ok");
+    // the banner names the backend, as backendInfo() reports it
+    expect(String(info.reply.content.banner)).toMatch(
+      /; backend (native|wasm|js)\b.*threads?, WebAssembly \S+\./,
+    );
   }, 240_000);
 
   it("shuts down on request: reply, then the process exits with code 0", async () => {
