@@ -78,24 +78,17 @@ const fmt = (p: readonly number[]) => `[${p.join(", ")}]`;
 
 // ------------------------------------------------------------------------------- containers
 
-/** Runs its children in order; children are named "0", "1", ... as in PyTorch. */
-export class Sequential extends Module {
-  constructor(...modules: Module[]) {
-    super();
-    modules.forEach((m, i) => {
-      if (!(m instanceof Module)) {
-        throw new TypeError(
-          `Sequential: argument ${i} must be a Module, got ${m === null ? "null" : typeof m}`,
-        );
-      }
-      this.registerModule(String(i), m);
-    });
-  }
-
-  override forward(x: Tensor): Tensor {
-    let out: unknown = x;
-    for (const m of this.children()) out = m.forward(out);
-    return out as Tensor;
+/**
+ * What Sequential and ModuleList share: children named "0", "1", ... as in PyTorch, their count,
+ * indexing (negative from the end), a checked append, and iteration.
+ */
+abstract class ModuleContainer extends Module {
+  /** Registers `m` as the next child; `where` names the call in the error for a non-Module. */
+  protected push(m: unknown, where: string): void {
+    if (!(m instanceof Module)) {
+      throw new TypeError(`${where} must be a Module, got ${m === null ? "null" : typeof m}`);
+    }
+    this.registerModule(String(this.length), m);
   }
 
   get length(): number {
@@ -107,14 +100,16 @@ export class Sequential extends Module {
     const kids = this.children();
     const k = i < 0 ? i + kids.length : i;
     if (!Number.isInteger(k) || k < 0 || k >= kids.length) {
-      throw new RangeError(`Sequential.at: index ${i} is out of range for ${kids.length} modules`);
+      throw new RangeError(
+        `${this.constructor.name}.at: index ${i} is out of range for ${kids.length} modules`,
+      );
     }
     return kids[k];
   }
 
   /** Adds a module at the end; returns this. */
   append(m: Module): this {
-    this.registerModule(String(this.length), m);
+    this.push(m, `${this.constructor.name}.append: the module`);
     return this;
   }
 
@@ -123,34 +118,26 @@ export class Sequential extends Module {
   }
 }
 
+/** Runs its children in order; children are named "0", "1", ... as in PyTorch. */
+export class Sequential extends ModuleContainer {
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((m, i) => this.push(m, `Sequential: argument ${i}`));
+  }
+
+  override forward(x: Tensor): Tensor {
+    let out: unknown = x;
+    for (const m of this.children()) out = m.forward(out);
+    return out as Tensor;
+  }
+}
+
 /** Holds modules in a list (named "0", "1", ...) so they are registered; has no forward. */
-export class ModuleList extends Module {
+export class ModuleList extends ModuleContainer {
   constructor(modules: Iterable<Module> = []) {
     super();
-    for (const m of modules) this.append(m);
-  }
-
-  get length(): number {
-    return this.children().length;
-  }
-
-  at(i: number): Module {
-    const kids = this.children();
-    const k = i < 0 ? i + kids.length : i;
-    if (!Number.isInteger(k) || k < 0 || k >= kids.length) {
-      throw new RangeError(`ModuleList.at: index ${i} is out of range for ${kids.length} modules`);
-    }
-    return kids[k];
-  }
-
-  append(m: Module): this {
-    if (!(m instanceof Module)) throw new TypeError(`ModuleList.append: expected a Module, got ${typeof m}`);
-    this.registerModule(String(this.length), m);
-    return this;
-  }
-
-  [Symbol.iterator](): Iterator<Module> {
-    return this.children()[Symbol.iterator]();
+    let i = 0;
+    for (const m of modules) this.push(m, `ModuleList: module ${i++}`);
   }
 }
 
