@@ -639,7 +639,9 @@ describe("compile: memory", () => {
     for (let i = 0; i < 2000; i++) step(x, y);
     const after = retained();
     expect(after.kept / before.kept - 1).toBeLessThan(0.05);
-    expect(after.rss / before.rss - 1).toBeLessThan(0.1);
+    // the exact measure is the one above; the resident set also follows V8's own heap sizing
+    // (and, on a busy machine, the neighbours), so it gets a looser bound
+    expect(after.rss / before.rss - 1).toBeLessThan(0.2);
     expect(step.graph(0).lastReplay?.fresh).toBe(0);
   });
 });
