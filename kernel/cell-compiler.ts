@@ -167,7 +167,10 @@ const hasModifier = (node: ts.Node, kind: ts.SyntaxKind) =>
  * Compiles a cell for the runner (see the file comment). `rt` is the global name of the runtime
  * object (`m`, `g`, `c`, `a`, `dynImport`); `cell` the number baked into top-level interrupt checks.
  */
-export function compileCell(code: string, options: { cell: number; rt: string }): CompiledCell {
+export function compileCell(
+  code: string,
+  options: { cell: number; rt: string; bindLibrary?: readonly string[] },
+): CompiledCell {
   const { rt, cell } = options;
   const modules: string[] = [];
   const hoisted = new Set<string>();
@@ -390,9 +393,12 @@ export function compileCell(code: string, options: { cell: number; rt: string })
   const js = result.outputText
     .replace(/\/\/# sourceMappingURL=.*\s*$/, "")
     .replace(/\n?export \{\};\s*$/, "\n");
+  // Library names read from the library itself, not from globals a cell may have shadowed (grading).
+  const bound = (options.bindLibrary ?? []).filter((n) => !hoisted.has(n));
   const prelude =
     (hoisted.size ? `var ${[...hoisted].join(", ")}; ` : "") +
-    `(async () => { ${functions.map((name) => `${rt}.g[${JSON.stringify(name)}] = ${name};`).join(" ")}`;
+    `(async () => { ${bound.length ? `const { ${bound.join(", ")} } = ${rt}.lib; ` : ""}` +
+    functions.map((name) => `${rt}.g[${JSON.stringify(name)}] = ${name};`).join(" ");
   const script = `${prelude}\n${js}\n})()`;
   const map = JSON.parse(result.sourceMapText ?? '{"version":3,"sources":[],"names":[],"mappings":""}');
   return {

@@ -19,6 +19,11 @@ import { KeyboardInterrupt, REQUEST, type InterruptControl } from "./interrupt.j
 import { packageRoot } from "./paths.js";
 
 const KERNEL_DIR = dirname(fileURLToPath(import.meta.url));
+// The runner's own references: a cell that replaces the globals or the vm module's exports does not
+// change how later cells are run (grading mode, lockdown.ts).
+const { Script } = vm;
+const startLater = setImmediate;
+const race = Promise.race.bind(Promise);
 
 /** The library's state registry (src/runtime/state.ts), when a library is loaded. */
 export interface StateRegistry {
@@ -72,10 +77,16 @@ export class CellRunner {
     };
     Object.defineProperty(globalThis, options.rtName, {
       value: this.rt,
-      configurable: false,
+      configurable: true,
       enumerable: false,
       writable: false,
     });
+  }
+
+  /** Grading mode: the runtime object can be neither replaced nor changed by cells. */
+  harden(): void {
+    Object.freeze(this.rt);
+    Object.defineProperty(globalThis, this.#opts.rtName, { configurable: false });
   }
 
   #log(line: string): void {
@@ -129,13 +140,15 @@ export class CellRunner {
     let settled = false;
     try {
       const mods: unknown[] = [];
-      for (const s of compiled.modules) mods.push(await Promise.race([this.load(s), interrupted]));
+      for (const s of compiled.modules) mods.push(await race([this.load(s), interrupted]));
       if (control.requested()) throw new KeyboardInterrupt();
-      this.rt.m = mods;
-      const script = new vm.Script(compiled.script, { filename: label });
+      const m = this.rt.m as unknown[];
+      m.length = 0;
+      m.push(...mods);
+      const script = new Script(compiled.script, { filename: label });
       control.started();
       const promise = new Promise<unknown>((resolve, rejectRun) => {
-        setImmediate(() => {
+        startLater(() => {
           try {
             const p = script.runInThisContext({ displayErrors: false });
             (p as Promise<unknown>).then(resolve, rejectRun);
@@ -144,10 +157,9 @@ export class CellRunner {
           }
         });
       });
-      let value = await Promise.race([promise, interrupted]);
+      let value = await race([promise, interrupted]);
       if (compiled.hasResult && value !== null && typeof value === "object" && "then" in value) {
-        if (typeof value.then === "function")
-          value = await Promise.race([value as Promise<unknown>, interrupted]);
+        if (typeof value.then === "function") value = await race([value as Promise<unknown>, interrupted]);
       }
       settled = true;
       return { status: "ok", value };

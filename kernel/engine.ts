@@ -30,6 +30,8 @@ export interface ExecuteOptions {
   silent: boolean;
   /** Identifies the request (the handler passes its header): late errors are reported against it. */
   origin?: unknown;
+  /** The execute_request's metadata (grading mode reads `nbgrader.locked` / `cnnlab.locked`). */
+  metadata?: Record<string, unknown>;
 }
 
 export interface CompleteResult {

@@ -326,7 +326,12 @@ export class KernelHandler {
 
     let outcome: ExecuteOutcome;
     try {
-      outcome = await this.#engine.execute(code, { executionCount: count, silent, origin: req.header });
+      outcome = await this.#engine.execute(code, {
+        executionCount: count,
+        silent,
+        origin: req.header,
+        metadata: req.metadata,
+      });
     } catch (e) {
       const err = e as Error;
       outcome = {

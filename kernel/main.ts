@@ -104,7 +104,13 @@ class LazyEngine implements Engine {
 
   #get(): Promise<TsEngine> {
     this.#engine ??= import("./ts-engine.js").then(async ({ TsEngine }) => {
-      const e = new TsEngine({ cwd: process.cwd(), reportProcessErrors: true, control, log });
+      const e = new TsEngine({
+        cwd: process.cwd(),
+        reportProcessErrors: true,
+        control,
+        log,
+        grading: process.env.CNNLAB_GRADING === "1",
+      });
       if (this.#io) e.setIO(this.#io);
       await e.ready();
       this.#loaded = e;

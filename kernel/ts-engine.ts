@@ -45,6 +45,7 @@ import {
   type IsCompleteResult,
 } from "./engine.js";
 import { kernelBanner, languageInfo } from "./info.js";
+import { freezeIntrinsics, isLockedCell, lockGlobals } from "./lockdown.js";
 import { libraryDts, libraryJs, packageRoot, tsHooksJs } from "./paths.js";
 
 export interface TsEngineOptions {
@@ -54,6 +55,8 @@ export interface TsEngineOptions {
   library?: { js: string; dts: string } | null;
   /** Report the process's unhandled rejections and uncaught exceptions (as late errors of their cell). */
   reportProcessErrors?: boolean;
+  /** Grading mode (lockdown.ts): intrinsics, library exports and locked cells' names are frozen. */
+  grading?: boolean;
   /** The interrupt control block shared with the socket thread (a private one by default). */
   control?: InterruptControl;
   /** Register the loader hooks for importing local .ts files (default true). */
@@ -96,6 +99,8 @@ export class TsEngine implements Engine {
   #libraryTypeNames: string[] = [];
   #libraryValueNames = new Set<string>();
   #prev = new Map<string, PrevName>();
+  /** Grading mode: names declared by locked cells. */
+  #locked = new Set<string>();
   #cellCounter = 0;
   #files = new Map<string, { text: string; version: number }>();
   #roots: string[] = [];
@@ -193,6 +198,13 @@ export class TsEngine implements Engine {
     }
     this.#setupLanguageService(lib && existsSync(lib.dts) ? lib.dts : undefined);
     this.#installGlobals();
+    if (this.#opts.grading) {
+      freezeIntrinsics();
+      lockGlobals(KERNEL_GLOBALS);
+      this.runner.rt.lib = this.#libraryNs ?? {};
+      this.runner.harden();
+      this.#log("grading mode: intrinsics, library exports and the cell runner are frozen");
+    }
   }
 
   #installGlobals(): void {
@@ -405,7 +417,13 @@ export class TsEngine implements Engine {
     const file = this.#cellFile(n);
     const sf = ts.createSourceFile(file, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
     const own = declaredNames(sf);
-    this.#setFile(file, code + this.#appendix(own));
+    const locked = !!this.#opts.grading && isLockedCell(options.metadata);
+    const clash = [...own.keys()].filter((name) => this.#locked.has(name));
+    if (clash.length) {
+      const evalue = `${clash.join(", ")} ${clash.length > 1 ? "are" : "is"} declared by a locked cell and cannot be declared again`;
+      return { status: "error", ename: "LockedNameError", evalue, traceback: [`LockedNameError: ${evalue}`] };
+    }
+    this.#setFile(file, code + this.#appendix(own, locked));
     this.#roots = [file];
     let diags: ts.Diagnostic[];
     try {
@@ -456,7 +474,11 @@ export class TsEngine implements Engine {
       return { status: "error", ...this.runner.errorInfo(new KeyboardInterrupt()) };
     let compiled: CompiledCell;
     try {
-      compiled = compileCell(code, { cell: n, rt: RT });
+      compiled = compileCell(code, {
+        cell: n,
+        rt: RT,
+        bindLibrary: locked ? [...this.#libraryValueNames].filter((name) => !this.#locked.has(name)) : [],
+      });
     } catch (e) {
       return {
         status: "error",
@@ -466,6 +488,10 @@ export class TsEngine implements Engine {
       };
     }
     const r = await this.runner.run(compiled, cellLabel, n, options.origin);
+    if (locked) {
+      for (const name of own.keys()) this.#locked.add(name);
+      lockGlobals(own.keys());
+    }
     if (r.status === "error") return r;
     if (!compiled.hasResult || r.value === undefined) return { status: "ok" };
     return { status: "ok", result: toDisplay(r.value) };
@@ -480,10 +506,16 @@ export class TsEngine implements Engine {
     this.runner.terminated(seq);
   }
 
-  #appendix(own: ReadonlyMap<string, DeclaredName>): string {
+  /** `locked`: a locked cell sees the library's names as the library's (see lockdown.ts). */
+  #appendix(own: ReadonlyMap<string, DeclaredName>, locked = false): string {
+    const previous = locked
+      ? new Map(
+          [...this.#prev].filter(([name]) => this.#locked.has(name) || !this.#libraryValueNames.has(name)),
+        )
+      : this.#prev;
     return typeCheckAppendix({
       own,
-      previous: this.#prev,
+      previous,
       libraryNames: this.#libraryTypeNames,
       libraryNamespace: !!this.#libraryNs,
       cellModule: (k) => `./${CELL_PREFIX}${k}`,
