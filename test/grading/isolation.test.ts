@@ -59,7 +59,12 @@ const walk = (d: string, depth: number): void => {
 for (const d of ["/tmp", "/run", "/root", "/home", "/var/tmp", "/dev/shm"]) walk(d, 0);
 const pids = fs.readdirSync("/proc").filter((n) => /^\\d+$/.test(n)).map(Number);
 for (const p of pids) if (p !== process.pid) { try { process.kill(p, "SIGSTOP"); } catch {} }
-console.log("SNOOP" + JSON.stringify({ found, pids }));`;
+const tamper: string[] = [];
+for (const f of fs.readdirSync("/run/kernel")) {
+  try { fs.renameSync("/run/kernel/" + f, "/run/kernel/" + f + ".old"); tamper.push("renamed " + f); } catch {}
+}
+try { fs.writeFileSync("/run/kernel/kernel-1", ""); tamper.push("created"); } catch {}
+console.log("SNOOP" + JSON.stringify({ found, pids, tamper }));`;
     // Observation 2: detached children that outlive the kernel, one rewriting results later.
     const escape = `import { spawn } from "node:child_process";
 const later = 'setTimeout(() => { for (const f of ${JSON.stringify([path.join(out, "escaper", "result.json"), path.join(out, "honest1", "result.json")])}) { try { require("fs").writeFileSync(f, "HACKED"); } catch {} } }, 1500); setInterval(() => {}, 1000);';
@@ -106,8 +111,14 @@ console.log("LEAK" + JSON.stringify({ cmd, src, others, env: process.env }));`;
       });
     }
 
-    const snooped = JSON.parse(await printed(out, "snooper", "SNOOP")) as { found: string[]; pids: number[] };
-    expect(snooped.found).toEqual(["/run/kernel/connection.json"]); // its own, nothing else
+    const snooped = JSON.parse(await printed(out, "snooper", "SNOOP")) as {
+      found: string[];
+      pids: number[];
+      tamper: string[];
+    };
+    // not even its own connection file (deleted once the kernel is up), and its sockets stay
+    expect(snooped.found).toEqual([]);
+    expect(snooped.tamper).toEqual([]);
     expect(snooped.pids.length).toBeLessThanOrEqual(3); // the sandbox's init, the kernel, itself
 
     const leaked = JSON.parse(await printed(out, "leaker", "LEAK")) as {

@@ -10,7 +10,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -269,6 +278,24 @@ export class KernelProcess {
       if (this.#kernelPid !== undefined) killQuietly(this.#kernelPid, "SIGINT");
     } else if (this.#child.pid !== undefined) {
       killQuietly(this.#child.pid, "SIGINT");
+    }
+  }
+
+  /**
+   * Once the kernel has bound its sockets: delete the connection file (with the signing key) and,
+   * when the grader runs as root, give the socket folder to nobody, so that student code (root
+   * without capabilities inside the sandbox) can neither read the key nor replace a socket with
+   * its own to intercept the grader's requests.
+   */
+  sealConnection(): void {
+    rmSync(path.join(this.#runDir, "connection.json"), { force: true });
+    if (this.sandboxed && process.getuid?.() === 0) {
+      try {
+        chownSync(this.#runDir, 65534, 65534);
+        chmodSync(this.#runDir, 0o755);
+      } catch {
+        // left as it is
+      }
     }
   }
 

@@ -296,6 +296,7 @@ export class LocalExecutor implements NotebookExecutor {
       );
       const startSeconds = options.startTimeoutSeconds ?? DEFAULT_START_TIMEOUT_SECONDS;
       await session.ready(startSeconds * 1000);
+      kernel.sealConnection();
       return await runCellsInSession(session, nb, options.timeoutSeconds, startSeconds);
     } finally {
       if (session) await session.shutdown();
