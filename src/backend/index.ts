@@ -14,6 +14,8 @@ export type { Backend, GemmArgs, Kernels, KernelName } from "./backend.js";
 export {
   makeBackend,
   describeTable,
+  jsTable,
+  wasmTable,
   WASM_ELEMENTWISE_MIN,
   type Table,
   type Rule,
@@ -74,6 +76,11 @@ export function backend(): Backend {
   return active!;
 }
 
+/**
+ * Adds a backend (or replaces one of the same name). Build it from a table, e.g.
+ * `makeBackend("mine", { ...wasmTable, gemm: [{ impl: "my GEMM", run: myGemm }] })`, so that every
+ * kernel has an implementation.
+ */
 export function registerBackend(b: Backend): void {
   backends.set(b.name, b);
 }

@@ -99,3 +99,32 @@ describe("what runs (WebAssembly loaded)", () => {
     }
   });
 });
+
+describe("a backend of one's own", () => {
+  it("is built from a table (every kernel has an implementation) and can be registered and selected", async () => {
+    const cn = await import("../../src/index.js");
+    let calls = 0;
+    const mine = cn.makeBackend("counting", {
+      ...cn.jsTable,
+      gemm: [
+        {
+          impl: "counting JS GEMM",
+          run: (args) => {
+            calls++;
+            cn.jsTable.gemm[0].run(args);
+          },
+        },
+      ],
+    });
+    cn.registerBackend(mine);
+    const previous = cn.setBackend("counting");
+    try {
+      const y = cn.matmul(cn.tensor([[1, 2]]), cn.tensor([[3], [4]]));
+      expect(y.toArray()).toEqual([[11]]);
+      expect(calls).toBe(1);
+      expect(cn.backendInfo().kernels[0]).toBe("gemm: counting JS GEMM");
+    } finally {
+      cn.setBackend(previous);
+    }
+  });
+});
