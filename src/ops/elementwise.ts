@@ -1,7 +1,7 @@
 import { backend } from "../backend/index.js";
 import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
-import { composite, defineOp } from "../autograd/function.js";
+import { composite, defineOp, type FunctionDef } from "../autograd/function.js";
 import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
 import {
@@ -389,13 +389,20 @@ interface UnaryOptions {
   nodeName?: string;
 }
 
+const POINTWISE = new WeakMap<object, (v: number) => number>();
+
+/** The element function of a unary op's definition (compile fuses chains of them), if it is one. */
+export function pointwiseOf(def: unknown): ((v: number) => number) | undefined {
+  return typeof def === "object" && def !== null ? POINTWISE.get(def) : undefined;
+}
+
 function unaryFunction(
   name: string,
   f: (v: number) => number,
   grad: (g: Tensor, saved: Tensor) => Tensor,
   { floatOut = true, uses = "input", nodeName }: UnaryOptions = {},
 ) {
-  const op = defineOp({
+  const def: FunctionDef<[Tensor]> = {
     name,
     nodeName,
     forward(ctx, x: Tensor) {
@@ -407,7 +414,9 @@ function unaryFunction(
       const saved = uses === "none" ? g : ctx.savedTensors[0];
       return [grad(g, saved)];
     },
-  });
+  };
+  POINTWISE.set(def, f);
+  const op = defineOp(def);
   return (x: Tensor): Tensor => {
     if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${typeof x}`);
     return op.apply(x);
