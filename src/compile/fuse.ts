@@ -7,12 +7,15 @@
  * - ReLU after a linear or conv2d op (through a reshape) becomes the op's epilogue: applied in
  *   place to the op's output, its backward masks the incoming gradient with that output before the
  *   op's own backward runs.
+ * - A chain of unary elementwise ops (tanh, exp, neg, sigmoid, ...) whose result needs no gradient
+ *   runs as one loop (each step rounded to float32 as the separate ops store it).
  */
 import { defineOp, type AppliedFunction, type FunctionDef } from "../autograd/function.js";
 import { backend } from "../backend/index.js";
 import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
-import { allocateForOverwrite } from "../tensor/dtype.js";
+import { allocate, allocateForOverwrite } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
+import { pointwiseOf } from "../ops/elementwise.js";
 import { contiguousData } from "../ops/util.js";
 import type { Ref, Unit } from "./graph.js";
 
@@ -74,6 +77,33 @@ function countUses(ref: Ref, uses: Map<number, number>): void {
 
 const identity = (t: Tensor): Tensor => t;
 
+/** One loop over a contiguous float input applying `fs` in order, as the separate ops would. */
+function pointwiseChain(fs: readonly ((v: number) => number)[], steps: readonly Unit[]) {
+  return (x: Tensor): Tensor => {
+    if (!x.isContiguous() || (x.dtype !== "float32" && x.dtype !== "float64")) {
+      // the separate ops (their kernels handle strides and other dtypes)
+      return steps.reduce((t, u) => u.run(t) as Tensor, x);
+    }
+    const d = x.data;
+    const out = allocate(x.dtype, d.length);
+    const k = fs.length;
+    if (x.dtype === "float32") {
+      for (let i = 0; i < d.length; i++) {
+        let v = d[i];
+        for (let j = 0; j < k; j++) v = Math.fround(fs[j](v));
+        out[i] = v;
+      }
+    } else {
+      for (let i = 0; i < d.length; i++) {
+        let v = d[i];
+        for (let j = 0; j < k; j++) v = fs[j](v);
+        out[i] = v;
+      }
+    }
+    return Tensor.fromData(out, x.shape);
+  };
+}
+
 function valueId(ref: Ref | undefined): number | null {
   return ref !== undefined && ref.kind === "value" ? ref.id : null;
 }
@@ -96,6 +126,8 @@ export function fuse(
   }
   const out: Unit[] = [];
   const producer = new Map<number, Unit>();
+  /** The original units behind each fused elementwise chain. */
+  const chains = new Map<Unit, Unit[]>();
   let next = valueCount;
   const push = (u: Unit) => {
     out.push(u);
@@ -156,6 +188,30 @@ export function fuse(
           fusedFrom,
         };
         push({ ...u, kind: "fused", name: "relu (in the epilogue)", run: identity, fusedFrom });
+        continue;
+      }
+    }
+    // unary elementwise op after unary elementwise op(s), no gradient needed: one loop
+    const f = pointwiseOf(u.def);
+    if (u.kind === "op" && f && from && usedOnce(input) && u.outputs[0]?.requiresGrad === false) {
+      const chain = chains.get(from) ?? (pointwiseOf(from.def) && from.kind === "op" ? [from] : null);
+      if (chain && chain.every((c) => c.outputs[0]?.requiresGrad === false)) {
+        const steps = [...chain, u];
+        const fs = steps.map((c) => pointwiseOf(c.def) as (v: number) => number);
+        const names = steps.map((c) => c.name);
+        const fused: Unit = {
+          ...steps[0],
+          kind: "fused",
+          name: names.join("→"),
+          run: pointwiseChain(fs, steps),
+          result: u.result,
+          outputs: u.outputs,
+          fusedFrom: names,
+        };
+        out[out.indexOf(from)] = fused;
+        chains.set(fused, steps);
+        const id = valueId(u.result);
+        if (id !== null) producer.set(id, fused);
         continue;
       }
     }

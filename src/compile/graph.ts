@@ -32,7 +32,7 @@ export interface Unit {
   /** The unit's result: value ids for the tensors it produced, refs for those it passed through. */
   readonly result: Ref;
   /** Shapes and dtypes of the tensors in the result (for display). */
-  readonly outputs: { id: number; shape: readonly number[]; dtype: string }[];
+  readonly outputs: { id: number; shape: readonly number[]; dtype: string; requiresGrad?: boolean }[];
   /** The units whose fused kernel this unit runs (fused units only). */
   readonly fusedFrom?: readonly string[];
   /** An op's definition (what fusion builds on). */

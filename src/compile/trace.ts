@@ -188,7 +188,7 @@ export class TraceRecorder implements Recorder {
       const ref: Ref = { kind: "value", id: this.nextId++ };
       this.refs.set(value, ref);
       if (!this.storages.has(value.storage)) this.storages.set(value.storage, ref);
-      outputs.push({ id: ref.id, shape: value.shape, dtype: value.dtype });
+      outputs.push({ id: ref.id, shape: value.shape, dtype: value.dtype, requiresGrad: value.requiresGrad });
       return ref;
     }
     if (Array.isArray(value) && containsTensor(value)) {

@@ -379,6 +379,40 @@ describe("compile: fused kernels against the unfused ops", () => {
   }
 });
 
+describe("compile: fused elementwise chains", () => {
+  for (const dtype of ["float32", "float64"] as const) {
+    it(`a chain of unary ops without gradient runs as one loop, equal to the separate ops (${dtype})`, () => {
+      const chain = (x: Tensor) => x.tanh().exp().neg().sigmoid().abs().sqrt();
+      const f = compile(chain);
+      const unfused = compile(chain, { fuse: false });
+      for (let call = 0; call < 3; call++) {
+        manualSeed(call);
+        const x = randn([5, 7], { dtype });
+        expectSame(f(x), chain(x), `call ${call}`);
+        expectSame(unfused(x), chain(x), `unfused call ${call}`);
+        // a strided input takes the separate ops' path
+        const xt = x.t();
+        expectSame(f(xt), chain(xt), `transposed, call ${call}`);
+      }
+      const units = f.graph(0).units;
+      expect(units.length).toBe(1);
+      expect(units[0].name).toBe("tanh→exp→neg→sigmoid→abs→sqrt");
+      expect(unfused.graph(0).units.length).toBe(6);
+    });
+  }
+
+  it("a chain whose result needs a gradient is left to the separate ops", () => {
+    const f = compile((x: Tensor) => {
+      const y = x.tanh().exp();
+      y.sum().backward();
+      return y;
+    });
+    const x = randn([4], { requiresGrad: true });
+    f(x);
+    expect(f.graph(0).units.some((u) => u.fusedFrom)).toBe(false);
+  });
+});
+
 describe("compile: signatures, guards and what cannot be captured", () => {
   it("traces again on a new shape and reuses each graph", () => {
     const f = compile((x: Tensor) => x.mul(2).sum(), { name: "double" });
