@@ -2,8 +2,7 @@
  * Reference convolution kernels on typed arrays: im2col, its adjoint col2im (a direct scatter-add),
  * the layout shuffles around the GEMM, and the naive loop convolution kept for teaching.
  */
-import type { ConvGeometry } from "../backend.js";
-import type { Im2colArgs } from "../backend.js";
+import type { Conv2dBackwardKernel, Conv2dForwardKernel, Im2colArgs } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 
 /** Output columns ox whose input column ix0 + ox*sw lies inside [0, w): [lo, hi). */
@@ -130,13 +129,7 @@ export type { ConvGeometry } from "../backend.js";
  * The straightforward convolution: for every output value, a dot product of the filter with the
  * input window it covers (the notes' naive forward pass). `out` is [n, cout, ho, wo].
  */
-export function conv2dNaiveForward(
-  x: FloatArray,
-  weight: FloatArray,
-  bias: FloatArray | null,
-  out: FloatArray,
-  g: ConvGeometry,
-): void {
+export const conv2dNaiveForward: Conv2dForwardKernel = (x, weight, bias, out, g) => {
   const { n, c, h, w, cout, groups, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } = g;
   const cg = c / groups;
   const coutG = cout / groups;
@@ -162,22 +155,14 @@ export function conv2dNaiveForward(
       }
     }
   }
-}
+};
 
 /**
  * Backward of the naive convolution: every output gradient value flows back to the input window
  * (scaled by the filter) and to the filter (scaled by the window). dx, dw, db are accumulated
  * (pass zeroed arrays) and may be null when not needed.
  */
-export function conv2dNaiveBackward(
-  x: FloatArray,
-  weight: FloatArray,
-  gOut: FloatArray,
-  dx: FloatArray | null,
-  dWeight: FloatArray | null,
-  dBias: FloatArray | null,
-  g: ConvGeometry,
-): void {
+export const conv2dNaiveBackward: Conv2dBackwardKernel = (x, weight, gOut, dx, dWeight, dBias, g) => {
   const { n, c, h, w, cout, groups, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } = g;
   const cg = c / groups;
   const coutG = cout / groups;
@@ -206,4 +191,4 @@ export function conv2dNaiveBackward(
       }
     }
   }
-}
+};

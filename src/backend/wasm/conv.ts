@@ -1,4 +1,4 @@
-import type { ConvGeometry } from "../backend.js";
+import type { Conv2dBackwardKernel, Conv2dForwardKernel, ConvGeometry } from "../backend.js";
 import { windowOutputSize } from "../geometry.js";
 import { CONV_PARAMS, CONV_PARAM_COUNT, OPS } from "./generated/layout.js";
 import type { FloatArray } from "../../tensor/dtype.js";
@@ -484,29 +484,15 @@ function shapeOf(op: string, g: ConvGeometry): Conv2dShape {
 }
 
 /** The forward convolution with the ops' kernel signature (groups must be 1): out = conv(x, w) + b. */
-export function wasmConvForwardKernel(
-  x: FloatArray,
-  weight: FloatArray,
-  bias: FloatArray | null,
-  out: FloatArray,
-  g: ConvGeometry,
-): void {
+export const wasmConvForwardKernel: Conv2dForwardKernel = (x, weight, bias, out, g) => {
   wasmConv2dForward({ ...shapeOf("wasmConvForwardKernel", g), x, weight, bias, out });
-}
+};
 
 /**
  * The backward convolution with the ops' kernel signature (groups must be 1): adds the gradients
  * into dx, dw, db (each may be null), as the JS kernels do.
  */
-export function wasmConvBackwardKernel(
-  x: FloatArray,
-  weight: FloatArray,
-  dout: FloatArray,
-  dx: FloatArray | null,
-  dw: FloatArray | null,
-  db: FloatArray | null,
-  g: ConvGeometry,
-): void {
+export const wasmConvBackwardKernel: Conv2dBackwardKernel = (x, weight, dout, dx, dw, db, g) => {
   wasmConv2dBackward({
     ...shapeOf("wasmConvBackwardKernel", g),
     x,
@@ -517,4 +503,4 @@ export function wasmConvBackwardKernel(
     db,
     accumulate: true,
   });
-}
+};
