@@ -2,21 +2,22 @@ import { activeRecorder, traced } from "../runtime/trace.js";
 import { Tensor } from "../tensor/tensor.js";
 import { isFloating } from "../tensor/dtype.js";
 import { isGradEnabled, withGradMode } from "./grad-mode.js";
-import { Context, Node, recordedNodes, type BackwardFn } from "./node.js";
+import { Context, Node, recordedNodes, type BackwardFn, type Ctx, type OpContext } from "./node.js";
 
-export { Context } from "./node.js";
+export { Context, type Ctx } from "./node.js";
 
 /**
  * A differentiable operation, PyTorch `torch.autograd.Function` style: `forward` computes the
  * result (with autograd off) and saves what `backward` needs through `ctx.saveForBackward`;
- * `backward` returns one gradient per forward argument, `null` where there is none.
+ * `backward` returns one gradient per forward argument, `null` where there is none. `C` is the
+ * context's type: `Context` (any field) for user functions, `Ctx<S>` for cnnlab's ops.
  */
-export interface FunctionDef<Args extends unknown[]> {
+export interface FunctionDef<Args extends unknown[], C extends OpContext = Context> {
   name: string;
   /** The graph node's name when it is not `name` capitalised + "Backward" (PyTorch's, e.g. "ConvolutionBackward"). */
   nodeName?: string;
-  forward(ctx: Context, ...args: Args): Tensor;
-  backward: BackwardFn;
+  forward(ctx: C, ...args: Args): Tensor;
+  backward(ctx: C, gradOutput: Tensor): readonly (Tensor | null | undefined)[];
 }
 
 export interface AppliedFunction<Args extends unknown[]> {
@@ -24,7 +25,9 @@ export interface AppliedFunction<Args extends unknown[]> {
   apply(...args: Args): Tensor;
 }
 
-export function defineFunction<Args extends unknown[]>(def: FunctionDef<Args>): AppliedFunction<Args> {
+export function defineFunction<Args extends unknown[], C extends OpContext = Context>(
+  def: FunctionDef<Args, C>,
+): AppliedFunction<Args> {
   const nodeName = def.nodeName ?? `${def.name[0].toUpperCase()}${def.name.slice(1)}Backward`;
   return {
     name: def.name,
@@ -39,10 +42,14 @@ const opBackwards = new WeakSet<BackwardFn>();
 /**
  * defineFunction for cnnlab's own ops. Their backward functions keep no reference to the gradient
  * they are given, so once one has run the engine may reuse that gradient's buffer (a user-defined
- * Function might store it, so its gradients are never reused).
+ * Function might store it, so its gradients are never reused; CNNLAB_DEBUG_BUFFERS=1 checks it).
+ * The fields an op keeps for backward are typed by annotating forward's context,
+ * `forward(ctx: Ctx<{ shapes: Shape[] }>, ...)`; backward's `ctx` then has the same type.
  */
-export function defineOp<Args extends unknown[]>(def: FunctionDef<Args>): AppliedFunction<Args> {
-  opBackwards.add(def.backward);
+export function defineOp<Args extends unknown[], S extends object = Record<string, any>>(
+  def: FunctionDef<Args, Ctx<S>>,
+): AppliedFunction<Args> {
+  opBackwards.add(def.backward as unknown as BackwardFn);
   return defineFunction(def);
 }
 

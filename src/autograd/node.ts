@@ -4,14 +4,16 @@ const FREED_MESSAGE =
   "Trying to backward through the graph a second time (or to read saved tensors after they were freed). " +
   "Saved tensors are freed after .backward(); pass { retainGraph: true } to the first backward to keep them.";
 
-/** Per-call state of a Function: saved tensors plus any fields the forward wants to keep. */
-export class Context {
+/**
+ * Per-call state of an op: which inputs need a gradient and the saved tensors. The fields an op
+ * keeps between forward and backward are typed by the op (`OpContext & S`, see `Ctx`).
+ */
+export class OpContext {
   /** For each forward argument: does it need a gradient? */
   readonly needsInputGrad: readonly boolean[];
   private saved: { tensor: Tensor | null; version: number }[] = [];
   private freed = false;
   private readonly opName: string;
-  [field: string]: any;
 
   constructor(opName: string, needsInputGrad: boolean[]) {
     this.opName = opName;
@@ -48,6 +50,14 @@ export class Context {
   get isFreed(): boolean {
     return this.freed;
   }
+}
+
+/** The context of an op whose forward keeps the fields `S` for its backward. */
+export type Ctx<S extends object> = OpContext & S;
+
+/** The context a user-defined Function gets: any field may be set on it (PyTorch's `ctx.foo = ...`). */
+export class Context extends OpContext {
+  [field: string]: any;
 }
 
 export type BackwardFn = (ctx: Context, gradOutput: Tensor) => readonly (Tensor | null | undefined)[];

@@ -3,7 +3,7 @@
  * `elu`, `gelu`. softmax/logSoftmax are hand-written (one pass each way); the rest compose or use
  * small elementwise kernels.
  */
-import { defineOp } from "../autograd/function.js";
+import { defineOp, type Ctx } from "../autograd/function.js";
 import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { normalizeDim, numel, shapeToString } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
@@ -88,7 +88,7 @@ function layout(shape: readonly number[], dim: number): { outer: number; size: n
 function softmaxFunction(name: string, log: boolean) {
   return defineOp({
     name,
-    forward(ctx, x: Tensor, dim: number) {
+    forward(ctx: Ctx<{ dim: number }>, x: Tensor, dim: number) {
       const { outer, size, inner } = layout(x.shape, dim);
       const out = allocate(x.dtype, x.numel()) as FloatArray;
       softmaxKernel(contiguousData(x), out, outer, size, inner, log);
@@ -190,7 +190,7 @@ type Pointwise = (v: number) => number;
 function pointwiseFunction(name: string) {
   return defineOp({
     name,
-    forward(ctx, x: Tensor, f: Pointwise, df: Pointwise) {
+    forward(ctx: Ctx<{ df: Pointwise }>, x: Tensor, f: Pointwise, df: Pointwise) {
       ctx.saveForBackward(x);
       ctx.df = df;
       const src = contiguousData(x);
@@ -200,7 +200,7 @@ function pointwiseFunction(name: string) {
     },
     backward(ctx, g) {
       const [x] = ctx.savedTensors;
-      const df: Pointwise = ctx.df;
+      const df = ctx.df;
       const src = contiguousData(x);
       const gd = contiguousData(g);
       const out = allocate(g.dtype as DType, src.length);

@@ -1,7 +1,7 @@
 import { backend } from "../backend/index.js";
 import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
-import { composite, defineOp, type FunctionDef } from "../autograd/function.js";
+import { composite, defineOp, type Ctx, type FunctionDef } from "../autograd/function.js";
 import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
 import {
@@ -16,7 +16,14 @@ import {
   type DType,
   type TypedArray,
 } from "../tensor/dtype.js";
-import { broadcastShapes, broadcastStrides, numel, shapesEqual, shapeToString } from "../tensor/shape.js";
+import {
+  broadcastShapes,
+  broadcastStrides,
+  numel,
+  shapesEqual,
+  shapeToString,
+  type Shape,
+} from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData, sumToShape, toTensor, view, type TensorLike } from "./util.js";
 
@@ -145,7 +152,7 @@ function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
 
 const Add = defineOp({
   name: "add",
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ shapes: Shape[] }>, a: Tensor, b: Tensor) {
     ctx.shapes = [a.shape, b.shape];
     return binaryKernel("add", a, b, resultType(a, b), (x, y) => x + y);
   },
@@ -159,7 +166,7 @@ const Add = defineOp({
 
 const Sub = defineOp({
   name: "sub",
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ shapes: Shape[] }>, a: Tensor, b: Tensor) {
     ctx.shapes = [a.shape, b.shape];
     return binaryKernel("sub", a, b, resultType(a, b), (x, y) => x - y);
   },
@@ -176,7 +183,7 @@ const Sub = defineOp({
 // opt.step() on data's partner).
 const Mul = defineOp({
   name: "mul",
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ shapes: Shape[] }>, a: Tensor, b: Tensor) {
     const [needA, needB] = ctx.needsInputGrad;
     ctx.saveForBackward(needB ? a : null, needA ? b : null);
     ctx.shapes = [a.shape, b.shape];
@@ -193,7 +200,7 @@ const Mul = defineOp({
 
 const Div = defineOp({
   name: "div",
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ shapes: Shape[] }>, a: Tensor, b: Tensor) {
     ctx.saveForBackward(ctx.needsInputGrad[1] ? a : null, b);
     ctx.shapes = [a.shape, b.shape];
     return binaryKernel("div", a, b, floatingOf(resultType(a, b)), (x, y) => x / y);
@@ -338,7 +345,7 @@ export function allclose(a: Tensor, b: TensorLike, rtol = 1e-5, atol = 1e-8): bo
 
 const Where = defineOp({
   name: "where",
-  forward(ctx, cond: Tensor, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ shapes: Shape[] }>, cond: Tensor, a: Tensor, b: Tensor) {
     const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape, "where"), b.shape, "where");
     ctx.saveForBackward(cond);
     ctx.shapes = [a.shape, b.shape];
@@ -514,14 +521,14 @@ export function isnan(x: Tensor): Tensor {
 
 const LeakyRelu = defineOp({
   name: "leakyRelu",
-  forward(ctx, x: Tensor, slope: number) {
+  forward(ctx: Ctx<{ slope: number }>, x: Tensor, slope: number) {
     ctx.saveForBackward(x);
     ctx.slope = slope;
     return unaryKernel(x, x.dtype, (v) => (v > 0 ? v : v * slope));
   },
   backward(ctx, g) {
     const [x] = ctx.savedTensors;
-    const slope: number = ctx.slope;
+    const slope = ctx.slope;
     return [
       mul(
         g,
@@ -538,7 +545,7 @@ export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
 
 const Clamp = defineOp({
   name: "clamp",
-  forward(ctx, x: Tensor, lo: number, hi: number, dtype: DType) {
+  forward(ctx: Ctx<{ lo: number; hi: number }>, x: Tensor, lo: number, hi: number, dtype: DType) {
     ctx.saveForBackward(x);
     ctx.lo = lo;
     ctx.hi = hi;
@@ -546,8 +553,7 @@ const Clamp = defineOp({
   },
   backward(ctx, g) {
     const [x] = ctx.savedTensors;
-    const lo: number = ctx.lo;
-    const hi: number = ctx.hi;
+    const { lo, hi } = ctx;
     return [
       mul(
         g,
@@ -579,7 +585,7 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
 const Cast = defineOp({
   name: "to",
   nodeName: "ToCopyBackward",
-  forward(ctx, x: Tensor, dtype: DType) {
+  forward(ctx: Ctx<{ from: DType }>, x: Tensor, dtype: DType) {
     ctx.from = x.dtype;
     return unaryKernel(
       x,

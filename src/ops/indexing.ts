@@ -1,6 +1,13 @@
-import { composite, defineOp } from "../autograd/function.js";
+import { composite, defineOp, type Ctx } from "../autograd/function.js";
 import { allocate, promoteTypes } from "../tensor/dtype.js";
-import { contiguousStrides, normalizeDim, numel, shapesEqual, shapeToString } from "../tensor/shape.js";
+import {
+  contiguousStrides,
+  normalizeDim,
+  numel,
+  shapesEqual,
+  shapeToString,
+  type Shape,
+} from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { to } from "./elementwise.js";
 import { contiguousData, requireTensor } from "./util.js";
@@ -10,7 +17,7 @@ import { narrow, slice, unsqueeze, type SliceSpec } from "./view.js";
 
 const Cat = defineOp({
   name: "cat",
-  forward(ctx, dim: number, ...parts: Tensor[]) {
+  forward(ctx: Ctx<{ sizes: number[]; dim: number }>, dim: number, ...parts: Tensor[]) {
     ctx.sizes = parts.map((p) => p.shape[dim]);
     ctx.dim = dim;
     const shape = [...parts[0].shape];
@@ -123,7 +130,13 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
 const Pad = defineOp({
   name: "pad",
   nodeName: "ConstantPadNdBackward",
-  forward(ctx, x: Tensor, before: number[], after: number[], value: number) {
+  forward(
+    ctx: Ctx<{ before: number[]; inputShape: Shape }>,
+    x: Tensor,
+    before: number[],
+    after: number[],
+    value: number,
+  ) {
     ctx.before = before;
     ctx.inputShape = x.shape;
     const shape = x.shape.map((s, d) => s + before[d] + after[d]);
@@ -222,7 +235,12 @@ function indexAddRaw(
 
 const IndexSelect = defineOp({
   name: "indexSelect",
-  forward(ctx, x: Tensor, dim: number, index: Tensor) {
+  forward(
+    ctx: Ctx<{ idx: Int32Array; dim: number; inputShape: Shape }>,
+    x: Tensor,
+    dim: number,
+    index: Tensor,
+  ) {
     const idx = checkIndex("indexSelect", index);
     const size = x.shape[dim];
     for (const v of idx) {
@@ -302,7 +320,7 @@ function forEachGather(
 
 const Gather = defineOp({
   name: "gather",
-  forward(ctx, x: Tensor, dim: number, index: Tensor) {
+  forward(ctx: Ctx<{ dim: number; inputShape: Shape }>, x: Tensor, dim: number, index: Tensor) {
     const idx = checkIndex("gather", index);
     ctx.saveForBackward(index);
     ctx.dim = dim;
@@ -327,7 +345,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
 
 const ScatterAdd = defineOp({
   name: "scatterAdd",
-  forward(ctx, x: Tensor, dim: number, index: Tensor, src: Tensor) {
+  forward(ctx: Ctx<{ dim: number }>, x: Tensor, dim: number, index: Tensor, src: Tensor) {
     const idx = checkIndex("scatterAdd", index);
     if (!index.shape.every((s, d) => s <= src.shape[d])) {
       throw new RangeError(

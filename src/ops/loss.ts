@@ -3,9 +3,9 @@
  * `multiMarginLoss` (the CS231n multiclass SVM loss, hand-written), `binaryCrossEntropy`,
  * `bceWithLogits`. PyTorch's definitions and option names in TypeScript spelling.
  */
-import { composite, defineOp } from "../autograd/function.js";
+import { composite, defineOp, type Ctx } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
-import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
+import { numel, shapesEqual, shapeToString, type Shape } from "../tensor/shape.js";
 import { checkOptions } from "../tensor/options.js";
 import { Tensor } from "../tensor/tensor.js";
 import { logSoftmax } from "./activation.js";
@@ -171,7 +171,14 @@ function nllBackwardKernel(
 const NllLoss = defineOp({
   name: "nllLoss",
   forward(
-    ctx,
+    ctx: Ctx<{
+      layout: ClassLayout;
+      sampleWeight: Float64Array;
+      wsum: number;
+      inputShape: Shape;
+      reduction: Reduction;
+      ignore: number;
+    }>,
     input: Tensor,
     target: Tensor,
     weight: Tensor | null,
@@ -211,7 +218,7 @@ const NllLoss = defineOp({
   },
   backward(ctx, g) {
     const [target] = ctx.savedTensors;
-    const L = ctx.layout as ClassLayout;
+    const L = ctx.layout;
     const dx = allocate(g.dtype, L.batch * L.classes) as FloatArray;
     const gd = contiguousData(g);
     const scaled = ctx.reduction === "mean" ? gd[0] / ctx.wsum : gd[0];
@@ -385,7 +392,13 @@ function unreduce(g: Tensor, shape: readonly number[], reduction: Reduction): Te
 const BCE_EPS = 1e-12;
 const BinaryCrossEntropy = defineOp({
   name: "binaryCrossEntropy",
-  forward(ctx, input: Tensor, target: Tensor, weight: Tensor | null, reduction: Reduction) {
+  forward(
+    ctx: Ctx<{ reduction: Reduction }>,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | null,
+    reduction: Reduction,
+  ) {
     ctx.saveForBackward(input, target, weight);
     ctx.reduction = reduction;
     const logP = clamp(log(input), -100);

@@ -1,9 +1,9 @@
 import { reduceDims, type ReduceKind } from "../backend/js/reduce.js";
-import { defineOp } from "../autograd/function.js";
+import { defineOp, type Ctx } from "../autograd/function.js";
 import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
 import { allocate, floatingOf, type DType } from "../tensor/dtype.js";
-import { normalizeDims, numel, shapeToString } from "../tensor/shape.js";
+import { normalizeDims, numel, shapeToString, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { div, eq, exp, mul, sub, where } from "./elementwise.js";
 import { requireTensor, view } from "./util.js";
@@ -63,7 +63,7 @@ function spread(g: Tensor, keptShape: readonly number[], inputShape: readonly nu
 
 const Sum = defineOp({
   name: "sum",
-  forward(ctx, x: Tensor, p: Plan) {
+  forward(ctx: Ctx<{ inputShape: Shape; keptShape: number[] }>, x: Tensor, p: Plan) {
     ctx.inputShape = x.shape;
     ctx.keptShape = p.keptShape;
     return reduceRaw(x, p, "sum", x.dtype === "bool" ? "int32" : x.dtype, "sum");
@@ -81,7 +81,7 @@ export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 
 const Mean = defineOp({
   name: "mean",
-  forward(ctx, x: Tensor, p: Plan) {
+  forward(ctx: Ctx<{ inputShape: Shape; keptShape: number[]; size: number }>, x: Tensor, p: Plan) {
     ctx.inputShape = x.shape;
     ctx.keptShape = p.keptShape;
     ctx.size = p.size;
@@ -129,7 +129,7 @@ function centeredVariance(x: Tensor, m: Moments): { centered: Tensor; varKept: T
 
 const Var = defineOp({
   name: "var",
-  forward(ctx, x: Tensor, m: Moments) {
+  forward(ctx: Ctx<{ keptShape: number[]; denom: number }>, x: Tensor, m: Moments) {
     const { centered, varKept } = centeredVariance(x, m);
     ctx.saveForBackward(centered);
     ctx.keptShape = m.p.keptShape;
@@ -149,7 +149,7 @@ export function variance(x: Tensor, dim?: Dims, keepdim = false, options: Varian
 
 const Std = defineOp({
   name: "std",
-  forward(ctx, x: Tensor, m: Moments) {
+  forward(ctx: Ctx<{ keptShape: number[]; denom: number }>, x: Tensor, m: Moments) {
     const { centered, varKept } = centeredVariance(x, m);
     const d = varKept.data;
     for (let i = 0; i < d.length; i++) d[i] = Math.sqrt(d[i]);
@@ -172,7 +172,7 @@ export function std(x: Tensor, dim?: Dims, keepdim = false, options: VarianceOpt
 
 const Logsumexp = defineOp({
   name: "logsumexp",
-  forward(ctx, x: Tensor, p: Plan) {
+  forward(ctx: Ctx<{ keptShape: number[] }>, x: Tensor, p: Plan) {
     const kept = reduceRaw(x, p, "logsumexp", floatingOf(x.dtype), "logsumexp", true);
     ctx.saveForBackward(x, kept);
     ctx.keptShape = p.keptShape;
@@ -225,7 +225,7 @@ export function argmin(x: Tensor, dim?: number | null, keepdim = false): Tensor 
 function evenExtreme(name: string, kind: "max" | "min") {
   return defineOp({
     name,
-    forward(ctx, x: Tensor, p: Plan) {
+    forward(ctx: Ctx<{ p: Plan }>, x: Tensor, p: Plan) {
       const kept = reduceRaw(x, p, kind, x.dtype, name, true);
       ctx.saveForBackward(x, kept);
       ctx.p = p;
@@ -233,7 +233,7 @@ function evenExtreme(name: string, kind: "max" | "min") {
     },
     backward(ctx, g) {
       const [x, kept] = ctx.savedTensors;
-      const p: Plan = ctx.p;
+      const p = ctx.p;
       const mask = eq(x, kept).to(g.dtype);
       const count = reduceRaw(mask, p, "sum", g.dtype, name, true);
       return [mul(mask, div(reshape(g, p.keptShape), count)), null];
@@ -250,7 +250,7 @@ const Amin = evenExtreme("amin", "min");
 function indexedExtreme(name: "max" | "min") {
   return defineOp({
     name,
-    forward(ctx, x: Tensor, p: Plan, indicesKept: Tensor) {
+    forward(ctx: Ctx<{ inputShape: Shape; dim: number }>, x: Tensor, p: Plan, indicesKept: Tensor) {
       ctx.inputShape = x.shape;
       ctx.dim = p.dims[0] ?? -1;
       ctx.saveForBackward(indicesKept);
@@ -258,8 +258,8 @@ function indexedExtreme(name: "max" | "min") {
     },
     backward(ctx, g) {
       const [indices] = ctx.savedTensors;
-      const shape: readonly number[] = ctx.inputShape;
-      const d: number = ctx.dim;
+      const shape = ctx.inputShape;
+      const d = ctx.dim;
       if (d < 0) return [reshape(g, shape), null, null];
       const out = allocate(g.dtype, numel(shape));
       const gd = g.contiguous().data;

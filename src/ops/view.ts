@@ -1,5 +1,5 @@
 import { walk3 } from "../backend/js/strided.js";
-import { composite, defineOp } from "../autograd/function.js";
+import { composite, defineOp, type Ctx } from "../autograd/function.js";
 import { allocate } from "../tensor/dtype.js";
 import {
   contiguousStrides,
@@ -114,7 +114,7 @@ function viewStrides(
 const Reshape = defineOp({
   name: "reshape",
   nodeName: "ViewBackward",
-  forward(ctx, x: Tensor, shape: number[]) {
+  forward(ctx: Ctx<{ inputShape: Shape }>, x: Tensor, shape: number[]) {
     ctx.inputShape = x.shape;
     if (x.isContiguous()) return new Tensor(x.storage, shape, contiguousStrides(shape), x.offset, x.dtype);
     const strides = viewStrides(x.shape, x.strides, shape);
@@ -174,7 +174,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 
 const Permute = defineOp({
   name: "permute",
-  forward(ctx, x: Tensor, dims: number[]) {
+  forward(ctx: Ctx<{ dims: number[] }>, x: Tensor, dims: number[]) {
     ctx.dims = dims;
     return new Tensor(
       x.storage,
@@ -185,7 +185,7 @@ const Permute = defineOp({
     );
   },
   backward(ctx, g) {
-    const dims: number[] = ctx.dims;
+    const dims = ctx.dims;
     const inverse = new Array<number>(dims.length);
     dims.forEach((d, i) => (inverse[d] = i));
     return [permute(g, inverse)];
@@ -218,7 +218,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
 
 const Expand = defineOp({
   name: "expand",
-  forward(ctx, x: Tensor, shape: number[]) {
+  forward(ctx: Ctx<{ inputShape: Shape }>, x: Tensor, shape: number[]) {
     ctx.inputShape = x.shape;
     const lead = shape.length - x.ndim;
     const strides = shape.map((size, d) =>
@@ -314,13 +314,17 @@ function sliceGeometry(
 
 const Slice = defineOp({
   name: "slice",
-  forward(ctx, x: Tensor, specs: readonly SliceSpec[]) {
+  forward(
+    ctx: Ctx<{ inputShape: Shape; specs: readonly SliceSpec[] }>,
+    x: Tensor,
+    specs: readonly SliceSpec[],
+  ) {
     ctx.inputShape = x.shape;
     ctx.specs = specs;
     return viewOf(x, sliceGeometry(x.shape, x.strides, x.offset, specs));
   },
   backward(ctx, g) {
-    const shape: Shape = ctx.inputShape;
+    const shape = ctx.inputShape;
     return [scatterGradient(shape, sliceGeometry(shape, contiguousStrides(shape), 0, ctx.specs), g)];
   },
 });
