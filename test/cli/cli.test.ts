@@ -38,7 +38,7 @@ describe("cnnlab CLI", () => {
     expect(spec).toMatchObject({
       display_name: "cnnlab (TypeScript)",
       language: "typescript",
-      interrupt_mode: "signal",
+      interrupt_mode: "message",
     });
     expect(spec.argv).toEqual([process.execPath, kernelMainJs, "{connection_file}"]);
     expect(existsSync(spec.argv[1])).toBe(true);
