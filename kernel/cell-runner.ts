@@ -249,7 +249,10 @@ export class CellRunner {
 
   traceback(e: Error, evalue = e.message): string[] {
     const lines = String(e.stack ?? "").split("\n");
-    const frames = lines.filter((l) => /^\s+at /.test(l));
+    let frames = lines.filter((l) => /^\s+at /.test(l));
+    // Frames below the outermost cell frame are whoever ran or awaited the cell: the kernel.
+    const lastCell = frames.findLastIndex((l) => /cell\[\d+\]:\d+:\d+\)?$/.test(l));
+    if (lastCell >= 0) frames = frames.slice(0, lastCell + 1);
     const out: string[] = [`${e.name}: ${evalue}`];
     const kept: string[] = [];
     let context: string | undefined;

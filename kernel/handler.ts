@@ -46,6 +46,13 @@ export interface HistoryEntry {
 
 const SESSION_NUMBER = 1;
 
+/** A cursor position (code points) within [0, length]; the end when missing or not a number. */
+function clampCursor(pos: unknown, length: number): number {
+  const n = Number(pos);
+  if (pos === undefined || pos === null || !Number.isFinite(n)) return length;
+  return Math.max(0, Math.min(length, Math.trunc(n)));
+}
+
 function isHeader(x: unknown): x is MessageHeader {
   return typeof x === "object" && x !== null && typeof (x as { msg_id?: unknown }).msg_id === "string";
 }
@@ -210,27 +217,27 @@ export class KernelHandler {
           break;
         case "complete_request": {
           await this.#engine.ready();
-          const { code, cursor_pos } = req.content;
-          const r = await this.#engine.complete(
-            String(code ?? ""),
-            Number(cursor_pos ?? [...String(code ?? "")].length),
-          );
+          const code = String(req.content.code ?? "");
+          const length = [...code].length;
+          const pos = clampCursor(req.content.cursor_pos, length);
+          const r = await this.#engine.complete(code, pos);
           this.#reply(channel, req, {
             status: "ok",
             matches: r.matches,
-            cursor_start: r.cursorStart,
-            cursor_end: r.cursorEnd,
+            cursor_start: clampCursor(r.cursorStart, length),
+            cursor_end: clampCursor(r.cursorEnd, length),
             metadata: r.metadata ?? {},
           });
           break;
         }
         case "inspect_request": {
           await this.#engine.ready();
-          const { code, cursor_pos, detail_level } = req.content;
+          const code = String(req.content.code ?? "");
+          const detail = Number(req.content.detail_level) === 1 ? 1 : 0;
           const r = await this.#engine.inspect(
-            String(code ?? ""),
-            Number(cursor_pos ?? 0),
-            Number(detail_level ?? 0),
+            code,
+            clampCursor(req.content.cursor_pos, [...code].length),
+            detail,
           );
           this.#reply(channel, req, {
             status: "ok",
@@ -248,9 +255,11 @@ export class KernelHandler {
         case "history_request":
           this.#reply(channel, req, { status: "ok", history: this.#historyQuery(req.content) });
           break;
-        case "comm_info_request":
+        case "comm_info_request": {
+          // No comm target is registered, so no comm is ever open (comm_open is answered with comm_close).
           this.#reply(channel, req, { status: "ok", comms: {} });
           break;
+        }
         case "interrupt_request":
           this.#engine.interrupt();
           this.#reply(channel, req, { status: "ok" });
@@ -263,10 +272,16 @@ export class KernelHandler {
           this.#opts.onShutdown?.(restart);
           return;
         }
-        case "comm_open":
+        case "comm_open": {
+          // The spec: a comm_open to an unknown target is answered with a comm_close.
+          const commId = String(req.content.comm_id ?? "");
+          this.#log(`comm_open to unknown target ${String(req.content.target_name)}: closing ${commId}`);
+          this.#publish("comm_close", { comm_id: commId, data: {} }, req.header);
+          break;
+        }
         case "comm_msg":
         case "comm_close":
-          this.#log(`ignoring ${type}: this kernel has no comm targets`);
+          this.#log(`ignoring ${type}: no comm is open`);
           break;
         default:
           if (type.endsWith("_request")) {
@@ -353,11 +368,12 @@ export class KernelHandler {
         const plain = outcome.result.data["text/plain"];
         if (typeof plain === "string") outputText = plain;
       }
+      const userExpressions = await this.#userExpressions(c.user_expressions, count);
       this.#reply(channel, req, {
         status: "ok",
         execution_count: count,
         payload: outcome.payload ?? [],
-        user_expressions: {},
+        user_expressions: userExpressions,
       });
     } else {
       const { ename, evalue, traceback } = outcome;
@@ -367,6 +383,29 @@ export class KernelHandler {
     }
     if (storeHistory)
       this.history.push({ session: SESSION_NUMBER, line: count, input: code, output: outputText });
+  }
+
+  /** Evaluates each user expression after the cell (silently), as the spec asks. */
+  async #userExpressions(expressions: unknown, count: number): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    if (!expressions || typeof expressions !== "object") return out;
+    for (const [name, expr] of Object.entries(expressions as Record<string, unknown>)) {
+      let r: ExecuteOutcome;
+      try {
+        r = await this.#engine.execute(String(expr), { executionCount: count, silent: true });
+      } catch (e) {
+        r = { status: "error", ename: "Error", evalue: String((e as Error)?.message ?? e), traceback: [] };
+      }
+      out[name] =
+        r.status === "ok"
+          ? {
+              status: "ok",
+              data: r.result?.data ?? { "text/plain": "undefined" },
+              metadata: r.result?.metadata ?? {},
+            }
+          : { status: "error", ename: r.ename, evalue: r.evalue, traceback: r.traceback };
+    }
+    return out;
   }
 
   #historyQuery(content: Record<string, any>): unknown[] {

@@ -575,7 +575,7 @@ export class TsEngine implements Engine {
     }
   }
 
-  async inspect(code: string, cursorPos: number, _detailLevel: number): Promise<InspectResult> {
+  async inspect(code: string, cursorPos: number, detailLevel: number): Promise<InspectResult> {
     await this.ready();
     const pos = codePointsToUtf16(code, cursorPos);
     const file = this.#scratch(code);
@@ -603,10 +603,43 @@ export class TsEngine implements Engine {
       ]
         .filter(Boolean)
         .join("\n\n");
+      // detail_level 1 (IPython's `name??`): also where it is defined and its source.
+      const source = detailLevel >= 1 ? this.#definitionSource(file, pos, code.length) : undefined;
+      if (source) {
+        return {
+          found: true,
+          data: {
+            "text/plain": `${text}\n\n${source.where}\n${source.text}`,
+            "text/markdown": `${md}\n\n${source.where}\n\n\`\`\`typescript\n${source.text}\n\`\`\``,
+          },
+        };
+      }
       return { found: true, data: { "text/plain": text, "text/markdown": md } };
     } finally {
       this.#roots = [];
     }
+  }
+
+  /** The declaration at `pos` (its first 40 lines) and where it is, for inspect at detail level 1. */
+  #definitionSource(
+    file: string,
+    pos: number,
+    codeLength: number,
+  ): { where: string; text: string } | undefined {
+    const def = this.#ls.getDefinitionAtPosition(file, pos)?.[0];
+    if (!def) return undefined;
+    const sf = this.#ls.getProgram()?.getSourceFile(def.fileName);
+    if (!sf) return undefined;
+    const span = def.contextSpan ?? def.textSpan;
+    if (def.fileName === file && span.start >= codeLength) return undefined;
+    const text = sf.text
+      .slice(span.start, span.start + span.length)
+      .split("\n")
+      .slice(0, 40)
+      .join("\n");
+    const line = sf.getLineAndCharacterOfPosition(span.start).line + 1;
+    const name = def.fileName === file ? "this cell" : def.fileName.replace(packageRoot + "/", "cnnlab/");
+    return { where: `Defined in ${name}, line ${line}:`, text };
   }
 
   async isComplete(code: string): Promise<IsCompleteResult> {

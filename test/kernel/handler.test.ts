@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DisplayPayload } from "../../kernel/display.js";
-import type { Engine, EngineIO, ExecuteOutcome } from "../../kernel/engine.js";
+import type { Engine, EngineIO, ExecuteOutcome, InspectResult } from "../../kernel/engine.js";
 import { KernelHandler, type OutChannel } from "../../kernel/handler.js";
 import { makeHeader, type IncomingMessage, type JupyterMessage } from "../../kernel/wire.js";
 
@@ -43,7 +43,7 @@ class FakeEngine implements Engine {
   async complete(code: string, pos: number) {
     return { matches: ["abs"], cursorStart: pos - 2, cursorEnd: pos };
   }
-  async inspect() {
+  async inspect(_code: string, _pos: number, _detail: number): Promise<InspectResult> {
     return { found: true, data: { "text/plain": "doc" } };
   }
   async isComplete(code: string) {
@@ -202,6 +202,54 @@ describe("KernelHandler with a fake engine", () => {
     });
     expect(t.reply(ic).msg.content).toEqual({ status: "incomplete", indent: "  " });
     expect(t.reply(ci).msg.content).toEqual({ status: "ok", comms: {} });
+  });
+
+  it("comm_open to an unknown target is answered with comm_close; comm_info lists no open comm", async () => {
+    const t = setup();
+    const open = t.request("comm_open", { comm_id: "c-1", target_name: "jupyter.widget", data: {} });
+    const info = t.request("comm_info_request", { target_name: "jupyter.widget" });
+    await t.handler.drain();
+    const close = t.forRequest(open).find((s) => s.msg.header.msg_type === "comm_close")!;
+    expect(close.channel).toBe("iopub");
+    expect(close.msg.content).toEqual({ comm_id: "c-1", data: {} });
+    expect(t.reply(info).msg.content).toEqual({ status: "ok", comms: {} });
+  });
+
+  it("user_expressions are evaluated after the cell; errors are reported per expression", async () => {
+    const t = setup();
+    const req = t.request("execute_request", {
+      code: "print cell",
+      user_expressions: { a: "value 7", b: "fail" },
+    });
+    await t.handler.drain();
+    const ue = t.reply(req).msg.content.user_expressions;
+    expect(ue.a).toEqual({ status: "ok", data: { "text/plain": "7" }, metadata: {} });
+    expect(ue.b).toMatchObject({ status: "error", ename: "Error", evalue: "boom" });
+    expect(t.engine.executed).toEqual(["print cell", "value 7", "fail"]);
+    expect(t.iopubTypes(req).filter((x) => x === "execute_result")).toEqual([]);
+  });
+
+  it("cursor positions are clamped into the code; detail_level is 0 or 1", async () => {
+    const t = setup();
+    const seen: number[] = [];
+    t.engine.complete = async (_code: string, pos: number) => {
+      seen.push(pos);
+      return { matches: [], cursorStart: pos + 5, cursorEnd: pos + 5 };
+    };
+    const details: number[] = [];
+    t.engine.inspect = async (_c: string, pos: number, detail: number) => {
+      seen.push(pos);
+      details.push(detail);
+      return { found: false, data: {} };
+    };
+    const c1 = t.request("complete_request", { code: "abc", cursor_pos: 99 });
+    t.request("complete_request", { code: "abc", cursor_pos: -4 });
+    t.request("inspect_request", { code: "abcd", cursor_pos: "x", detail_level: 1 });
+    t.request("inspect_request", { code: "abcd", cursor_pos: 2, detail_level: 7 });
+    await t.handler.drain();
+    expect(seen).toEqual([3, 0, 4, 2]);
+    expect(details).toEqual([1, 0]);
+    expect(t.reply(c1).msg.content).toMatchObject({ cursor_start: 3, cursor_end: 3 });
   });
 
   it("history: tail, range, search with glob, unique and n", async () => {

@@ -138,6 +138,78 @@ describe("TsEngine", () => {
     expect((await engine.inspect("   ", 1, 0)).found).toBe(false);
   });
 
+  it("inspect at detail level 1 adds where the name is defined and its source", async () => {
+    const r = await engine.inspect("Math.max", 8, 1);
+    expect(r.data["text/plain"]).toMatch(/Defined in .*lib\.es5\.d\.ts, line \d+:\n\s*max\(/);
+    const r0 = await engine.inspect("Math.max", 8, 0);
+    expect(r0.data["text/plain"]).not.toMatch(/Defined in/);
+  });
+
+  // Runtime errors name the cell's own line and column (a source map through the transpiled
+  // script), show the line with a caret and no kernel frames.
+  // [name, code, line, the token the error points at]
+  const shapes: [string, string, number, string][] = [
+    [
+      "after interfaces",
+      "interface A { x: number }\ninterface B { y: A }\n\nconst bad: any = undefined;\nfunction f() {\n  const z = 1;\n  bad.boom(z);\n}\nf();\n",
+      7,
+      "boom",
+    ],
+    [
+      "after blank lines and a comment",
+      "const a = 1;\n\n\n// the next line throws\nthrow new Error('five');",
+      5,
+      "new",
+    ],
+    ["with a type alias", "type T = { a: number };\nconst t: T = { a: 1 };\n(t as any).b.c;", 3, "c;"],
+    [
+      "after an import",
+      'import { join } from "node:path";\njoin("a");\n(null as any).toString();',
+      3,
+      "toString",
+    ],
+    [
+      "in a class method",
+      "class K {\n  go(): never {\n    throw new RangeError('k');\n  }\n}\nnew K().go();",
+      3,
+      "new",
+    ],
+    [
+      "in an arrow callback",
+      "[1, 2].map((v) => {\n  if (v === 2) throw new TypeError('two');\n  return v;\n});",
+      2,
+      "new",
+    ],
+    ["after an await", "await Promise.resolve();\n\nthrow new Error('later');", 3, "new"],
+    ["in a loop", "for (let i = 0; i < 3; i++) {\n  if (i === 2) (undefined as any).x;\n}", 2, "x;"],
+    [
+      "in a destructuring default",
+      "const { q = (() => { throw new Error('d'); })() } = {} as { q?: number };",
+      1,
+      "new",
+    ],
+    ["next to an enum", "enum E { A }\nconst e = E.A;\nJSON.parse('{');", 3, "parse"],
+    [
+      "in a generic function",
+      "function id<T>(x: T): T {\n  return (x as any).missing.deep;\n}\nid(1);",
+      2,
+      "deep",
+    ],
+    ["the last expression", "const o: any = {};\no.f()", 2, "f()"],
+  ];
+  for (const [name, code, line, token] of shapes) {
+    it(`runtime error position: ${name}`, async () => {
+      const r = await run(code);
+      if (r.status !== "error") throw new Error(`expected an error, got ${JSON.stringify(r)}`);
+      const tb = r.traceback.join("\n");
+      const text = code.split("\n")[line - 1];
+      const column = text.indexOf(token) + 1;
+      expect(tb).toContain(`-->${String(line).padStart(4)} | ${text}\n        | ${" ".repeat(column - 1)}^`);
+      expect(tb).toContain(`(cell[${count}]:${line}:${column})`);
+      expect(tb).not.toMatch(/kernel\/|node:internal|__cnnlab_rt/);
+    });
+  }
+
   it("is_complete: complete, incomplete with indent, invalid", async () => {
     expect(await engine.isComplete("const a = 1")).toEqual({ status: "complete" });
     expect(await engine.isComplete("if (x) {")).toEqual({ status: "incomplete", indent: "  " });
