@@ -70,8 +70,14 @@ export interface RunOutcome {
 }
 
 /** A live kernel, for executors that drive cells one at a time (Jupyter server, local kernel). */
+export interface RunOptions {
+  storeHistory?: boolean;
+  /** the execute_request's metadata (the kernel's grading mode reads `nbgrader` from it) */
+  metadata?: Record<string, unknown>;
+}
+
 export interface KernelSession {
-  run(code: string, timeoutMs: number, options?: { storeHistory?: boolean }): Promise<RunOutcome>;
+  run(code: string, timeoutMs: number, options?: RunOptions): Promise<RunOutcome>;
   shutdown(): Promise<void>;
 }
 
@@ -113,7 +119,7 @@ export async function runCellsInSession(
       continue;
     }
     const code = Array.isArray(cell.source) ? cell.source.join("") : cell.source;
-    const r = await session.run(code, timeoutSeconds * 1000);
+    const r = await session.run(code, timeoutSeconds * 1000, { metadata: trustedMetadata(cell) });
     cells.push({
       index,
       status: r.status,
@@ -128,6 +134,20 @@ export async function runCellsInSession(
     }
   }
   return { cells };
+}
+
+/**
+ * What the kernel is told about a cell: only its nbgrader flags, which in the merged notebook come
+ * from the assignment source (locked and test cells) or the release version (solution cells);
+ * the student's own cells carry none. Nothing else of a cell's metadata is passed on, so a
+ * student cannot mark a cell of theirs as locked.
+ */
+export function trustedMetadata(cell: Notebook["cells"][number]): Record<string, unknown> {
+  const nb = cell.metadata.nbgrader;
+  if (nb === undefined) return {};
+  return {
+    nbgrader: { locked: nb.locked === true, grade: nb.grade === true, solution: nb.solution === true },
+  };
 }
 
 /** Jupyter message content → nbformat output (undefined for messages that are not outputs). */

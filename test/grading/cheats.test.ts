@@ -1,7 +1,8 @@
 /**
  * Tests that one line cannot subvert (issue observation 4) and library state after an interrupted
  * test (observation 5), with the real cnnlab kernel in grading mode (CNNLAB_GRADING=1, which the
- * grader sets): each cheat, next to an empty stub, must score 0; honest code keeps full marks.
+ * grader sets, with each cell's nbgrader flags in its execute_request's metadata): each cheat,
+ * next to an empty stub, must score 0; honest code keeps full marks.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { autograde } from "../../src/grading/autograde.js";
@@ -57,14 +58,6 @@ const CHEATS: Record<string, string> = {
   functional: "(globalThis as any).F = { ...F, relu: () => tensor([0, 2]) };",
 };
 
-/**
- * Cheats the kernel does not stop yet: for these the test states that the cheat still works
- * (`it.fails`); when the kernel's grading mode stops one, take it off this list.
- */
-const OPEN = new Set(["race", "relerror", "mathabs", "helper", "globalhelper", "functional"]);
-/** Likewise for library state after an interrupt (observation 5). */
-const STATE_OPEN = false;
-
 describe.runIf(kernelBuilt)("grading mode: one-line cheats", () => {
   let scores: Record<string, number> = {};
   beforeAll(async () => {
@@ -72,6 +65,17 @@ describe.runIf(kernelBuilt)("grading mode: one-line cheats", () => {
       ["honest", submission(HONEST, [], CHEAT_SOURCE)],
       ...Object.entries(CHEATS).map(([name, cheat]) => [name, submission(STUB, [cheat], CHEAT_SOURCE)]),
     ]);
+    // A cell of the student's own, before the setup cell, claiming to be locked in its metadata:
+    // the grader tells the kernel only the nbgrader flags of the assignment's cells.
+    const fake = submission(STUB, [], CHEAT_SOURCE);
+    fake.cells.unshift({
+      cell_type: "code",
+      source: "const check = (ok: boolean, what: string): void => {};",
+      metadata: { cnnlab: { locked: true } },
+      outputs: [],
+      execution_count: null,
+    });
+    subs.fakelocked = fake;
     const b = await writeBatch(subs, undefined, CHEAT_SOURCE);
     const s = await autograde({
       submissions: b.files,
@@ -88,8 +92,8 @@ describe.runIf(kernelBuilt)("grading mode: one-line cheats", () => {
     expect(scores.honest).toBe(5);
   });
 
-  for (const name of Object.keys(CHEATS)) {
-    (OPEN.has(name) ? it.fails : it)(`${name}: the cheat on an empty stub scores 0`, () => {
+  for (const name of [...Object.keys(CHEATS), "fakelocked"]) {
+    it(`${name}: the cheat on an empty stub scores 0`, () => {
       expect(scores[name]).toBe(0);
     });
   }
@@ -119,34 +123,30 @@ const STATE_SOURCE = makeNotebook([
 ]);
 
 describe.runIf(kernelBuilt)("library state after an interrupted test", () => {
-  (STATE_OPEN ? it.fails : it)(
-    "a test that times out inside numericalGradientArray leaves autograd on for the next one",
-    async () => {
-      // f hangs when called without gradients (inside numericalGradientArray's noGrad), so the
-      // first test times out there; the second must then pass, as it does after a thrown error.
-      const hang = "function f(x: any): any {\n  if (!x.requiresGrad) for (;;) {}\n  return x.mul(2);\n}";
-      const thrown =
-        'function f(x: any): any {\n  if (!x.requiresGrad) throw new Error("no");\n  return x.mul(2);\n}';
-      const subs = {
-        hang: submission(hang, [], STATE_SOURCE, "f"),
-        thrown: submission(thrown, [], STATE_SOURCE, "f"),
-      };
-      const b = await writeBatch(subs, undefined, STATE_SOURCE);
-      const s = await autograde({
-        submissions: b.files,
-        source: b.source,
-        out: b.out,
-        jobs: 2,
-        cores: 2,
-        timeoutSeconds: 5,
-      });
-      const by = Object.fromEntries(s.results.map((r) => [r.student, r]));
-      expect(by.hang!.cells.map((c) => [c.id, c.execution, c.points])).toEqual([
-        ["test_numerical", "timeout", 0],
-        ["test_autograd", "ok", 1],
-      ]);
-      expect(by.thrown!.score).toBe(1);
-    },
-    120_000,
-  );
+  it("a test that times out inside numericalGradientArray leaves autograd on for the next one", async () => {
+    // f hangs when called without gradients (inside numericalGradientArray's noGrad), so the
+    // first test times out there; the second must then pass, as it does after a thrown error.
+    const hang = "function f(x: any): any {\n  if (!x.requiresGrad) for (;;) {}\n  return x.mul(2);\n}";
+    const thrown =
+      'function f(x: any): any {\n  if (!x.requiresGrad) throw new Error("no");\n  return x.mul(2);\n}';
+    const subs = {
+      hang: submission(hang, [], STATE_SOURCE, "f"),
+      thrown: submission(thrown, [], STATE_SOURCE, "f"),
+    };
+    const b = await writeBatch(subs, undefined, STATE_SOURCE);
+    const s = await autograde({
+      submissions: b.files,
+      source: b.source,
+      out: b.out,
+      jobs: 2,
+      cores: 2,
+      timeoutSeconds: 5,
+    });
+    const by = Object.fromEntries(s.results.map((r) => [r.student, r]));
+    expect(by.hang!.cells.map((c) => [c.id, c.execution, c.points])).toEqual([
+      ["test_numerical", "timeout", 0],
+      ["test_autograd", "ok", 1],
+    ]);
+    expect(by.thrown!.score).toBe(1);
+  }, 120_000);
 });

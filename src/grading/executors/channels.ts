@@ -137,9 +137,14 @@ export class KernelChannels {
   }
 
   /** Send a request; returns its msg_id (replies and outputs carry it as their parent). */
-  send(channel: "shell" | "control", msgType: string, content: Record<string, unknown>): string {
+  send(
+    channel: "shell" | "control",
+    msgType: string,
+    content: Record<string, unknown>,
+    metadata: Record<string, unknown> = {},
+  ): string {
     const header = this.wire.makeHeader(msgType, this.#session, "grader");
-    const frames = this.wire.serialize({ header, parent_header: {}, metadata: {}, content }, this.#signer);
+    const frames = this.wire.serialize({ header, parent_header: {}, metadata, content }, this.#signer);
     // A zeromq socket takes one send at a time.
     this.#queue = this.#queue.then(() => this.#sockets[channel].send(frames)).catch(() => undefined);
     return header.msg_id;

@@ -21,6 +21,7 @@ import {
   type ExecutionResult,
   type KernelSession,
   type NotebookExecutor,
+  type RunOptions,
   type RunOutcome,
 } from "../executor.js";
 import type { Notebook } from "../notebook.js";
@@ -130,6 +131,7 @@ class LocalKernelSession implements KernelSession {
     channel: "shell" | "control",
     msgType: string,
     content: Record<string, unknown>,
+    metadata: Record<string, unknown> = {},
   ): { waiter: Waiter; done: Promise<"done">; forget(): void } {
     let wake = (): void => undefined;
     const done = new Promise<"done">((resolve) => {
@@ -143,7 +145,7 @@ class LocalKernelSession implements KernelSession {
       idle: false,
       wake: () => wake(),
     };
-    const id = this.channels.send(channel, msgType, content);
+    const id = this.channels.send(channel, msgType, content, metadata);
     this.#waiters.set(id, waiter);
     return { waiter, done, forget: () => this.#waiters.delete(id) };
   }
@@ -179,18 +181,23 @@ class LocalKernelSession implements KernelSession {
     return this.#memoryExceeded ?? "the kernel process ended while running this cell";
   }
 
-  async run(code: string, timeoutMs: number, options: { storeHistory?: boolean } = {}): Promise<RunOutcome> {
+  async run(code: string, timeoutMs: number, options: RunOptions = {}): Promise<RunOutcome> {
     if (this.#dead) {
       return { status: "kernel-died", outputs: [], executionCount: null, message: "the kernel is dead" };
     }
-    const r = this.#request("shell", "execute_request", {
-      code,
-      silent: false,
-      store_history: options.storeHistory !== false,
-      user_expressions: {},
-      allow_stdin: false,
-      stop_on_error: false,
-    });
+    const r = this.#request(
+      "shell",
+      "execute_request",
+      {
+        code,
+        silent: false,
+        store_history: options.storeHistory !== false,
+        user_expressions: {},
+        allow_stdin: false,
+        stop_on_error: false,
+      },
+      options.metadata,
+    );
     const w = r.waiter;
     const result = (status: RunOutcome["status"], extra: Partial<RunOutcome> = {}): RunOutcome => ({
       status: status === "ok" && w.outputs.overflowed ? "error" : status,

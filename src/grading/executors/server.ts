@@ -27,6 +27,7 @@ import {
   type ExecutionResult,
   type KernelSession,
   type NotebookExecutor,
+  type RunOptions,
   type RunOutcome,
 } from "../executor.js";
 import type { Notebook } from "../notebook.js";
@@ -119,19 +120,23 @@ class ServerKernelSession implements KernelSession {
     });
   }
 
-  async run(code: string, timeoutMs: number, options: { storeHistory?: boolean } = {}): Promise<RunOutcome> {
+  async run(code: string, timeoutMs: number, options: RunOptions = {}): Promise<RunOutcome> {
     if (this.died) {
       return { status: "kernel-died", outputs: [], executionCount: null, message: "the kernel is dead" };
     }
     const cellOutputs = this.budget.cell();
     let executionCount: number | null = null;
-    const future = this.kernel.requestExecute({
-      code,
-      silent: false,
-      store_history: options.storeHistory !== false,
-      allow_stdin: false,
-      stop_on_error: false,
-    });
+    const future = this.kernel.requestExecute(
+      {
+        code,
+        silent: false,
+        store_history: options.storeHistory !== false,
+        allow_stdin: false,
+        stop_on_error: false,
+      },
+      true,
+      (options.metadata ?? {}) as Parameters<Kernel.IKernelConnection["requestExecute"]>[2],
+    );
     future.onIOPub = (msg: KernelMessage.IIOPubMessage) => {
       const type = msg.header.msg_type;
       if (type === "clear_output") {
