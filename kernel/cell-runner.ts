@@ -264,7 +264,8 @@ export class CellRunner {
         const pos = this.#positions.get(m[1])?.original(Number(m[2]), Number(m[3]));
         if (!pos) continue; // the kernel's wrapper around the cell
         const fn = /^\s+at (?:async )?([^\s(]+) \(/.exec(frame)?.[1];
-        kept.push(`    at ${fn && fn !== "<anonymous>" ? `${fn} ` : ""}(${m[1]}:${pos.line}:${pos.column})`);
+        const at = `${m[1]}:${pos.line}:${pos.column}`;
+        kept.push(fn && fn !== "<anonymous>" ? `    at ${fn} (${at})` : `    at ${at}`);
         context ??= this.#context(m[1], pos.line, pos.column);
         continue;
       }
