@@ -15,7 +15,7 @@
  * control block. If it is still running PREEMPT_AFTER_MS later, this thread pauses the main thread
  * through the inspector; when a cell's frame is on the stack (and no kernel frame above it), it
  * terminates the JavaScript that runs and tells the main thread, which restores the library's state.
- * A shutdown_request the main thread does not answer within 1.5 s is handled the same way, then by
+ * A shutdown_request the main thread does not answer within 1.5 s is handled the same way, then (8 s on) by
  * closing the sockets and killing the process.
  */
 import { appendFileSync } from "node:fs";
@@ -323,10 +323,12 @@ function onControl(type: string): void {
     pendingShutdown = setTimeout(() => {
       log("main thread busy 1.5 s after shutdown_request: terminating what it runs");
       void preempt(Atomics.load(ctl, RUNNING), true);
+      // A main thread busy in the kernel's own code (loading the checker on a loaded machine) is
+      // given time to finish and exit cleanly; the kill is for a main thread that never answers.
       pendingShutdown = setTimeout(() => {
         log("main thread did not answer shutdown_request: closing the sockets and killing the process");
         void close().then(() => process.kill(process.pid, "SIGKILL"));
-      }, 3000);
+      }, 8000);
     }, 1500);
   }
 }
