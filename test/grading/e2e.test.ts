@@ -103,8 +103,9 @@ describe.runIf(built)("grading the conv-layers assignment with the cnnlab kernel
       /of 4 cases|pad 1|5,5/,
     );
     expect(cell("carol", "test_maxpool_backward")).toMatchObject({ execution: "timeout", points: 0 });
-    expect(cell("dave", "test_maxpool_forward").execution).toBe("kernel-died");
-    expect(cell("dave", "test_maxpool_backward").execution).toBe("not-run");
+    // process.exit: a SystemExit error, or the kernel gone at once; the next test cannot run
+    expect(["error", "kernel-died"]).toContain(cell("dave", "test_maxpool_forward").execution);
+    expect(["kernel-died", "not-run"]).toContain(cell("dave", "test_maxpool_backward").execution);
     expect(by.erin!.problems.map((p) => p.id)).toEqual(["conv_backward"]);
     expect(cell("frank", "test_conv_forward")).toMatchObject({ tampered: true, points: 0 });
     expect(cell("frank", "test_conv_forward_cases")).toMatchObject({ tampered: true, points: 0 });
