@@ -46,7 +46,7 @@ const opBackwards = new WeakSet<BackwardFn>();
  * The fields an op keeps for backward are typed by annotating forward's context,
  * `forward(ctx: Ctx<{ shapes: Shape[] }>, ...)`; backward's `ctx` then has the same type.
  */
-export function defineOp<Args extends unknown[], S extends object = Record<string, any>>(
+export function defineOp<Args extends unknown[], S extends object = object>(
   def: FunctionDef<Args, Ctx<S>>,
 ): AppliedFunction<Args> {
   opBackwards.add(def.backward as unknown as BackwardFn);

@@ -28,7 +28,7 @@ const epilogues = new WeakMap<FunctionDef<any[]>, AppliedFunction<any[]>>();
 function withReluEpilogue(def: FunctionDef<any[]>): AppliedFunction<any[]> {
   let op = epilogues.get(def);
   if (op) return op;
-  op = defineOp<any[]>({
+  op = defineOp<any[], { reluOutput: Tensor }>({
     name: `${def.name}+relu`,
     forward(ctx, ...args) {
       const out = def.forward(ctx, ...args);
@@ -40,7 +40,7 @@ function withReluEpilogue(def: FunctionDef<any[]>): AppliedFunction<any[]> {
       return out;
     },
     backward(ctx, g) {
-      const y = ctx.reluOutput as Tensor;
+      const y = ctx.reluOutput;
       const masked = allocateForOverwrite(g.dtype, g.numel());
       const gd = contiguousData(g);
       const yd = contiguousData(y);

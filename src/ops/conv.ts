@@ -7,7 +7,7 @@ import { backend } from "../backend/index.js";
 import type { Conv2dBackwardKernel, Conv2dForwardKernel, Im2colArgs, Window2d } from "../backend/backend.js";
 import { convGeometry, pair, samePadding, type Size2d } from "../backend/geometry.js";
 import { conv2dNaiveBackward, conv2dNaiveForward, type ConvGeometry } from "../backend/js/conv.js";
-import { defineOp, type AppliedFunction } from "../autograd/function.js";
+import { defineOp, type AppliedFunction, type Ctx } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { shapeToString, type Shape } from "../tensor/shape.js";
@@ -68,7 +68,7 @@ function convFunction(
   return defineOp({
     name,
     nodeName: "ConvolutionBackward",
-    forward(ctx, x: Tensor, w: Tensor, b: Tensor | null, g: ConvGeometry) {
+    forward(ctx: Ctx<{ geometry: ConvGeometry }>, x: Tensor, w: Tensor, b: Tensor | null, g: ConvGeometry) {
       ctx.saveForBackward(x, w);
       ctx.geometry = g;
       const out = allocate(x.dtype, g.n * g.cout * g.ho * g.wo) as FloatArray;
@@ -83,7 +83,7 @@ function convFunction(
     },
     backward(ctx, grad) {
       const [x, w] = ctx.savedTensors;
-      const g = ctx.geometry as ConvGeometry;
+      const g = ctx.geometry;
       const [needX, needW, needB] = ctx.needsInputGrad;
       const dx = needX ? (allocate(x.dtype, x.numel()) as FloatArray) : null;
       const dw = needW ? (allocate(w.dtype, w.numel()) as FloatArray) : null;
@@ -280,23 +280,23 @@ function foldNotes(cols: Tensor, win: Window2d): Tensor {
 
 const Im2col: AppliedFunction<[Tensor, Window2d]> = defineOp({
   name: "im2col",
-  forward(ctx, x: Tensor, win: Window2d) {
+  forward(ctx: Ctx<{ window: Window2d }>, x: Tensor, win: Window2d) {
     ctx.window = win;
     return unfoldNotes(x, win);
   },
   backward(ctx, grad) {
-    return [foldNotes(grad, ctx.window as Window2d), null];
+    return [foldNotes(grad, ctx.window), null];
   },
 });
 
 const Col2im: AppliedFunction<[Tensor, Window2d]> = defineOp({
   name: "col2im",
-  forward(ctx, cols: Tensor, win: Window2d) {
+  forward(ctx: Ctx<{ window: Window2d }>, cols: Tensor, win: Window2d) {
     ctx.window = win;
     return foldNotes(cols, win);
   },
   backward(ctx, grad) {
-    return [unfoldNotes(grad, ctx.window as Window2d), null];
+    return [unfoldNotes(grad, ctx.window), null];
   },
 });
 

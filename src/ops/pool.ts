@@ -7,8 +7,8 @@ import { backend } from "../backend/index.js";
 import type { MaxPool2dArgs, Pool2dArgs, Window2d } from "../backend/backend.js";
 import { pair, windowOutputSize, type Size2d } from "../backend/geometry.js";
 import { adaptiveAvgPool2d as jsAdaptiveAvgPool2d } from "../backend/js/pool.js";
-import { defineOp, type AppliedFunction } from "../autograd/function.js";
-import { allocate, allocateForOverwrite, type FloatArray } from "../tensor/dtype.js";
+import { defineOp, type AppliedFunction, type Ctx } from "../autograd/function.js";
+import { allocate, allocateForOverwrite, type DType, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -110,7 +110,12 @@ function runMaxPool(args: MaxPool2dArgs, backward: boolean): void {
 const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defineOp({
   name: "maxPool2d",
   nodeName: "MaxPool2DWithIndicesBackward",
-  forward(ctx, x: Tensor, win: Window2d, sink: { indices?: Tensor }) {
+  forward(
+    ctx: Ctx<{ window: Window2d; indices: Int32Array; dtype: DType }>,
+    x: Tensor,
+    win: Window2d,
+    sink: { indices?: Tensor },
+  ) {
     const shape = [win.n, win.c, win.ho, win.wo];
     const size = win.n * win.c * win.ho * win.wo;
     // every output and index is written
@@ -124,14 +129,14 @@ const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defin
     return Tensor.fromData(out, shape);
   },
   backward(ctx, grad) {
-    const win = ctx.window as Window2d;
+    const win = ctx.window;
     const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
     runMaxPool(
       {
         ...win,
         x: dx,
         out: contiguousData(grad) as FloatArray,
-        indices: ctx.indices as Int32Array,
+        indices: ctx.indices,
         xIsZero: true,
       },
       true,
@@ -180,7 +185,12 @@ function runAvgPool(args: AvgArgs, backward: boolean): void {
 const AvgPool: AppliedFunction<[Tensor, Window2d, boolean]> = defineOp({
   name: "avgPool2d",
   nodeName: "AvgPool2DBackward",
-  forward(ctx, x: Tensor, win: Window2d, countIncludePad: boolean) {
+  forward(
+    ctx: Ctx<{ window: Window2d; countIncludePad: boolean; dtype: DType }>,
+    x: Tensor,
+    win: Window2d,
+    countIncludePad: boolean,
+  ) {
     const out = allocate(x.dtype, win.n * win.c * win.ho * win.wo) as FloatArray;
     runAvgPool({ ...win, x: contiguousData(x) as FloatArray, out, countIncludePad }, false);
     ctx.window = win;
@@ -189,14 +199,14 @@ const AvgPool: AppliedFunction<[Tensor, Window2d, boolean]> = defineOp({
     return Tensor.fromData(out, [win.n, win.c, win.ho, win.wo]);
   },
   backward(ctx, grad) {
-    const win = ctx.window as Window2d;
+    const win = ctx.window;
     const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
     runAvgPool(
       {
         ...win,
         x: dx,
         out: contiguousData(grad) as FloatArray,
-        countIncludePad: ctx.countIncludePad as boolean,
+        countIncludePad: ctx.countIncludePad,
       },
       true,
     );
@@ -234,7 +244,7 @@ interface AdaptiveShape {
 const AdaptiveAvgPool: AppliedFunction<[Tensor, AdaptiveShape]> = defineOp({
   name: "adaptiveAvgPool2d",
   nodeName: "AdaptiveAvgPool2DBackward",
-  forward(ctx, x: Tensor, s: AdaptiveShape) {
+  forward(ctx: Ctx<{ shape: AdaptiveShape; dtype: DType }>, x: Tensor, s: AdaptiveShape) {
     const out = allocate(x.dtype, s.planes * s.ho * s.wo) as FloatArray;
     jsAdaptiveAvgPool2d(contiguousData(x) as FloatArray, out, s.planes, s.h, s.w, s.ho, s.wo, false);
     ctx.shape = s;
@@ -242,7 +252,7 @@ const AdaptiveAvgPool: AppliedFunction<[Tensor, AdaptiveShape]> = defineOp({
     return Tensor.fromData(out, [s.n, s.c, s.ho, s.wo]);
   },
   backward(ctx, grad) {
-    const s = ctx.shape as AdaptiveShape;
+    const s = ctx.shape;
     const dx = allocate(ctx.dtype, s.planes * s.h * s.w) as FloatArray;
     jsAdaptiveAvgPool2d(dx, contiguousData(grad) as FloatArray, s.planes, s.h, s.w, s.ho, s.wo, true);
     return [Tensor.fromData(dx, [s.n, s.c, s.h, s.w]), null];
