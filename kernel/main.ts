@@ -56,6 +56,8 @@ class SystemExit extends Error {
   }
 }
 let exitRequested: number | undefined;
+/** Set once the kernel is on its way out: cells still queued never run (as when ipykernel exits). */
+let exiting = false;
 let exitKernel: (code: number) => void = (code) => process.exit(code);
 
 /** Routes console and process.stdout/stderr writes of the whole process to the running request. */
@@ -127,6 +129,7 @@ class LazyEngine implements Engine {
     captureProcessOutput(io);
   }
   async execute(code: string, o: ExecuteOptions): Promise<ExecuteOutcome> {
+    if (exiting) return new Promise<never>(() => {});
     const id = (o.origin as { msg_id?: string } | undefined)?.msg_id;
     control.begin(id === undefined ? undefined : executionNumbers.get(id));
     if (id !== undefined) executionNumbers.delete(id);
@@ -142,6 +145,7 @@ class LazyEngine implements Engine {
       const outcome = await engine.execute(code, o);
       if (outcome.status === "error" && outcome.ename === "SystemExit" && exitRequested !== undefined) {
         const code = exitRequested;
+        exiting = true;
         setTimeout(() => exitKernel(code), 20);
       }
       exitRequested = undefined;
@@ -226,6 +230,7 @@ function main(): void {
   exitKernel = (code) => {
     log(`process.exit(${code}) in a cell: closing the sockets and exiting`);
     shuttingDown = true;
+    exiting = true;
     exitCode = code;
     post({ kind: "close" });
     setTimeout(() => reallyExit(code), 3000).unref();

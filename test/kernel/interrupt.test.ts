@@ -206,7 +206,13 @@ describe("a fresh kernel", () => {
       );
       const r2 = await fresh.execute("process.exit(3)", { timeoutMs: 30_000 });
       expect(r2.reply.content.ename).toBe("SystemExit");
+      // a cell sent once the reply is in (as a grader does) never runs: the kernel is on its way out
+      const next = fresh.execute("'ran after process.exit'", { timeoutMs: 10_000 }).then(
+        (r) => r.reply.content.status as string,
+        () => "no reply",
+      );
       expect(await exit).toEqual([3, null]);
+      expect(await next).toBe("no reply");
     } finally {
       await fresh.close(0);
     }
