@@ -7,22 +7,9 @@ import { blasConvBackward, blasConvForward } from "../../../src/backend/native/c
 import { blasCandidates, findBlas } from "../../../src/backend/native/blas.js";
 import { runtime } from "../../../src/backend/wasm/runtime.js";
 import { backendLoads } from "../../helpers/backends.js";
+import { filled } from "../../helpers/filled.js";
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
-
-function filled(T: Ctor, len: number, seed: number): Float32Array | Float64Array {
-  const out = new T(len);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 function geometry(
   n: number,

@@ -10,22 +10,9 @@ import {
   type Conv2dShape,
 } from "../../../src/backend/wasm/index.js";
 import { conv2dNaiveBackward, conv2dNaiveForward, type ConvGeometry } from "../../../src/backend/js/conv.js";
+import { filled } from "../../helpers/filled.js";
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
-
-function filled(T: Ctor, len: number, seed: number): Float32Array | Float64Array {
-  const out = new T(len);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Direct 7-loop convolution and its gradients in float64, with |.| sums for tolerances. */
 function reference(
