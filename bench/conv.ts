@@ -4,23 +4,22 @@
 //   node --import tsx bench/conv.ts --smoke    tiny batch, a few runs, writes nothing (CI)
 import { cpus } from "node:os";
 import {
-  conv2dOutputSize,
   getNumThreads,
   setNumThreads,
   shutdownThreads,
   wasmAvailable,
-  wasmConv2dBackward,
-  wasmConv2dForward,
+  wasmConvBackwardKernel,
+  wasmConvForwardKernel,
   wasmMaxPool2d,
   wasmMaxPool2dBackward,
   wasmUnavailableReason,
-  type Conv2dShape,
 } from "../src/backend/wasm/index.js";
 import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
 import { blasCandidates, findBlas } from "../src/backend/native/index.js";
 import { blasConvBackward, blasConvForward } from "../src/backend/native/conv.js";
 import { runtime } from "../src/backend/wasm/runtime.js";
 import type { ConvGeometry } from "../src/backend/backend.js";
+import { convGeometry } from "../src/backend/geometry.js";
 
 const smoke = process.argv.includes("--smoke");
 const SYS = "cnnlab-wasm";
@@ -31,11 +30,12 @@ function rand(len: number): Float32Array {
   return a;
 }
 
-const base = { strideH: 1, strideW: 1, dilationH: 1, dilationW: 1 };
 const batch = smoke ? 2 : 64;
-const SHAPES: [string, Conv2dShape][] = [
-  ["conv1", { ...base, batch, inC: 3, inH: 32, inW: 32, outC: 32, kH: 5, kW: 5, padH: 2, padW: 2 }],
-  ["conv2", { ...base, batch, inC: 32, inH: 16, inW: 16, outC: 64, kH: 3, kW: 3, padH: 1, padW: 1 }],
+const geometry = (x: number[], w: number[], pad: number): ConvGeometry =>
+  convGeometry("bench", x, w, { stride: [1, 1], padding: [pad, pad], dilation: [1, 1], groups: 1 });
+const SHAPES: [string, ConvGeometry][] = [
+  ["conv1", geometry([batch, 3, 32, 32], [32, 3, 5, 5], 2)],
+  ["conv2", geometry([batch, 32, 16, 16], [64, 32, 3, 3], 1)],
 ];
 
 function main(): void {
@@ -51,42 +51,25 @@ function main(): void {
   for (const threads of [1, 2]) {
     setNumThreads(threads);
     for (const [name, s] of SHAPES) {
-      const [ho, wo] = conv2dOutputSize(s);
-      const x = rand(s.batch * s.inC * s.inH * s.inW);
-      const weight = rand(s.outC * s.inC * s.kH * s.kW);
-      const bias = rand(s.outC);
-      const out = new Float32Array(s.batch * s.outC * ho * wo);
+      const { ho, wo } = s;
+      const x = rand(s.n * s.c * s.h * s.w);
+      const weight = rand(s.cout * s.c * s.kh * s.kw);
+      const bias = rand(s.cout);
+      const out = new Float32Array(s.n * s.cout * ho * wo);
       const dout = rand(out.length);
       const dx = new Float32Array(x.length);
       const dw = new Float32Array(weight.length);
-      const flops = 2 * s.batch * s.outC * s.inC * s.kH * s.kW * ho * wo;
-      const fwd = bench(() => wasmConv2dForward({ ...s, x, weight, bias, out }), opts);
-      const tag = smoke ? ` (smoke, batch ${s.batch})` : "";
+      const flops = 2 * s.n * s.cout * s.c * s.kh * s.kw * ho * wo;
+      const fwd = bench(() => wasmConvForwardKernel(x, weight, bias, out, s), opts);
+      const tag = smoke ? ` (smoke, batch ${s.n})` : "";
       rows.push(row(SYS, threads, "W2", `${name} fwd${tag}`, fwd, flops));
-      const bwd = bench(() => wasmConv2dBackward({ ...s, x, weight, dout, dx, dw }), opts);
+      const bwd = bench(() => wasmConvBackwardKernel(x, weight, dout, dx, dw, null, s), opts);
       rows.push(row(SYS, threads, "W3", `${name} bwd(dx,dw)${tag}`, bwd, 2 * flops));
       for (const r of rows.slice(-2)) console.log(JSON.stringify({ ...r, backend: "wasm" }));
       const rt = runtime();
       if (blas && rt) {
         blas.setThreads(threads);
-        const g: ConvGeometry = {
-          n: s.batch,
-          c: s.inC,
-          h: s.inH,
-          w: s.inW,
-          cout: s.outC,
-          groups: 1,
-          kh: s.kH,
-          kw: s.kW,
-          sh: s.strideH,
-          sw: s.strideW,
-          ph: s.padH,
-          pw: s.padW,
-          dh: s.dilationH,
-          dw: s.dilationW,
-          ho,
-          wo,
-        };
+        const g = s;
         const nf = bench(() => blasConvForward(blas, rt, x, weight, bias, out, g), opts);
         const nb = bench(() => blasConvBackward(blas, rt, x, weight, dout, dx, dw, null, g), opts);
         for (const r of [

@@ -11,14 +11,7 @@ import { wasmRelu, wasmReluBackward } from "./activation.js";
 export { wasmGemm, wasmMaxPool2d, wasmMaxPool2dBackward, wasmRelu, wasmReluBackward, PARALLEL_MIN_FLOPS };
 export type { WasmVariant };
 export { setNumThreads, getNumThreads, shutdownThreads, workerCount } from "./threads.js";
-export {
-  wasmConv2dForward,
-  wasmConv2dBackward,
-  wasmConvForwardKernel,
-  wasmConvBackwardKernel,
-  conv2dOutputSize,
-} from "./conv.js";
-export type { Conv2dShape, Conv2dForwardArgs, Conv2dBackwardArgs } from "./conv.js";
+export { wasmConvForwardKernel, wasmConvBackwardKernel } from "./conv.js";
 
 /** True when this engine runs the SIMD128 + shared-memory module (compiles it on first call). */
 export function wasmAvailable(): boolean {
