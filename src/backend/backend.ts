@@ -112,6 +112,42 @@ export type AvgPool2dArgs = Pool2dArgs & { countIncludePad: boolean };
  * dispatch table (backend/dispatch.ts) decides, per backend, kernel, dtype, size and groups, which
  * implementation runs, with the JavaScript reference (backend/js) as the last resort of each.
  */
+// ---- Optimizer updates over many parameters at once ----
+
+/** SGD on every listed parameter (momentumBuffers null: no momentum). */
+export interface SgdUpdateArgs {
+  params: FloatArray[];
+  grads: FloatArray[];
+  momentumBuffers: FloatArray[] | null;
+  /** 1 where the momentum buffer is new (it takes the gradient as is). */
+  first: Uint8Array;
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
+/** Adam / AdamW on every listed parameter; per parameter, the bias-corrected step size and sqrt(1 - beta2^t). */
+export interface AdamUpdateArgs {
+  params: FloatArray[];
+  grads: FloatArray[];
+  expAvg: FloatArray[];
+  expAvgSq: FloatArray[];
+  maxExpAvgSq: FloatArray[] | null;
+  stepSize: Float64Array;
+  bc2Sqrt: Float64Array;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** AdamW's decoupled decay (else the L2 penalty goes into the gradient). */
+  decoupled: boolean;
+  maximize: boolean;
+}
+
 export interface Kernels {
   gemm(args: GemmArgs): void;
   /** im2col overwrites every entry of `cols` it addresses; col2im adds into `x`. */
@@ -129,6 +165,8 @@ export interface Kernels {
   relu(x: FloatArray, out: FloatArray): void;
   /** out = g * [x > 0]. */
   reluBackward(g: FloatArray, x: FloatArray, out: FloatArray): void;
+  sgdUpdate(args: SgdUpdateArgs): void;
+  adamUpdate(args: AdamUpdateArgs): void;
 }
 
 export type KernelName = keyof Kernels;

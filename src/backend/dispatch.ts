@@ -15,6 +15,7 @@ import {
   maxPool2dBackward as jsMaxPool2dBackward,
 } from "./js/pool.js";
 import { reluBackward as jsReluBackward, reluForward as jsRelu } from "./js/activation.js";
+import { adamUpdate as jsAdamUpdate, sgdUpdate as jsSgdUpdate } from "./js/optim-update.js";
 import { runtime } from "./wasm/runtime.js";
 import { wasmGemm } from "./wasm/gemm.js";
 import { wasmConvBackwardKernel, wasmConvForwardKernel } from "./wasm/conv.js";
@@ -66,6 +67,8 @@ const QUERY: { [K in KernelName]: (...args: Parameters<Kernels[K]>) => KernelQue
   avgPool2dBackward: (a) => one(dt(a.x), a.x.length),
   relu: (x) => one(dt(x), x.length),
   reluBackward: (g) => one(dt(g), g.length),
+  sgdUpdate: (a) => one(a.params[0] ? dt(a.params[0]) : "float32", a.params.length),
+  adamUpdate: (a) => one(a.params[0] ? dt(a.params[0]) : "float32", a.params.length),
 };
 
 const KERNELS = Object.keys(QUERY) as KernelName[];
@@ -115,6 +118,9 @@ export const jsTable: Table = {
   avgPool2dBackward: [{ impl: JS, run: jsAvgPool2dBackward }],
   relu: [{ impl: JS, run: jsRelu }],
   reluBackward: [{ impl: JS, run: jsReluBackward }],
+  // memory-bound, on arrays in the JS heap: every backend runs these loops (see optim-update.ts)
+  sgdUpdate: [{ impl: JS, run: jsSgdUpdate }],
+  adamUpdate: [{ impl: JS, run: jsAdamUpdate }],
 };
 
 const WASM = "WebAssembly SIMD";

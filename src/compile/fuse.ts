@@ -7,6 +7,9 @@
  * - ReLU after a linear or conv2d op (through a reshape) becomes the op's epilogue: applied in
  *   place to the op's output, its backward masks the incoming gradient with that output before the
  *   op's own backward runs.
+ * - optimizer.step() runs its update of every parameter of a group in one kernel call (sgdUpdate,
+ *   adamUpdate: the per-parameter arithmetic, bit for bit), zeroGrad() in one loop without an op
+ *   per gradient. RMSprop and Adagrad keep their per-parameter updates.
  * - A chain of unary elementwise ops (tanh, exp, neg, sigmoid, ...) whose result needs no gradient
  *   runs as one loop (each step rounded to float32 as the separate ops store it).
  */
@@ -17,6 +20,7 @@ import { allocate, allocateForOverwrite } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
 import { pointwiseOf } from "../ops/elementwise.js";
 import { contiguousData } from "../ops/util.js";
+import type { FusedMeta } from "../optim/optimizer.js";
 import type { Ref, Unit } from "./graph.js";
 
 /** Ops whose backward reads only their inputs, so their output may be changed in place. */
@@ -102,6 +106,13 @@ function pointwiseChain(fs: readonly ((v: number) => number)[], steps: readonly 
     }
     return Tensor.fromData(out, x.shape);
   };
+}
+
+/** What an optimizer unit offers to run fused (see Optimizer.step / zeroGrad), if anything. */
+function fusedMetaOf(u: Unit): FusedMeta["fused"] | null {
+  if (u.kind !== "optimizer" || u.def === null || typeof u.def !== "object") return null;
+  const f = (u.def as Partial<FusedMeta>).fused;
+  return f && typeof f.run === "function" ? f : null;
 }
 
 function valueId(ref: Ref | undefined): number | null {
@@ -190,6 +201,19 @@ export function fuse(
         push({ ...u, kind: "fused", name: "relu (in the epilogue)", run: identity, fusedFrom });
         continue;
       }
+    }
+    // optimizer.step() / zeroGrad(): one kernel call over all parameters (per group)
+    const fusedUpdate = fusedMetaOf(u);
+    if (fusedUpdate) {
+      const count = fusedUpdate.count();
+      const fusedFrom = [`${count} per-parameter ${u.name.endsWith(".zeroGrad") ? "clears" : "updates"}`];
+      push({
+        ...u,
+        name: `${u.name} (one ${fusedUpdate.kernel} over ${count} parameters)`,
+        run: fusedUpdate.run,
+        fusedFrom,
+      });
+      continue;
     }
     // unary elementwise op after unary elementwise op(s), no gradient needed: one loop
     const f = pointwiseOf(u.def);

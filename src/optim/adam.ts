@@ -1,6 +1,8 @@
+import { backend } from "../backend/index.js";
 import type { FloatArray, TypedArray } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { check, Optimizer, type ParamGroup, type ParamState, type ParamsInput } from "./optimizer.js";
+import { floatArrays } from "./sgd.js";
 
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
@@ -70,6 +72,54 @@ function adamUpdate(
   }
 }
 
+/** adamUpdate over a group's parameters in one call (the same arithmetic as adamUpdate above). */
+function adamGroup(
+  buffer: (state: ParamState, key: string, param: Tensor) => FloatArray,
+  decoupled: boolean,
+  group: ParamGroup<AdamOptions>,
+  params: readonly Tensor[],
+  grads: readonly TypedArray[],
+  states: readonly ParamState[],
+): boolean {
+  const ps = floatArrays(params, grads);
+  if (ps === null) return false;
+  const { lr, eps, weightDecay, amsgrad, maximize } = group;
+  const [beta1, beta2] = group.betas;
+  const n = params.length;
+  const stepSize = new Float64Array(n);
+  const bc2Sqrt = new Float64Array(n);
+  const expAvg: FloatArray[] = [];
+  const expAvgSq: FloatArray[] = [];
+  const maxExpAvgSq: FloatArray[] | null = amsgrad ? [] : null;
+  for (let k = 0; k < n; k++) {
+    const state = states[k];
+    const step = ((state.step as number | undefined) ?? 0) + 1;
+    state.step = step;
+    expAvg.push(buffer(state, "expAvg", params[k]));
+    expAvgSq.push(buffer(state, "expAvgSq", params[k]));
+    if (maxExpAvgSq) maxExpAvgSq.push(buffer(state, "maxExpAvgSq", params[k]));
+    stepSize[k] = lr / (1 - beta1 ** step);
+    bc2Sqrt[k] = Math.sqrt(1 - beta2 ** step);
+  }
+  backend().adamUpdate({
+    params: ps,
+    grads: grads as FloatArray[],
+    expAvg,
+    expAvgSq,
+    maxExpAvgSq,
+    stepSize,
+    bc2Sqrt,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weightDecay,
+    decoupled,
+    maximize,
+  });
+  return true;
+}
+
 /**
  * Adam (Kingma & Ba) with PyTorch's bias corrections; `weightDecay` adds λp to the gradient
  * (coupled L2). For decoupled weight decay use `AdamW`.
@@ -96,6 +146,19 @@ export class Adam extends Optimizer<AdamOptions> {
     state: ParamState,
   ): void {
     adamUpdate((s, k, t) => this.buffer(s, k, t), false, param, p, g, group, state);
+  }
+
+  protected override fusedKernel(): string {
+    return "adamUpdate";
+  }
+
+  protected override updateGroup(
+    group: ParamGroup<AdamOptions>,
+    params: readonly Tensor[],
+    grads: readonly TypedArray[],
+    states: readonly ParamState[],
+  ): boolean {
+    return adamGroup((s, k, t) => this.buffer(s, k, t), false, group, params, grads, states);
   }
 }
 
@@ -125,5 +188,18 @@ export class AdamW extends Optimizer<AdamOptions> {
     state: ParamState,
   ): void {
     adamUpdate((s, k, t) => this.buffer(s, k, t), true, param, p, g, group, state);
+  }
+
+  protected override fusedKernel(): string {
+    return "adamUpdate";
+  }
+
+  protected override updateGroup(
+    group: ParamGroup<AdamOptions>,
+    params: readonly Tensor[],
+    grads: readonly TypedArray[],
+    states: readonly ParamState[],
+  ): boolean {
+    return adamGroup((s, k, t) => this.buffer(s, k, t), true, group, params, grads, states);
   }
 }

@@ -31,6 +31,14 @@ export type ParamGroupInput<O extends BaseOptions = BaseOptions> = Partial<O> & 
 export type ParamsInput<O extends BaseOptions = BaseOptions> =
   Iterable<Tensor> | Iterable<ParamGroupInput<O>>;
 
+/**
+ * What an optimizer tells a compiled step's recorder about a unit it can run fused: the kernel,
+ * the fused version of the unit's function, and how many parameters it updates.
+ */
+export interface FusedMeta {
+  fused: { kernel: string; run: (...args: any[]) => unknown; count: () => number };
+}
+
 /** Per-parameter state: tensors (moment buffers) and numbers (step counts). */
 export type ParamState = Record<string, Tensor | number>;
 
@@ -193,9 +201,49 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
     this.paramGroups.push(full);
   }
 
+  /**
+   * The update of one group's parameters (those with a gradient, checked) in one kernel call, for
+   * a compiled step; false when this optimizer, or these options or arrays, have none (the caller
+   * then updates parameter by parameter). It must compute what `updateParam` computes, bit for bit.
+   */
+  protected updateGroup(
+    _group: ParamGroup<O>,
+    _params: readonly Tensor[],
+    _grads: readonly TypedArray[],
+    _states: readonly ParamState[],
+  ): boolean {
+    return false;
+  }
+
+  /** The kernel `updateGroup` runs, for displays ("sgdUpdate"), or null without one. */
+  protected fusedKernel(): string | null {
+    return null;
+  }
+
   /** Clears the gradients: sets them to null (PyTorch's default), or zeroes them in place. */
   zeroGrad(setToNone = true): void {
-    traced("optimizer", `${this.name}.zeroGrad`, [setToNone], (s: boolean) => this.zeroGradNow(s));
+    traced("optimizer", `${this.name}.zeroGrad`, [setToNone], (s: boolean) => this.zeroGradNow(s), {
+      fused: {
+        kernel: "fill",
+        run: (s: boolean) => this.zeroGradFused(s),
+        count: () => this.allParams().length,
+      },
+    } satisfies FusedMeta);
+  }
+
+  /** zeroGrad in one loop over the parameters: no op per gradient (a compiled step's replay). */
+  private zeroGradFused(setToNone: boolean): void {
+    for (const group of this.paramGroups) {
+      for (const p of group.params) {
+        const g = p.grad;
+        if (g === null) continue;
+        if (setToNone) p.grad = null;
+        else if (g.isContiguous()) {
+          g.data.fill(0);
+          g.bumpVersion();
+        } else noGrad(() => g.zero_());
+      }
+    }
   }
 
   private zeroGradNow(setToNone: boolean): void {
@@ -216,28 +264,31 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
    * loss (with gradients enabled) and returns it.
    */
   step(closure?: Closure): Tensor | number | undefined {
-    return traced("optimizer", `${this.name}.step`, [closure], (c?: Closure) => this.stepNow(c));
+    const kernel = this.fusedKernel();
+    const meta: FusedMeta | undefined =
+      kernel === null
+        ? undefined
+        : {
+            fused: {
+              kernel,
+              run: (c?: Closure) => this.stepNow(c, true),
+              count: () => this.allParams().filter((p) => p.grad !== null).length,
+            },
+          };
+    return traced("optimizer", `${this.name}.step`, [closure], (c?: Closure) => this.stepNow(c, false), meta);
   }
 
-  private stepNow(closure?: Closure): Tensor | number | undefined {
+  private stepNow(closure: Closure | undefined, fused: boolean): Tensor | number | undefined {
     let loss: Tensor | number | undefined;
     if (closure !== undefined) loss = enableGrad(closure);
     noGrad(() => {
       this.paramGroups.forEach((group, gi) => {
         this.validate(group);
+        if (fused && this.stepGroupFused(group, gi)) return;
         group.params.forEach((param, pi) => {
           const grad = param.grad;
           if (grad === null) return;
-          if (grad.numel() !== param.numel()) {
-            throw new RangeError(
-              `${this.name}.step: parameter ${pi} of group ${gi} has shape ${shapeToString(param.shape)} but its grad has shape ${shapeToString(grad.shape)}`,
-            );
-          }
-          if (!param.isContiguous()) {
-            throw new Error(
-              `${this.name}.step: parameter ${pi} of group ${gi} is a non-contiguous view; optimizers update contiguous tensors only`,
-            );
-          }
+          this.checkGrad(param, grad, gi, pi);
           let state = this.state.get(param);
           if (state === undefined) {
             state = {};
@@ -250,6 +301,46 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
       });
     });
     return loss;
+  }
+
+  /** One group through `updateGroup`; false (nothing done) when it has no fused update for it. */
+  private stepGroupFused(group: ParamGroup<O>, gi: number): boolean {
+    const params: Tensor[] = [];
+    const grads: TypedArray[] = [];
+    const states: ParamState[] = [];
+    group.params.forEach((param, pi) => {
+      const grad = param.grad;
+      if (grad === null) return;
+      this.checkGrad(param, grad, gi, pi);
+      let state = this.state.get(param);
+      if (state === undefined) {
+        state = {};
+        this.state.set(param, state);
+      }
+      params.push(param);
+      grads.push(contiguousData(grad));
+      states.push(state);
+    });
+    if (params.length === 0) return true;
+    if (!this.updateGroup(group, params, grads, states)) return false;
+    params.forEach((param, k) => {
+      param.bumpVersion();
+      traceNote("optimizer-state", this, [param, param.grad, ...Object.values(states[k])]);
+    });
+    return true;
+  }
+
+  private checkGrad(param: Tensor, grad: Tensor, gi: number, pi: number): void {
+    if (grad.numel() !== param.numel()) {
+      throw new RangeError(
+        `${this.name}.step: parameter ${pi} of group ${gi} has shape ${shapeToString(param.shape)} but its grad has shape ${shapeToString(grad.shape)}`,
+      );
+    }
+    if (!param.isContiguous()) {
+      throw new Error(
+        `${this.name}.step: parameter ${pi} of group ${gi} is a non-contiguous view; optimizers update contiguous tensors only`,
+      );
+    }
   }
 
   /** A state buffer of `param`'s shape and dtype, created (filled with `fill`) on first use. */

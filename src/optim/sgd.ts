@@ -1,3 +1,4 @@
+import { backend } from "../backend/index.js";
 import type { FloatArray, TypedArray } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { check, Optimizer, type ParamGroup, type ParamState, type ParamsInput } from "./optimizer.js";
@@ -43,6 +44,43 @@ export class SGD extends Optimizer<SGDOptions> {
         `SGD: nesterov needs momentum > 0 and dampening 0 (got momentum ${o.momentum}, dampening ${o.dampening})`,
       );
     }
+  }
+
+  protected override fusedKernel(): string {
+    return "sgdUpdate";
+  }
+
+  /** Every parameter of the group in one sgdUpdate call (bit-equal to updateParam). */
+  protected override updateGroup(
+    group: ParamGroup<SGDOptions>,
+    params: readonly Tensor[],
+    grads: readonly TypedArray[],
+    states: readonly ParamState[],
+  ): boolean {
+    const ps = floatArrays(params, grads);
+    if (ps === null) return false;
+    const first = new Uint8Array(params.length);
+    let momentumBuffers: FloatArray[] | null = null;
+    if (group.momentum !== 0) {
+      momentumBuffers = params.map((param, k) => {
+        first[k] = "momentumBuffer" in states[k] ? 0 : 1;
+        return this.buffer(states[k], "momentumBuffer", param);
+      });
+    }
+    const { lr, momentum, dampening, weightDecay, nesterov, maximize } = group;
+    backend().sgdUpdate({
+      params: ps,
+      grads: grads as FloatArray[],
+      momentumBuffers,
+      first,
+      lr,
+      momentum,
+      dampening,
+      weightDecay,
+      nesterov,
+      maximize,
+    });
+    return true;
   }
 
   protected updateParam(
@@ -96,4 +134,19 @@ function plainStep64(p: Float64Array, g: Float64Array, lr: number, wd: number, m
     if (wd !== 0) d += wd * p[i];
     p[i] = p[i] - lr * d;
   }
+}
+
+/** The parameters' arrays, when each gradient is a float array of its parameter's dtype (else null). */
+export function floatArrays(params: readonly Tensor[], grads: readonly TypedArray[]): FloatArray[] | null {
+  const out: FloatArray[] = [];
+  for (let k = 0; k < params.length; k++) {
+    const p = params[k].data;
+    const g = grads[k];
+    const same =
+      (p instanceof Float32Array && g instanceof Float32Array) ||
+      (p instanceof Float64Array && g instanceof Float64Array);
+    if (!same || p.length !== g.length) return null;
+    out.push(p);
+  }
+  return out;
 }

@@ -41,6 +41,8 @@ const KERNELS: KernelName[] = [
   "avgPool2dBackward",
   "relu",
   "reluBackward",
+  "sgdUpdate",
+  "adamUpdate",
 ];
 const q = (o: Partial<KernelQuery>): KernelQuery => ({ dtype: "float32", size: 1, groups: 1, ...o });
 
