@@ -84,9 +84,19 @@ interface Collector {
 export class KernelClient {
   readonly session = randomUUID();
   readonly signer: Signer;
-  readonly shell = new zmq.Dealer();
+  // The kernel sends input requests to the identity of the shell socket that sent the
+  // execute_request, on the stdin socket: both carry the session id as identity (as jupyter_client).
+  readonly shell = new zmq.Dealer({ routingId: this.session });
   readonly control = new zmq.Dealer();
   readonly iopub = new zmq.Subscriber();
+  readonly stdin = new zmq.Dealer({ routingId: this.session });
+  /**
+   * Answers input requests (execute with allowStdin): its result is sent as the input_reply;
+   * `undefined` sends nothing (the request stays unanswered, e.g. to interrupt it).
+   */
+  onInputRequest: ((msg: IncomingMessage) => string | undefined | Promise<string | undefined>) | undefined;
+  /** Every input_request received, in order. */
+  readonly inputRequests: IncomingMessage[] = [];
   process: ChildProcess | undefined;
   /** Date.now() when the kernel process was spawned. */
   startedAt: number | undefined;
@@ -102,7 +112,7 @@ export class KernelClient {
 
   constructor(readonly connection: ConnectionInfo) {
     this.signer = new Signer(connection.key, connection.signature_scheme);
-    for (const s of [this.shell, this.control, this.iopub]) s.linger = 0;
+    for (const s of [this.shell, this.control, this.iopub, this.stdin]) s.linger = 0;
   }
 
   /** Start a kernel process and connect to it. */
@@ -148,6 +158,8 @@ export class KernelClient {
     this.control.connect(endpoint(c, "control"));
     this.iopub.connect(endpoint(c, "iopub"));
     this.iopub.subscribe();
+    this.stdin.connect(endpoint(c, "stdin"));
+    void this.#stdinLoop();
     void this.#loop(this.shell);
     void this.#loop(this.control);
     void this.#iopubLoop();
@@ -172,6 +184,36 @@ export class KernelClient {
     } catch {
       // closed
     }
+  }
+
+  async #stdinLoop(): Promise<void> {
+    try {
+      for await (const frames of this.stdin) {
+        let msg: IncomingMessage;
+        try {
+          msg = deserialize(frames, this.signer);
+        } catch {
+          continue;
+        }
+        if (msg.header.msg_type !== "input_request") continue;
+        this.inputRequests.push(msg);
+        const value = await this.onInputRequest?.(msg);
+        if (value !== undefined) await this.inputReply(value, msg.header);
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  /** Send an input_reply on the stdin socket (parent: the input_request's header, when given). */
+  async inputReply(value: string, parent: Partial<JupyterMessage["header"]> = {}): Promise<void> {
+    const msg: JupyterMessage = {
+      header: makeHeader("input_reply", this.session, "client"),
+      parent_header: parent,
+      metadata: {},
+      content: { value },
+    };
+    await this.stdin.send(serialize(msg, this.signer));
   }
 
   async #iopubLoop(): Promise<void> {
@@ -271,6 +313,8 @@ export class KernelClient {
       storeHistory?: boolean;
       stopOnError?: boolean;
       msgId?: string;
+      /** Let the kernel send input requests (answered by onInputRequest). */
+      allowStdin?: boolean;
     } = {},
   ): Promise<ExecuteResult> {
     return this.request(
@@ -280,7 +324,7 @@ export class KernelClient {
         silent: !!options.silent,
         store_history: options.storeHistory !== false,
         user_expressions: {},
-        allow_stdin: false,
+        allow_stdin: !!options.allowStdin,
         stop_on_error: options.stopOnError !== false,
       },
       { timeoutMs: options.timeoutMs, msgId: options.msgId },
@@ -343,7 +387,7 @@ export class KernelClient {
   async close(timeoutMs = 5000): Promise<number | null> {
     if (!this.#closed) {
       this.#closed = true;
-      for (const s of [this.shell, this.control, this.iopub]) if (!s.closed) s.close();
+      for (const s of [this.shell, this.control, this.iopub, this.stdin]) if (!s.closed) s.close();
     }
     let code: number | null = null;
     if (this.process && this.#exit) {

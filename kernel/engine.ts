@@ -8,6 +8,11 @@ export interface EngineIO {
   display(payload: DisplayPayload, displayId: string | undefined, update: boolean): void;
   clearOutput(wait: boolean): void;
   /**
+   * Ask the frontend for a line of input (stdin.ts); rejects with StdinNotImplementedError when
+   * the running request does not allow stdin. Absent in engines' test doubles.
+   */
+  input?(prompt: string, password: boolean, source: "input" | "stdin"): Promise<string>;
+  /**
    * An error raised after its cell ended (unhandled rejection, exception in a timer); `origin` is
    * the `origin` of the execution that caused it, when known.
    */

@@ -6,6 +6,8 @@
 import { randomUUID } from "node:crypto";
 import type { DisplayPayload } from "./display.js";
 import type { Engine, EngineIO, ErrorInfo, ExecuteOutcome } from "./engine.js";
+import { KeyboardInterrupt } from "./interrupt.js";
+import { STDIN_ALTERNATIVE, StdinNotImplementedError, type InputSource } from "./stdin.js";
 import {
   makeHeader,
   PROTOCOL_VERSION,
@@ -75,6 +77,10 @@ export class KernelHandler {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastOutputText = "";
   #lastFlush = -Infinity;
+  /** Where input requests of the running execute_request go (undefined while none runs). */
+  #stdinTarget: { parent: MessageHeader; idents: Uint8Array[]; allowed: boolean } | undefined;
+  #pendingInput:
+    { id: string; source: InputSource; resolve: (v: string) => void; reject: (e: Error) => void } | undefined;
 
   constructor(options: HandlerOptions) {
     this.#opts = options;
@@ -106,6 +112,81 @@ export class KernelHandler {
     };
     if (channel === "control") this.#controlQueue = this.#controlQueue.then(run);
     else this.#shellQueue = this.#shellQueue.then(run);
+  }
+
+  /**
+   * A message from the stdin channel (the transport passes it at once: the shell queue is busy
+   * with the cell that waits for it). An input_reply answers the waiting input request.
+   */
+  receiveStdin(msg: IncomingMessage): void {
+    if (msg.header.msg_type !== "input_reply") {
+      this.#log(`ignoring ${msg.header.msg_type} on stdin: only input_reply is expected there`);
+      return;
+    }
+    const p = this.#pendingInput;
+    const parent = msg.parent_header?.msg_id;
+    if (!p) {
+      this.#log("input_reply while no input request waits: ignored");
+      return;
+    }
+    if (parent !== undefined && parent !== p.id) {
+      this.#log(`input_reply to ${String(parent)} while ${p.id} waits: ignored`);
+      return;
+    }
+    this.#pendingInput = undefined;
+    p.resolve(String(msg.content.value ?? ""));
+  }
+
+  /**
+   * Asks the client of the running execute_request for a line (input_request on stdin, parent:
+   * the execute_request). Fails at once with StdinNotImplementedError when that request did not
+   * allow stdin or no cell runs.
+   */
+  requestInput(prompt: string, password: boolean, source: InputSource = "input"): Promise<string> {
+    const what = source === "stdin" ? "process.stdin was read" : "input() was called";
+    const target = this.#stdinTarget;
+    if (!target)
+      return Promise.reject(
+        new StdinNotImplementedError(`${what} while no cell is running (input requests belong to a cell)`),
+      );
+    if (!target.allowed)
+      return Promise.reject(
+        new StdinNotImplementedError(
+          `${what} but this frontend does not support input requests (its execute_request has allow_stdin false, as nbconvert and jupyter execute send)`,
+        ),
+      );
+    if (this.#pendingInput)
+      return Promise.reject(
+        new Error(`${what} while another input request still waits for its reply: await the first one`),
+      );
+    this.flushStreams(); // what the cell printed before asking comes first
+    const msg = this.#message("input_request", { prompt, password }, target.parent);
+    return new Promise<string>((resolve, reject) => {
+      this.#pendingInput = { id: msg.header.msg_id, source, resolve, reject };
+      this.#out.send("stdin", msg, target.idents);
+    });
+  }
+
+  /** An interrupt (interrupt_request or SIGINT): a waiting input request fails with KeyboardInterrupt. */
+  interruptInput(): void {
+    const p = this.#pendingInput;
+    if (!p) return;
+    this.#pendingInput = undefined;
+    p.reject(new KeyboardInterrupt("interrupted by the user while waiting for input"));
+  }
+
+  /** The execute_request ended: a request still waiting is withdrawn (its reply will be ignored). */
+  #endInput(): void {
+    this.#stdinTarget = undefined;
+    const p = this.#pendingInput;
+    if (!p) return;
+    this.#pendingInput = undefined;
+    if (p.source === "stdin")
+      this.#write(
+        "stderr",
+        `process.stdin: the cell ended while a read was waiting for input; the request was withdrawn. ${STDIN_ALTERNATIVE}.\n`,
+      );
+    p.reject(new Error("the cell ended before its input request was answered"));
   }
 
   /** Resolves once every received request has been handled (for tests). */
@@ -196,6 +277,7 @@ export class KernelHandler {
         this.#publish(update ? "update_display_data" : "display_data", content);
       },
       clearOutput: (wait) => this.#publish("clear_output", { wait }),
+      input: (prompt, password, source) => this.requestInput(prompt, password, source),
       lateError: (err: ErrorInfo, origin?: unknown) => {
         // Charged to the request that caused it (clients match outputs by parent), not the running one.
         const parent = isHeader(origin) ? origin : this.#outputParent;
@@ -262,6 +344,7 @@ export class KernelHandler {
         }
         case "interrupt_request":
           this.#engine.interrupt();
+          this.interruptInput();
           this.#reply(channel, req, { status: "ok" });
           break;
         case "shutdown_request": {
@@ -338,6 +421,7 @@ export class KernelHandler {
     this.#outputParent = req.header;
     this.#lastOutputText = "";
     if (!silent) this.#publish("execute_input", { code, execution_count: count });
+    this.#stdinTarget = { parent: req.header, idents: req.idents, allowed: c.allow_stdin === true };
 
     let outcome: ExecuteOutcome;
     try {
@@ -356,6 +440,7 @@ export class KernelHandler {
         traceback: [String(err?.stack ?? e)],
       };
     }
+    this.#endInput();
     this.flushStreams();
     let outputText: string | null = this.#lastOutputText || null;
     if (outcome.status === "ok") {

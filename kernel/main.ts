@@ -8,7 +8,8 @@
  * process.stdout/stderr, SIGINT (one permanent listener: Node's default handler never runs), the
  * interrupt control block shared with the socket thread (interrupt.ts), and `process.exit` in a
  * cell (the cell gets a SystemExit error reply, then the kernel closes its sockets and exits with
- * that code, which the client's restarter sees). Debug log: set CNNLAB_KERNEL_LOG=/path/to/file.
+ * that code, which the client's restarter sees), and the globals that reach outside a cell:
+ * `input`/`prompt`/`process.stdin` (stdin.ts) and `require` (cell-require.ts). Debug log: set CNNLAB_KERNEL_LOG=/path/to/file.
  * Nothing is written to the process's stderr.
  */
 import { Console } from "node:console";
@@ -28,7 +29,9 @@ import type {
 import { KernelHandler } from "./handler.js";
 import { kernelBanner, languageInfo } from "./info.js";
 import { InterruptControl, KeyboardInterrupt } from "./interrupt.js";
+import { makeCellRequire } from "./cell-require.js";
 import { packageVersion } from "./paths.js";
+import { installStdinGlobals, StdinNotImplementedError } from "./stdin.js";
 import { backendSummary } from "../src/backend/index.js";
 import type { ToMain, ToWorker, WorkerInit } from "./transport-worker.js";
 import type { TsEngine } from "./ts-engine.js";
@@ -127,6 +130,22 @@ class LazyEngine implements Engine {
   setIO(io: EngineIO): void {
     this.#io = io;
     captureProcessOutput(io);
+    installStdinGlobals({
+      request: (prompt, password, source) =>
+        io.input
+          ? io.input(prompt, password, source)
+          : Promise.reject(new StdinNotImplementedError("this kernel has no stdin channel")),
+      failCell: (e) => this.#loaded?.runner.failRunning(e),
+    });
+    const cellRequire = makeCellRequire(process.cwd(), (name) =>
+      name === "cnnlab" ? (globalThis as Record<string, unknown>).cnnlab : undefined,
+    );
+    Object.defineProperty(globalThis, "require", {
+      value: cellRequire,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
   }
   async execute(code: string, o: ExecuteOptions): Promise<ExecuteOutcome> {
     if (exiting) return new Promise<never>(() => {});
@@ -261,6 +280,10 @@ function main(): void {
         break;
       case "msg":
         if (shuttingDown) return;
+        if (m.channel === "stdin") {
+          handler.receiveStdin(m.msg);
+          break;
+        }
         if (m.channel === "shell" && m.msg.header.msg_type === "execute_request")
           executionNumbers.set(m.msg.header.msg_id, control.received());
         handler.receive(m.channel, m.msg, m.receivedAt);
@@ -271,6 +294,7 @@ function main(): void {
         break;
       case "interrupt":
         engine.interrupt();
+        handler.interruptInput();
         break;
       case "terminated":
         log(`the socket thread terminated execution ${m.seq}`);
@@ -297,6 +321,7 @@ function main(): void {
     if (signalsInWorker) return;
     control.request();
     engine.interrupt();
+    handler.interruptInput();
   });
   // Exit with the Jupyter process that started us (it sets JPY_PARENT_PID), like ipykernel.
   const parentPid = Number(process.env.JPY_PARENT_PID);

@@ -2,8 +2,8 @@
  * The socket thread: owns the five zeromq sockets (shell, control, iopub, stdin, heartbeat), so
  * the heartbeat answers and messages flow while the main thread runs a cell synchronously.
  *
- * Incoming shell/control messages are checked (signature, framing, JSON) here; bad ones are dropped
- * and logged. Good ones are posted to the main thread as {kind: "msg", channel, msg, receivedAt}:
+ * Incoming shell/control/stdin messages are checked (signature, framing, JSON) here; bad ones are
+ * dropped and logged. Good ones are posted to the main thread as {kind: "msg", channel, msg, receivedAt}:
  * every request is answered by the handler (handler.ts) on the main thread, except kernel_info on
  * control, which a handler of its own answers here (same code, so it works while a cell runs).
  * This thread implements no protocol itself. The main thread posts {kind: "send", channel, msg, idents} and {kind: "close"};
@@ -58,7 +58,12 @@ export interface WorkerInit {
 
 export type ToMain =
   | { kind: "ready"; signals: boolean }
-  | { kind: "msg"; channel: "shell" | "control"; msg: ReturnType<typeof deserialize>; receivedAt: number }
+  | {
+      kind: "msg";
+      channel: "shell" | "control" | "stdin";
+      msg: ReturnType<typeof deserialize>;
+      receivedAt: number;
+    }
   /** SIGINT arrived: the running execution was asked to stop (fail it if it is only awaiting). */
   | { kind: "interrupt" }
   /** Execution `seq` had its JavaScript terminated. */
@@ -160,13 +165,20 @@ async function heartbeat(): Promise<void> {
   }
 }
 
-async function drainStdin(): Promise<void> {
+/** input_reply messages (stdin.ts) go to the main thread at once, like shell and control ones. */
+async function stdinLoop(): Promise<void> {
   try {
     for await (const frames of stdin) {
-      log(`ignored a stdin message (${frames.length} frames): input requests are not supported`);
+      const receivedAt = performance.timeOrigin + performance.now();
+      try {
+        const msg = deserialize(frames, signer);
+        port.postMessage({ kind: "msg", channel: "stdin", msg, receivedAt } satisfies ToMain);
+      } catch (e) {
+        log(`dropped a message on stdin: ${(e as Error).message}`);
+      }
     }
-  } catch {
-    // closed
+  } catch (e) {
+    if (!stdin.closed) log(`stdin receive loop ended: ${(e as Error).message}`);
   }
 }
 
@@ -410,7 +422,7 @@ async function main(): Promise<void> {
   void receiveLoop(shell, "shell");
   void receiveLoop(control, "control");
   void heartbeat();
-  void drainStdin();
+  void stdinLoop();
 }
 
 void main();

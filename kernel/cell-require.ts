@@ -1,0 +1,48 @@
+/**
+ * `require` in cells. Cells are ES module code, where Node has no `require`, but the checker sees
+ * @types/node's global one, so `require("fs")` type-checks: the kernel gives cells a real one,
+ * resolving from the notebook's folder (then from where cnnlab is installed, like imports).
+ * Built-in modules of the kernel (`cnnlab`, `tslab`) come from `builtins`, the same instances
+ * imports get.
+ */
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { packageRoot } from "./paths.js";
+
+export function makeCellRequire(cwd: string, builtins: (name: string) => unknown): NodeJS.Require {
+  const fromCwd = createRequire(join(cwd, "noop.js"));
+  const fromPackage = createRequire(join(packageRoot, "noop.js"));
+  const pick = (spec: string): NodeJS.Require => {
+    if (spec.startsWith(".") || spec.startsWith("/") || spec.startsWith("node:")) return fromCwd;
+    try {
+      fromCwd.resolve(spec);
+      return fromCwd;
+    } catch {
+      return fromPackage;
+    }
+  };
+  const cellRequire = ((spec: string) => {
+    if (typeof spec !== "string")
+      throw new TypeError(`require: the module name must be a string, got ${typeof spec}`);
+    const builtin = builtins(spec);
+    if (builtin !== undefined) return builtin;
+    try {
+      return pick(spec)(spec);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "ERR_REQUIRE_ESM")
+        throw new Error(
+          `require("${spec}"): it is an ES module, which require cannot load in this Node; use import ... from "${spec}" (or await import("${spec}")) in the cell`,
+        );
+      throw e;
+    }
+  }) as NodeJS.Require;
+  const resolve = ((spec: string, options?: { paths?: string[] }) =>
+    pick(spec).resolve(spec, options)) as NodeJS.RequireResolve;
+  resolve.paths = (spec: string) => fromCwd.resolve.paths(spec);
+  cellRequire.resolve = resolve;
+  cellRequire.cache = fromCwd.cache;
+  cellRequire.extensions = fromCwd.extensions;
+  cellRequire.main = undefined;
+  return cellRequire;
+}
