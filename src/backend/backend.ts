@@ -1,4 +1,10 @@
 import type { FloatArray } from "../tensor/dtype.js";
+import type * as jsIndexing from "./js/indexing.js";
+import type * as jsLoss from "./js/loss.js";
+import type * as jsNorm from "./js/norm.js";
+import type * as jsSoftmax from "./js/softmax.js";
+
+export type { LrnConfig } from "./js/norm.js";
 
 /**
  * Row-major GEMM on exact-length views of one dtype:
@@ -167,6 +173,32 @@ export interface Kernels {
   reluBackward(g: FloatArray, x: FloatArray, out: FloatArray): void;
   sgdUpdate(args: SgdUpdateArgs): void;
   adamUpdate(args: AdamUpdateArgs): void;
+
+  // The op families below take the signature of their JavaScript reference (backend/js/<family>.ts,
+  // where each is documented), so that the contract is written once.
+
+  // normalization (backend/js/norm.ts)
+  channelMoments: typeof jsNorm.channelMoments;
+  channelAffine: typeof jsNorm.channelAffine;
+  channelAffineBackward: typeof jsNorm.channelAffineBackward;
+  batchNormBackward: typeof jsNorm.batchNormBackward;
+  rowNormalize: typeof jsNorm.rowNormalize;
+  rowNormalizeBackward: typeof jsNorm.rowNormalizeBackward;
+  lrn: typeof jsNorm.lrn;
+  lrnBackward: typeof jsNorm.lrnBackward;
+  // softmax and log-softmax (backend/js/softmax.ts)
+  softmax: typeof jsSoftmax.softmax;
+  softmaxBackward: typeof jsSoftmax.softmaxBackward;
+  // losses (backend/js/loss.ts)
+  nllLoss: typeof jsLoss.nllLoss;
+  nllLossBackward: typeof jsLoss.nllLossBackward;
+  multiMarginLoss: typeof jsLoss.multiMarginLoss;
+  multiMarginLossBackward: typeof jsLoss.multiMarginLossBackward;
+  // indexing (backend/js/indexing.ts)
+  indexSelect: typeof jsIndexing.indexSelect;
+  indexAdd: typeof jsIndexing.indexAdd;
+  gather: typeof jsIndexing.gather;
+  scatterAdd: typeof jsIndexing.scatterAdd;
 }
 
 export type KernelName = keyof Kernels;

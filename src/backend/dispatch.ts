@@ -5,6 +5,7 @@
  * is the only place that decides which code runs for a kernel call; backendInfo() prints it.
  */
 import type { Backend, Kernels, KernelName } from "./backend.js";
+import type { DType } from "../tensor/dtype.js";
 import { gemm as jsGemm } from "./js/gemm.js";
 import { col2im as jsCol2im, im2col as jsIm2col } from "./js/conv.js";
 import { gemmConv2dBackward, gemmConv2dForward } from "./js/conv-gemm.js";
@@ -16,6 +17,10 @@ import {
 } from "./js/pool.js";
 import { reluBackward as jsReluBackward, reluForward as jsRelu } from "./js/activation.js";
 import { adamUpdate as jsAdamUpdate, sgdUpdate as jsSgdUpdate } from "./js/optim-update.js";
+import * as jsNorm from "./js/norm.js";
+import * as jsSoftmax from "./js/softmax.js";
+import * as jsLoss from "./js/loss.js";
+import * as jsIndexing from "./js/indexing.js";
 import { runtime } from "./wasm/runtime.js";
 import { wasmGemm } from "./wasm/gemm.js";
 import { wasmConvBackwardKernel, wasmConvForwardKernel } from "./wasm/conv.js";
@@ -27,7 +32,7 @@ import { blasConvBackward, blasConvForward } from "./native/conv.js";
 
 /** What a kernel call is, as far as choosing its implementation goes. */
 export interface KernelQuery {
-  dtype: "float32" | "float64";
+  dtype: DType;
   /** Elements the kernel reads (GEMM: m·n·k; conv: the input's elements). */
   size: number;
   groups: number;
@@ -50,9 +55,15 @@ export type Table = { [K in KernelName]: Rule<K>[] };
  */
 export const WASM_ELEMENTWISE_MIN = 1 << 16;
 
-const dt = (a: Float32Array | Float64Array): "float32" | "float64" =>
-  a instanceof Float64Array ? "float64" : "float32";
-const one = (dtype: "float32" | "float64", size: number): KernelQuery => ({ dtype, size, groups: 1 });
+const dt = (a: ArrayLike<number>): DType =>
+  a instanceof Float64Array
+    ? "float64"
+    : a instanceof Int32Array
+      ? "int32"
+      : a instanceof Uint8Array
+        ? "bool"
+        : "float32";
+const one = (dtype: DType, size: number): KernelQuery => ({ dtype, size, groups: 1 });
 
 /** How each kernel's arguments map to a query. */
 const QUERY: { [K in KernelName]: (...args: Parameters<Kernels[K]>) => KernelQuery } = {
@@ -69,6 +80,24 @@ const QUERY: { [K in KernelName]: (...args: Parameters<Kernels[K]>) => KernelQue
   reluBackward: (g) => one(dt(g), g.length),
   sgdUpdate: (a) => one(a.params[0] ? dt(a.params[0]) : "float32", a.params.length),
   adamUpdate: (a) => one(a.params[0] ? dt(a.params[0]) : "float32", a.params.length),
+  channelMoments: (x) => one(dt(x), x.length),
+  channelAffine: (_x, _n, _c, _s, _sc, _sh, out) => one(dt(out), out.length),
+  channelAffineBackward: (x) => one(dt(x), x.length),
+  batchNormBackward: (x) => one(dt(x), x.length),
+  rowNormalize: (_x, _r, _s, _e, out) => one(dt(out), out.length),
+  rowNormalizeBackward: (_g, _xh, _is, _r, _s, dx) => one(dt(dx), dx.length),
+  lrn: (_x, _n, _c, _s, _cfg, out) => one(dt(out), out.length),
+  lrnBackward: (x) => one(dt(x), x.length),
+  softmax: (_x, out) => one(dt(out), out.length),
+  softmaxBackward: (_y, _g, dx) => one(dt(dx), dx.length),
+  nllLoss: (x) => one(dt(x), x.length),
+  nllLossBackward: (_t, _w, _g, _p, _c, _s, _i, dx) => one(dt(dx), dx.length),
+  multiMarginLoss: (x) => one(dt(x), x.length),
+  multiMarginLossBackward: (x) => one(dt(x), x.length),
+  indexSelect: (_x, _o, _s, _i, _idx, out) => one(dt(out), out.length),
+  indexAdd: (_src, _o, _s, _i, _idx, out) => one(dt(out), out.length),
+  gather: (_x, _xs, _d, _idx, _is, out) => one(dt(out), out.length),
+  scatterAdd: (out, _xs, _d, idx) => one(dt(out), idx.length),
 };
 
 const KERNELS = Object.keys(QUERY) as KernelName[];
@@ -121,6 +150,24 @@ export const jsTable: Table = {
   // memory-bound, on arrays in the JS heap: every backend runs these loops (see optim-update.ts)
   sgdUpdate: [{ impl: JS, run: jsSgdUpdate }],
   adamUpdate: [{ impl: JS, run: jsAdamUpdate }],
+  channelMoments: [{ impl: JS, run: jsNorm.channelMoments }],
+  channelAffine: [{ impl: JS, run: jsNorm.channelAffine }],
+  channelAffineBackward: [{ impl: JS, run: jsNorm.channelAffineBackward }],
+  batchNormBackward: [{ impl: JS, run: jsNorm.batchNormBackward }],
+  rowNormalize: [{ impl: JS, run: jsNorm.rowNormalize }],
+  rowNormalizeBackward: [{ impl: JS, run: jsNorm.rowNormalizeBackward }],
+  lrn: [{ impl: JS, run: jsNorm.lrn }],
+  lrnBackward: [{ impl: JS, run: jsNorm.lrnBackward }],
+  softmax: [{ impl: JS, run: jsSoftmax.softmax }],
+  softmaxBackward: [{ impl: JS, run: jsSoftmax.softmaxBackward }],
+  nllLoss: [{ impl: JS, run: jsLoss.nllLoss }],
+  nllLossBackward: [{ impl: JS, run: jsLoss.nllLossBackward }],
+  multiMarginLoss: [{ impl: JS, run: jsLoss.multiMarginLoss }],
+  multiMarginLossBackward: [{ impl: JS, run: jsLoss.multiMarginLossBackward }],
+  indexSelect: [{ impl: JS, run: jsIndexing.indexSelect }],
+  indexAdd: [{ impl: JS, run: jsIndexing.indexAdd }],
+  gather: [{ impl: JS, run: jsIndexing.gather }],
+  scatterAdd: [{ impl: JS, run: jsIndexing.scatterAdd }],
 };
 
 const WASM = "WebAssembly SIMD";

@@ -3,6 +3,7 @@
  * `elu`, `gelu`. softmax/logSoftmax are hand-written (one pass each way); the rest compose or use
  * small elementwise kernels.
  */
+import { backend } from "../backend/index.js";
 import { defineOp, type Ctx } from "../autograd/function.js";
 import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { normalizeDim, numel, shapeToString } from "../tensor/shape.js";
@@ -11,75 +12,6 @@ import { Tensor } from "../tensor/tensor.js";
 import { linearRaw } from "./matmul.js";
 import { contiguousData, requireFloating, requireTensor } from "./util.js";
 import { reshape } from "./view.js";
-
-// ---------------------------------------------------------------- kernels (pure, typed arrays)
-
-/**
- * Softmax (or log-softmax) of a contiguous [outer, size, inner] block along the middle axis,
- * subtracting the maximum first for stability.
- */
-function softmaxKernel(
-  x: ArrayLike<number>,
-  out: FloatArray,
-  outer: number,
-  size: number,
-  inner: number,
-  log: boolean,
-): void {
-  for (let o = 0; o < outer; o++) {
-    const base = o * size * inner;
-    for (let i = 0; i < inner; i++) {
-      const start = base + i;
-      let m = -Infinity;
-      for (let k = 0, p = start; k < size; k++, p += inner) if (x[p] > m) m = x[p];
-      if (m === -Infinity || Number.isNaN(m)) m = 0;
-      let s = 0;
-      if (log) {
-        for (let k = 0, p = start; k < size; k++, p += inner) s += Math.exp(x[p] - m);
-        const lse = m + Math.log(s);
-        for (let k = 0, p = start; k < size; k++, p += inner) out[p] = x[p] - lse;
-      } else {
-        // exp once, into the output, then normalize (the sum is taken in double precision)
-        for (let k = 0, p = start; k < size; k++, p += inner) {
-          const e = Math.exp(x[p] - m);
-          out[p] = e;
-          s += e;
-        }
-        const inv = 1 / s;
-        for (let k = 0, p = start; k < size; k++, p += inner) out[p] *= inv;
-      }
-    }
-  }
-}
-
-/**
- * Backward of softmax: dx = y (g - Σ g y); of log-softmax: dx = g - exp(y) Σ g, both along the
- * middle axis of [outer, size, inner].
- */
-function softmaxBackwardKernel(
-  y: ArrayLike<number>,
-  g: ArrayLike<number>,
-  dx: FloatArray,
-  outer: number,
-  size: number,
-  inner: number,
-  log: boolean,
-): void {
-  for (let o = 0; o < outer; o++) {
-    const base = o * size * inner;
-    for (let i = 0; i < inner; i++) {
-      const start = base + i;
-      let s = 0;
-      if (log) {
-        for (let k = 0, p = start; k < size; k++, p += inner) s += g[p];
-        for (let k = 0, p = start; k < size; k++, p += inner) dx[p] = g[p] - Math.exp(y[p]) * s;
-      } else {
-        for (let k = 0, p = start; k < size; k++, p += inner) s += g[p] * y[p];
-        for (let k = 0, p = start; k < size; k++, p += inner) dx[p] = y[p] * (g[p] - s);
-      }
-    }
-  }
-}
 
 function layout(shape: readonly number[], dim: number): { outer: number; size: number; inner: number } {
   return { outer: numel(shape.slice(0, dim)), size: shape[dim], inner: numel(shape.slice(dim + 1)) };
@@ -91,7 +23,7 @@ function softmaxFunction(name: string, log: boolean) {
     forward(ctx: Ctx<{ dim: number }>, x: Tensor, dim: number) {
       const { outer, size, inner } = layout(x.shape, dim);
       const out = allocate(x.dtype, x.numel()) as FloatArray;
-      softmaxKernel(contiguousData(x), out, outer, size, inner, log);
+      backend().softmax(contiguousData(x), out, outer, size, inner, log);
       const y = Tensor.fromData(out, x.shape);
       ctx.saveForBackward(y);
       ctx.dim = dim;
@@ -101,7 +33,7 @@ function softmaxFunction(name: string, log: boolean) {
       const [y] = ctx.savedTensors;
       const { outer, size, inner } = layout(y.shape, ctx.dim);
       const dx = allocate(y.dtype, y.numel()) as FloatArray;
-      softmaxBackwardKernel(y.data, contiguousData(g), dx, outer, size, inner, log);
+      backend().softmaxBackward(y.data, contiguousData(g), dx, outer, size, inner, log);
       return [Tensor.fromData(dx, y.shape), null];
     },
   });

@@ -1,3 +1,4 @@
+import { backend } from "../backend/index.js";
 import { composite, defineOp, type Ctx } from "../autograd/function.js";
 import { allocate, promoteTypes } from "../tensor/dtype.js";
 import {
@@ -219,17 +220,9 @@ function indexAddRaw(
   dtype: Tensor["dtype"],
 ): Tensor {
   const out = allocate(dtype, numel(shape));
-  const data = contiguousData(src);
   const outer = numel(shape.slice(0, dim));
   const inner = numel(shape.slice(dim + 1));
-  const size = shape[dim];
-  for (let o = 0; o < outer; o++) {
-    for (let j = 0; j < idx.length; j++) {
-      const dst = (o * size + idx[j]) * inner;
-      const s = (o * idx.length + j) * inner;
-      for (let i = 0; i < inner; i++) out[dst + i] += data[s + i];
-    }
-  }
+  backend().indexAdd(contiguousData(src), outer, shape[dim], inner, idx, out);
   return Tensor.fromData(out, shape);
 }
 
@@ -250,18 +243,12 @@ const IndexSelect = defineOp({
     ctx.idx = idx;
     ctx.dim = dim;
     ctx.inputShape = x.shape;
-    const data = contiguousData(x);
     const shape = [...x.shape];
     shape[dim] = idx.length;
     const out = allocate(x.dtype, numel(shape));
     const outer = numel(x.shape.slice(0, dim));
     const inner = numel(x.shape.slice(dim + 1));
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < idx.length; j++) {
-        const s = (o * size + idx[j]) * inner;
-        out.set(data.subarray(s, s + inner), (o * idx.length + j) * inner);
-      }
-    }
+    backend().indexSelect(contiguousData(x), outer, size, inner, idx, out);
     return Tensor.fromData(out, shape);
   },
   backward(ctx, g) {
@@ -278,14 +265,13 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   return IndexSelect.apply(x, d, index);
 }
 
-/** Calls fn(positionInX, positionInIndex) for every element of `index`, where x's dim is replaced by index's value. */
-function forEachGather(
+/** Checks an index for gather/scatterAdd against the input's shape: same rank, within it, values in range. */
+function checkGatherIndex(
   op: string,
   xShape: readonly number[],
   dim: number,
   index: Tensor,
   idx: Int32Array,
-  fn: (xPos: number, i: number) => void,
 ): void {
   const ishape = index.shape;
   if (ishape.length !== xShape.length) {
@@ -300,21 +286,9 @@ function forEachGather(
       );
     }
   });
-  const xStrides = contiguousStrides(xShape);
-  const rank = ishape.length;
-  const counter = new Array<number>(rank).fill(0);
-  const n = idx.length;
-  for (let i = 0; i < n; i++) {
-    const v = idx[i];
+  for (const v of idx) {
     if (v < 0 || v >= xShape[dim])
       throw new RangeError(`${op}: index ${v} is out of range for dim ${dim} of size ${xShape[dim]}`);
-    let pos = 0;
-    for (let d = 0; d < rank; d++) pos += (d === dim ? v : counter[d]) * xStrides[d];
-    fn(pos, i);
-    for (let d = rank - 1; d >= 0; d--) {
-      if (++counter[d] < ishape[d]) break;
-      counter[d] = 0;
-    }
   }
 }
 
@@ -325,9 +299,9 @@ const Gather = defineOp({
     ctx.saveForBackward(index);
     ctx.dim = dim;
     ctx.inputShape = x.shape;
-    const data = contiguousData(x);
+    checkGatherIndex("gather", x.shape, dim, index, idx);
     const out = allocate(x.dtype, idx.length);
-    forEachGather("gather", x.shape, dim, index, idx, (p, i) => (out[i] = data[p]));
+    backend().gather(contiguousData(x), x.shape, dim, idx, index.shape, out);
     return Tensor.fromData(out, index.shape);
   },
   backward(ctx, g) {
@@ -354,21 +328,9 @@ const ScatterAdd = defineOp({
     }
     ctx.saveForBackward(index);
     ctx.dim = dim;
+    checkGatherIndex("scatterAdd", x.shape, dim, index, idx);
     const out = contiguousData(x).slice();
-    const srcData = contiguousData(src);
-    const srcStrides = contiguousStrides(src.shape);
-    const ishape = index.shape;
-    const rank = ishape.length;
-    const counter = new Array<number>(rank).fill(0);
-    forEachGather("scatterAdd", x.shape, dim, index, idx, (p) => {
-      let s = 0;
-      for (let d = 0; d < rank; d++) s += counter[d] * srcStrides[d];
-      out[p] += srcData[s];
-      for (let d = rank - 1; d >= 0; d--) {
-        if (++counter[d] < ishape[d]) break;
-        counter[d] = 0;
-      }
-    });
+    backend().scatterAdd(out, x.shape, dim, idx, index.shape, contiguousData(src), src.shape);
     return Tensor.fromData(out, x.shape);
   },
   backward(ctx, g) {

@@ -3,6 +3,7 @@
  * `multiMarginLoss` (the CS231n multiclass SVM loss, hand-written), `binaryCrossEntropy`,
  * `bceWithLogits`. PyTorch's definitions and option names in TypeScript spelling.
  */
+import { backend } from "../backend/index.js";
 import { composite, defineOp, type Ctx } from "../autograd/function.js";
 import { allocate, type FloatArray } from "../tensor/dtype.js";
 import { numel, shapesEqual, shapeToString, type Shape } from "../tensor/shape.js";
@@ -125,49 +126,6 @@ function checkTargets(
   }
 }
 
-// kernels (pure, typed arrays): x is a contiguous [n, classes, spatial] block, t the [n·spatial] targets
-
-/** Per-sample −w[t]·x[t] and the weights used (0 for ignored samples). */
-function nllForwardKernel(
-  x: ArrayLike<number>,
-  t: Int32Array,
-  w: ArrayLike<number> | null,
-  classes: number,
-  spatial: number,
-  ignore: number,
-  loss: Float64Array,
-  sampleWeight: Float64Array,
-): void {
-  for (let i = 0; i < t.length; i++) {
-    const c = t[i];
-    if (c === ignore) continue;
-    const n = Math.floor(i / spatial);
-    const s = i - n * spatial;
-    const wi = w ? w[c] : 1;
-    sampleWeight[i] = wi;
-    loss[i] = -wi * x[(n * classes + c) * spatial + s];
-  }
-}
-
-/** dx[t] = −w[t]·g_i where g_i is the upstream gradient of sample i; zeros elsewhere. */
-function nllBackwardKernel(
-  t: Int32Array,
-  sampleWeight: Float64Array,
-  gradOfSample: (i: number) => number,
-  classes: number,
-  spatial: number,
-  ignore: number,
-  dx: FloatArray,
-): void {
-  for (let i = 0; i < t.length; i++) {
-    const c = t[i];
-    if (c === ignore) continue;
-    const n = Math.floor(i / spatial);
-    const s = i - n * spatial;
-    dx[(n * classes + c) * spatial + s] = -sampleWeight[i] * gradOfSample(i);
-  }
-}
-
 const NllLoss = defineOp({
   name: "nllLoss",
   forward(
@@ -189,7 +147,7 @@ const NllLoss = defineOp({
     const t = contiguousData(target) as Int32Array;
     const loss = new Float64Array(L.batch);
     const sampleWeight = new Float64Array(L.batch);
-    nllForwardKernel(
+    backend().nllLoss(
       contiguousData(input),
       t,
       weight ? contiguousData(weight) : null,
@@ -222,10 +180,11 @@ const NllLoss = defineOp({
     const dx = allocate(g.dtype, L.batch * L.classes) as FloatArray;
     const gd = contiguousData(g);
     const scaled = ctx.reduction === "mean" ? gd[0] / ctx.wsum : gd[0];
-    nllBackwardKernel(
+    backend().nllLossBackward(
       contiguousData(target) as Int32Array,
       ctx.sampleWeight,
-      ctx.reduction === "none" ? (i) => gd[i] : () => scaled,
+      ctx.reduction === "none" ? gd : Float64Array.of(scaled),
+      ctx.reduction === "none",
       L.classes,
       L.spatial,
       ctx.ignore,
@@ -448,58 +407,6 @@ export function bceWithLogits(input: Tensor, target: Tensor, options?: BceWithLo
 
 // ---------------------------------------------------------------- multiclass SVM
 
-/** Per-sample w[y]·Σ_{j≠y} max(0, margin − x_y + x_j)^p / C over a contiguous [n, c] block. */
-function multiMarginForwardKernel(
-  x: ArrayLike<number>,
-  t: Int32Array,
-  w: ArrayLike<number> | null,
-  n: number,
-  c: number,
-  margin: number,
-  p: number,
-  loss: Float64Array,
-): void {
-  for (let i = 0; i < n; i++) {
-    const y = t[i];
-    const sy = x[i * c + y];
-    let s = 0;
-    for (let j = 0; j < c; j++) {
-      if (j === y) continue;
-      const m = margin - sy + x[i * c + j];
-      if (m > 0) s += p === 1 ? m : m * m;
-    }
-    loss[i] = ((w ? w[y] : 1) * s) / c;
-  }
-}
-
-/** Gradient of the SVM loss: each active margin adds to x_j and subtracts from x_y. */
-function multiMarginBackwardKernel(
-  x: ArrayLike<number>,
-  t: Int32Array,
-  w: ArrayLike<number> | null,
-  n: number,
-  c: number,
-  margin: number,
-  p: number,
-  gradOfSample: (i: number) => number,
-  dx: FloatArray,
-): void {
-  for (let i = 0; i < n; i++) {
-    const y = t[i];
-    const scale = (gradOfSample(i) * (w ? w[y] : 1)) / c;
-    const sy = x[i * c + y];
-    for (let j = 0; j < c; j++) {
-      if (j === y) continue;
-      const m = margin - sy + x[i * c + j];
-      if (m > 0) {
-        const d = scale * (p === 1 ? 1 : 2 * m);
-        dx[i * c + j] += d;
-        dx[i * c + y] -= d;
-      }
-    }
-  }
-}
-
 interface MarginConfig {
   margin: number;
   p: number;
@@ -512,7 +419,7 @@ const MultiMargin = defineOp({
     const n = x.ndim === 1 ? 1 : x.shape[0];
     const c = x.shape[x.ndim - 1];
     const loss = new Float64Array(n);
-    multiMarginForwardKernel(
+    backend().multiMarginLoss(
       contiguousData(x),
       contiguousData(target) as Int32Array,
       weight ? contiguousData(weight) : null,
@@ -541,7 +448,7 @@ const MultiMargin = defineOp({
     const gd = contiguousData(g);
     const shared = cfg.reduction === "mean" ? gd[0] / n : gd[0];
     const dx = allocate(g.dtype, n * c) as FloatArray;
-    multiMarginBackwardKernel(
+    backend().multiMarginLossBackward(
       contiguousData(x),
       contiguousData(target) as Int32Array,
       weight ? contiguousData(weight) : null,
@@ -549,7 +456,8 @@ const MultiMargin = defineOp({
       c,
       cfg.margin,
       cfg.p,
-      cfg.reduction === "none" ? (i) => gd[i] : () => shared,
+      cfg.reduction === "none" ? gd : Float64Array.of(shared),
+      cfg.reduction === "none",
       dx,
     );
     return [Tensor.fromData(dx, x.shape), null, null, null];

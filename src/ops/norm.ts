@@ -3,6 +3,8 @@
  * statistics), `layerNorm` and `groupNorm` (a hand-written row normalization plus a composed affine
  * step), `localResponseNorm` (composed, PyTorch's definition).
  */
+import { backend } from "../backend/index.js";
+import type { LrnConfig } from "../backend/backend.js";
 import { composite, defineOp } from "../autograd/function.js";
 import { allocate, type DType, type FloatArray } from "../tensor/dtype.js";
 import { numel, shapesEqual, shapeToString } from "../tensor/shape.js";
@@ -46,276 +48,6 @@ function checkEps(op: string, eps: unknown): number {
   return eps;
 }
 
-// ---------------------------------------------------------------- kernels (pure, typed arrays)
-
-type Numbers = ArrayLike<number>;
-
-/** Per-channel mean and biased variance of a contiguous [n, c, s] block (two passes). */
-function channelMoments(
-  x: Numbers,
-  n: number,
-  c: number,
-  s: number,
-  mean: Float64Array,
-  variance: Float64Array,
-): void {
-  const m = n * s;
-  for (let ch = 0; ch < c; ch++) {
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const base = (i * c + ch) * s;
-      for (let k = 0; k < s; k++) sum += x[base + k];
-    }
-    const mu = sum / m;
-    let sq = 0;
-    for (let i = 0; i < n; i++) {
-      const base = (i * c + ch) * s;
-      for (let k = 0; k < s; k++) {
-        const d = x[base + k] - mu;
-        sq += d * d;
-      }
-    }
-    mean[ch] = mu;
-    variance[ch] = sq / m;
-  }
-}
-
-/** out = x · scale[ch] + shift[ch] over a contiguous [n, c, s] block. */
-function channelAffine(
-  x: Numbers,
-  n: number,
-  c: number,
-  s: number,
-  scale: Float64Array,
-  shift: Float64Array,
-  out: FloatArray,
-): void {
-  for (let i = 0; i < n; i++) {
-    for (let ch = 0; ch < c; ch++) {
-      const a = scale[ch];
-      const b = shift[ch];
-      const base = (i * c + ch) * s;
-      for (let k = 0; k < s; k++) out[base + k] = x[base + k] * a + b;
-    }
-  }
-}
-
-/** Backward of a per-channel affine y = x·w[ch] + b[ch] over [n, c, s]: dx, Σ g·x and Σ g per channel. */
-function channelAffineBackwardKernel(
-  x: Numbers,
-  g: Numbers,
-  n: number,
-  c: number,
-  s: number,
-  w: Numbers | null,
-  dx: FloatArray | null,
-  dw: Float64Array,
-  db: Float64Array,
-): void {
-  for (let i = 0; i < n; i++) {
-    for (let ch = 0; ch < c; ch++) {
-      const base = (i * c + ch) * s;
-      const wc = w ? w[ch] : 1;
-      let a = 0;
-      let b = 0;
-      for (let q = 0; q < s; q++) {
-        const gv = g[base + q];
-        a += gv * x[base + q];
-        b += gv;
-        if (dx) dx[base + q] = gv * wc;
-      }
-      dw[ch] += a;
-      db[ch] += b;
-    }
-  }
-}
-
-/**
- * Batch-norm backward over [n, c, s]: fills Σg and Σg·x̂ per channel and, when `dx` is given, the
- * input gradient (training: γ·invstd·(g − mean(g) − x̂·mean(g·x̂)); eval: γ·invstd·g).
- */
-function batchNormBackwardKernel(
-  x: Numbers,
-  g: Numbers,
-  n: number,
-  c: number,
-  s: number,
-  mean: Float64Array,
-  invstd: Float64Array,
-  gamma: Numbers | null,
-  training: boolean,
-  sumDy: Float64Array,
-  sumDyXhat: Float64Array,
-  dx: FloatArray | null,
-): void {
-  for (let i = 0; i < n; i++) {
-    for (let ch = 0; ch < c; ch++) {
-      const mu = mean[ch];
-      const is = invstd[ch];
-      const base = (i * c + ch) * s;
-      let a = 0;
-      let b = 0;
-      for (let k = 0; k < s; k++) {
-        const gv = g[base + k];
-        a += gv;
-        b += gv * (x[base + k] - mu) * is;
-      }
-      sumDy[ch] += a;
-      sumDyXhat[ch] += b;
-    }
-  }
-  if (!dx) return;
-  const m = n * s;
-  for (let i = 0; i < n; i++) {
-    for (let ch = 0; ch < c; ch++) {
-      const mu = mean[ch];
-      const is = invstd[ch];
-      const k0 = (gamma ? gamma[ch] : 1) * is;
-      const base = (i * c + ch) * s;
-      if (training) {
-        const meanDy = sumDy[ch] / m;
-        const meanDyXhat = sumDyXhat[ch] / m;
-        for (let k = 0; k < s; k++) {
-          const xhat = (x[base + k] - mu) * is;
-          dx[base + k] = k0 * (g[base + k] - meanDy - xhat * meanDyXhat);
-        }
-      } else {
-        for (let k = 0; k < s; k++) dx[base + k] = k0 * g[base + k];
-      }
-    }
-  }
-}
-
-/** Normalizes each row of a contiguous [rows, size] block (biased variance); keeps x̂ and 1/σ. */
-function rowNormalizeKernel(
-  x: Numbers,
-  rows: number,
-  size: number,
-  eps: number,
-  out: FloatArray,
-  xhat: Float64Array,
-  invstd: Float64Array,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const base = r * size;
-    let sum = 0;
-    for (let k = 0; k < size; k++) sum += x[base + k];
-    const mu = sum / size;
-    let sq = 0;
-    for (let k = 0; k < size; k++) {
-      const d = x[base + k] - mu;
-      sq += d * d;
-    }
-    const is = 1 / Math.sqrt(sq / size + eps);
-    invstd[r] = is;
-    for (let k = 0; k < size; k++) {
-      const v = (x[base + k] - mu) * is;
-      xhat[base + k] = v;
-      out[base + k] = v;
-    }
-  }
-}
-
-/** Backward of the row normalization: dx = (1/σ)(g − mean(g) − x̂·mean(g·x̂)) per row. */
-function rowNormalizeBackwardKernel(
-  g: Numbers,
-  xhat: Float64Array,
-  invstd: Float64Array,
-  rows: number,
-  size: number,
-  dx: FloatArray,
-): void {
-  for (let r = 0; r < rows; r++) {
-    const base = r * size;
-    let a = 0;
-    let b = 0;
-    for (let k = 0; k < size; k++) {
-      a += g[base + k];
-      b += g[base + k] * xhat[base + k];
-    }
-    a /= size;
-    b /= size;
-    const is = invstd[r];
-    for (let k = 0; k < size; k++) dx[base + k] = is * (g[base + k] - a - xhat[base + k] * b);
-  }
-}
-
-/**
- * Local response normalization of a contiguous [n, c, s] block: scale = k + alpha/size · Σ x² over
- * the channel window [ch − ⌊size/2⌋, ch + ⌊(size−1)/2⌋] (zero outside), out = x · scale^−beta.
- * Keeps `scale` and `scale^−beta` for the backward.
- */
-function lrnKernel(
-  x: Numbers,
-  n: number,
-  c: number,
-  s: number,
-  cfg: LrnConfig,
-  out: FloatArray,
-  scale: Float64Array,
-  powed: Float64Array,
-): void {
-  const before = Math.floor(cfg.size / 2);
-  const after = Math.floor((cfg.size - 1) / 2);
-  const coef = cfg.alpha / cfg.size;
-  for (let i = 0; i < n; i++) {
-    for (let ch = 0; ch < c; ch++) {
-      const base = (i * c + ch) * s;
-      for (let q = 0; q < s; q++) scale[base + q] = 0;
-      const lo = Math.max(0, ch - before);
-      const hi = Math.min(c - 1, ch + after);
-      for (let cc = lo; cc <= hi; cc++) {
-        const src = (i * c + cc) * s;
-        for (let q = 0; q < s; q++) scale[base + q] += x[src + q] * x[src + q];
-      }
-      for (let q = 0; q < s; q++) {
-        const v = cfg.k + coef * scale[base + q];
-        scale[base + q] = v;
-        const pw = Math.pow(v, -cfg.beta);
-        powed[base + q] = pw;
-        out[base + q] = x[base + q] * pw;
-      }
-    }
-  }
-}
-
-/**
- * Backward of `lrnKernel`: dx_c = g_c·scale_c^−beta − (2·alpha·beta/size)·x_c·Σ g_j x_j scale_j^(−beta−1)
- * over the channels j whose window contains c.
- */
-function lrnBackwardKernel(
-  x: Numbers,
-  g: Numbers,
-  n: number,
-  c: number,
-  s: number,
-  cfg: LrnConfig,
-  scale: Float64Array,
-  powed: Float64Array,
-  dx: FloatArray,
-): void {
-  const before = Math.floor(cfg.size / 2);
-  const after = Math.floor((cfg.size - 1) / 2);
-  const coef = (2 * cfg.alpha * cfg.beta) / cfg.size;
-  const t = new Float64Array(c * s);
-  const acc = new Float64Array(s);
-  for (let i = 0; i < n; i++) {
-    const off = i * c * s;
-    for (let q = 0; q < c * s; q++) t[q] = (g[off + q] * x[off + q] * powed[off + q]) / scale[off + q];
-    for (let ch = 0; ch < c; ch++) {
-      acc.fill(0);
-      const lo = Math.max(0, ch - after);
-      const hi = Math.min(c - 1, ch + before);
-      for (let j = lo; j <= hi; j++) {
-        const src = j * s;
-        for (let q = 0; q < s; q++) acc[q] += t[src + q];
-      }
-      const base = off + ch * s;
-      for (let q = 0; q < s; q++) dx[base + q] = g[base + q] * powed[base + q] - coef * x[base + q] * acc[q];
-    }
-  }
-}
-
 // ---------------------------------------------------------------- batch norm
 
 interface BatchNormConfig {
@@ -353,7 +85,7 @@ const BatchNormFn = defineOp({
     const mean = new Float64Array(c);
     const variance = new Float64Array(c);
     if (cfg.training) {
-      channelMoments(xd, n, c, s, mean, variance);
+      backend().channelMoments(xd, n, c, s, mean, variance);
       // running statistics: moving averages with the unbiased variance, as PyTorch does
       if (runningMean) updateRunning(runningMean, mean, cfg.momentum, 1);
       if (runningVar) updateRunning(runningVar, variance, cfg.momentum, (n * s) / (n * s - 1));
@@ -372,7 +104,7 @@ const BatchNormFn = defineOp({
       shift[ch] = (b ? b[ch] : 0) - mean[ch] * scale[ch];
     }
     const out = allocate(x.dtype, xd.length) as FloatArray;
-    channelAffine(xd, n, c, s, scale, shift, out);
+    backend().channelAffine(xd, n, c, s, scale, shift, out);
     ctx.saveForBackward(x, weight);
     Object.assign(ctx, { mean, invstd, n, c, s, training: cfg.training });
     return Tensor.fromData(out, x.shape);
@@ -391,7 +123,7 @@ const BatchNormFn = defineOp({
     const sumDy = new Float64Array(c);
     const sumDyXhat = new Float64Array(c);
     const dx = ctx.needsInputGrad[0] ? (allocate(dtype, x.numel()) as FloatArray) : null;
-    batchNormBackwardKernel(
+    backend().batchNormBackward(
       contiguousData(x),
       contiguousData(g),
       n,
@@ -490,7 +222,7 @@ const RowNormalize = defineOp({
     // x̂ is kept in float64 so the backward is exact even for float32 inputs
     const xhat = new Float64Array(x.numel());
     const invstd = new Float64Array(rows);
-    rowNormalizeKernel(contiguousData(x), rows, size, eps, out, xhat, invstd);
+    backend().rowNormalize(contiguousData(x), rows, size, eps, out, xhat, invstd);
     Object.assign(ctx, { xhat, invstd, rows, size });
     return Tensor.fromData(out, x.shape);
   },
@@ -502,7 +234,7 @@ const RowNormalize = defineOp({
       size: number;
     };
     const dx = allocate(g.dtype, g.numel()) as FloatArray;
-    rowNormalizeBackwardKernel(contiguousData(g), xhat, invstd, rows, size, dx);
+    backend().rowNormalizeBackward(contiguousData(g), xhat, invstd, rows, size, dx);
     return [Tensor.fromData(dx, g.shape), null, null, null];
   },
 });
@@ -523,7 +255,7 @@ const ChannelAffine = defineOp({
       shift[ch] = b ? b[ch] : 0;
     }
     const out = allocate(x.dtype, x.numel()) as FloatArray;
-    channelAffine(contiguousData(x), n, c, s, scale, shift, out);
+    backend().channelAffine(contiguousData(x), n, c, s, scale, shift, out);
     ctx.saveForBackward(x, weight);
     Object.assign(ctx, { n, c, s });
     return Tensor.fromData(out, x.shape);
@@ -534,7 +266,7 @@ const ChannelAffine = defineOp({
     const dx = ctx.needsInputGrad[0] ? (allocate(g.dtype, x.numel()) as FloatArray) : null;
     const dw = new Float64Array(c);
     const db = new Float64Array(c);
-    channelAffineBackwardKernel(
+    backend().channelAffineBackward(
       contiguousData(x),
       contiguousData(g),
       n,
@@ -647,13 +379,6 @@ export function groupNorm(
 
 // ---------------------------------------------------------------- local response norm
 
-interface LrnConfig {
-  size: number;
-  alpha: number;
-  beta: number;
-  k: number;
-}
-
 const LocalResponseNormFn = defineOp({
   name: "localResponseNorm",
   forward(ctx, x: Tensor, cfg: LrnConfig) {
@@ -664,7 +389,7 @@ const LocalResponseNormFn = defineOp({
     const out = allocate(x.dtype, total) as FloatArray;
     const scale = new Float64Array(total);
     const powed = new Float64Array(total);
-    lrnKernel(contiguousData(x), n, c, s, cfg, out, scale, powed);
+    backend().lrn(contiguousData(x), n, c, s, cfg, out, scale, powed);
     ctx.saveForBackward(x);
     Object.assign(ctx, { n, c, s, cfg, scale, powed });
     return Tensor.fromData(out, x.shape);
@@ -680,7 +405,7 @@ const LocalResponseNormFn = defineOp({
       powed: Float64Array;
     };
     const dx = allocate(g.dtype, x.numel()) as FloatArray;
-    lrnBackwardKernel(contiguousData(x), contiguousData(g), n, c, s, cfg, scale, powed, dx);
+    backend().lrnBackward(contiguousData(x), contiguousData(g), n, c, s, cfg, scale, powed, dx);
     return [Tensor.fromData(dx, x.shape), null];
   },
 });
