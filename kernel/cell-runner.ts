@@ -49,7 +49,7 @@ export class CellRunner {
   #current: { seq: number; reject: (e: Error) => void } | undefined;
   /** Script label → the token of the execution that ran it (recent ones). */
   #tokens = new Map<string, unknown>();
-  #library: Record<string, unknown> | undefined;
+  #builtins: { value(name: string): unknown } | undefined;
   state: StateRegistry | undefined;
 
   constructor(options: RunnerOptions) {
@@ -93,8 +93,9 @@ export class CellRunner {
     this.#opts.log?.(line);
   }
 
-  setLibrary(ns: Record<string, unknown> | undefined): void {
-    this.#library = ns;
+  /** The kernel's built-in modules (builtin-modules.ts): `load` answers their names first. */
+  setBuiltins(builtins: { value(name: string): unknown }): void {
+    this.#builtins = builtins;
   }
 
   /**
@@ -204,7 +205,8 @@ export class CellRunner {
 
   async load(spec: string): Promise<unknown> {
     const cwd = this.#opts.cwd;
-    if (spec === "cnnlab" && this.#library) return this.#library;
+    const builtin = this.#builtins?.value(spec);
+    if (builtin !== undefined) return builtin;
     if (spec.startsWith("node:") || builtinModules.includes(spec)) return import(spec);
     if (spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/")) {
       const path = resolvePath(cwd, spec);

@@ -1,15 +1,18 @@
 /**
- * The TypeScript engine, built on the `typescript` compiler API (5.9).
+ * The TypeScript engine: orchestration only. execute = declared names and the type-check appendix
+ * (cell-compiler.ts) + check (checker.ts) + compile and run (cell-compiler.ts, cell-runner.ts);
+ * complete/inspect/is_complete are inspector.ts; built-in modules (`cnnlab`, ...) come from one
+ * table, builtin-modules.ts, that both the checker and the runner read.
  *
- * Type checking: every cell is a module file `<cwd>/__cnnlab_cell_<n>.ts`. Names declared by
- * earlier cells come from the declaration files emitted for those cells
- * (`__cnnlab_cell_<k>.d.ts`): the engine appends, after the user's code (so positions and line
- * numbers stay the user's), `import { a } from "./__cnnlab_cell_k"` for constants, functions,
- * classes and types, `declare let b: typeof import("./__cnnlab_cell_k").b` for `let`/`var`
- * (assignable), imports of every cnnlab export and `import * as cnnlab from "cnnlab"` — each only
- * when the cell does not declare that name itself (so user names shadow preloaded ones and a
- * re-run `const` is simply a new declaration) — and `export { <names the cell declares> }` so the
- * declaration emitter describes them for later cells.
+ * Type checking: every cell is checked as one module file. Names declared by earlier cells come
+ * from the declaration files emitted for those cells (`./__cnnlab_cell_<k>`, see Checker): the
+ * engine appends, after the user's code (so positions and line numbers stay the user's),
+ * `import { a } from "./__cnnlab_cell_k"` for constants, functions, classes and types,
+ * `declare let b: typeof import("./__cnnlab_cell_k").b` for `let`/`var` (assignable), imports of
+ * every cnnlab export and `import * as cnnlab from "cnnlab"` — each only when the cell does not
+ * declare that name itself (so user names shadow preloaded ones and a re-run `const` is simply a
+ * new declaration) — and `export { <names the cell declares> }` so the declaration emitter
+ * describes them for later cells.
  *
  * Running: cell-compiler.ts turns the cell into a script (top-level declarations as globals,
  * interrupt checks, a source map) and cell-runner.ts runs it in the kernel's own realm (no
@@ -17,7 +20,7 @@
  * expression statement's value (awaited if it is a promise) is the cell's result.
  */
 import { existsSync } from "node:fs";
-import { createRequire, register } from "node:module";
+import { register } from "node:module";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
@@ -31,11 +34,13 @@ import {
   type DeclaredName,
 } from "./cell-compiler.js";
 import { CellRunner, type StateRegistry } from "./cell-runner.js";
+import { BuiltinModules, type BuiltinContext } from "./builtin-modules.js";
+import { Checker } from "./checker.js";
+import { defaultCompilerOptions } from "./compiler-options.js";
+import { Inspector, isComplete } from "./inspector.js";
 import { InterruptControl, KeyboardInterrupt } from "./interrupt.js";
 import { KERNEL_DISPLAY_HOOK, makeCellDisplayApi, makeHook, toDisplay, type DisplaySink } from "./display.js";
 import {
-  codePointsToUtf16,
-  utf16ToCodePoints,
   type CompleteResult,
   type Engine,
   type EngineIO,
@@ -46,7 +51,7 @@ import {
 } from "./engine.js";
 import { kernelBanner, languageInfo } from "./info.js";
 import { freezeIntrinsics, isLockedCell, lockGlobals } from "./lockdown.js";
-import { libraryDts, libraryJs, packageRoot, tsHooksJs } from "./paths.js";
+import { libraryDts, libraryJs, tsHooksJs } from "./paths.js";
 
 export interface TsEngineOptions {
   /** Working directory: relative imports resolve from here (default process.cwd()). */
@@ -72,7 +77,6 @@ interface PrevName {
 const RT = "__cnnlab_rt";
 /** Names the kernel gives cells itself (they take precedence over library exports of the same name). */
 const KERNEL_GLOBALS = ["display", "updateDisplay", "clearOutput"];
-const CELL_PREFIX = "__cnnlab_cell_";
 
 /** Kernel-provided globals, as the type checker sees them. */
 const KERNEL_GLOBALS_DTS = `export {};
@@ -102,26 +106,27 @@ export class TsEngine implements Engine {
   /** Grading mode: names declared by locked cells. */
   #locked = new Set<string>();
   #cellCounter = 0;
-  #files = new Map<string, { text: string; version: number }>();
-  #roots: string[] = [];
-  #ls!: ts.LanguageService;
-  #compilerOptions!: ts.CompilerOptions;
-  #resolutionCache!: ts.ModuleResolutionCache;
-  #globalsFile: string;
+  #checker!: Checker;
+  #inspector!: Inspector;
+  readonly #builtinContext: BuiltinContext;
+  readonly builtins: BuiltinModules;
   readonly control: InterruptControl;
   readonly runner: CellRunner;
 
   constructor(options: TsEngineOptions = {}) {
     this.#opts = options;
     this.cwd = resolvePath(options.cwd ?? process.cwd());
-    this.#globalsFile = join(this.cwd, "__cnnlab_kernel_globals.d.ts");
     const sink: DisplaySink = {
       displayData: (payload, id, update) => this.#io?.display(payload, id, update),
       clearOutput: (wait) => this.#io?.clearOutput(wait),
     };
     this.control = options.control ?? new InterruptControl();
     this.runner = new CellRunner({ cwd: this.cwd, control: this.control, rtName: RT, log: options.log });
-    this.runner.rt.api = makeCellDisplayApi(sink);
+    const display = makeCellDisplayApi(sink);
+    this.runner.rt.api = display;
+    this.#builtinContext = { library: undefined, libraryDts: undefined, display };
+    this.builtins = new BuiltinModules(this.#builtinContext);
+    this.runner.setBuiltins(this.builtins);
     Object.defineProperty(globalThis, KERNEL_DISPLAY_HOOK, {
       value: makeHook(sink),
       configurable: true,
@@ -186,7 +191,7 @@ export class TsEngine implements Engine {
     } else if (lib) {
       try {
         this.#libraryNs = (await import(pathToFileURL(lib.js).href)) as Record<string, unknown>;
-        this.runner.setLibrary(this.#libraryNs);
+        this.#builtinContext.library = this.#libraryNs;
         // The library's state registry (the same module instance the library registered into).
         const stateJs = join(dirname(lib.js), "runtime", "state.js");
         if (existsSync(stateJs))
@@ -196,7 +201,16 @@ export class TsEngine implements Engine {
         this.#log(this.#libraryError);
       }
     }
-    this.#setupLanguageService(lib && existsSync(lib.dts) ? lib.dts : undefined);
+    if (lib && existsSync(lib.dts)) this.#builtinContext.libraryDts = lib.dts;
+    this.#checker = new Checker({
+      cwd: this.cwd,
+      compilerOptions: defaultCompilerOptions(this.cwd),
+      globals: KERNEL_GLOBALS_DTS,
+      builtinTypes: (name) => this.builtins.types(name),
+      log: (line) => this.#log(line),
+    });
+    this.#inspector = new Inspector(this.#checker, (own) => this.#appendix(own));
+    if (this.#builtinContext.libraryDts) this.#libraryTypeNames = this.#checker.exportsOf("cnnlab");
     this.#installGlobals();
     if (this.#opts.grading) {
       freezeIntrinsics();
@@ -246,142 +260,6 @@ export class TsEngine implements Engine {
     );
   }
 
-  #typeRoots(): { typeRoots?: string[]; types?: string[]; lib: string[] } {
-    for (const base of [this.cwd, packageRoot]) {
-      try {
-        const pj = createRequire(join(base, "noop.js")).resolve("@types/node/package.json");
-        return { typeRoots: [dirname(dirname(pj))], types: ["node"], lib: ["lib.es2023.d.ts"] };
-      } catch {
-        // try the next place
-      }
-    }
-    // No @types/node: the DOM library still declares console, timers, fetch...
-    return { types: [], lib: ["lib.es2023.d.ts", "lib.dom.d.ts"] };
-  }
-
-  #setupLanguageService(dts: string | undefined): void {
-    const roots = this.#typeRoots();
-    this.#compilerOptions = {
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.ESNext,
-      moduleResolution: ts.ModuleResolutionKind.Bundler,
-      lib: roots.lib,
-      types: roots.types,
-      typeRoots: roots.typeRoots,
-      strict: true,
-      noImplicitAny: false,
-      esModuleInterop: true,
-      allowSyntheticDefaultImports: true,
-      skipLibCheck: true,
-      resolveJsonModule: true,
-      allowImportingTsExtensions: true,
-      declaration: true,
-      emitDeclarationOnly: true,
-      isolatedModules: false,
-      noEmitOnError: false,
-    };
-    this.#files.set(this.#globalsFile, { text: KERNEL_GLOBALS_DTS, version: 1 });
-    this.#resolutionCache = ts.createModuleResolutionCache(this.cwd, (s) => s, this.#compilerOptions);
-    const libraryDtsPath = dts;
-    const cellDts = new RegExp(`^\\./${CELL_PREFIX}(\\d+)$`);
-    const host: ts.LanguageServiceHost = {
-      getCompilationSettings: () => this.#compilerOptions,
-      getScriptFileNames: () => [this.#globalsFile, ...this.#roots],
-      getScriptVersion: (f) => String(this.#files.get(f)?.version ?? 0),
-      getScriptSnapshot: (f) => {
-        const v = this.#files.get(f);
-        if (v) return ts.ScriptSnapshot.fromString(v.text);
-        const text = ts.sys.readFile(f);
-        return text === undefined ? undefined : ts.ScriptSnapshot.fromString(text);
-      },
-      getCurrentDirectory: () => this.cwd,
-      getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
-      fileExists: (f) => this.#files.has(f) || ts.sys.fileExists(f),
-      readFile: (f) => this.#files.get(f)?.text ?? ts.sys.readFile(f),
-      readDirectory: ts.sys.readDirectory,
-      directoryExists: ts.sys.directoryExists,
-      getDirectories: ts.sys.getDirectories,
-      realpath: ts.sys.realpath,
-      useCaseSensitiveFileNames: () => ts.sys.useCaseSensitiveFileNames,
-      resolveModuleNameLiterals: (literals, containingFile, redirected, options, containingSourceFile) =>
-        literals.map((lit) => {
-          const name = lit.text;
-          if (name === "cnnlab" && libraryDtsPath) {
-            return {
-              resolvedModule: {
-                resolvedFileName: libraryDtsPath,
-                extension: ts.Extension.Dts,
-                isExternalLibraryImport: false,
-              },
-            };
-          }
-          const m = cellDts.exec(name);
-          if (m) {
-            return {
-              resolvedModule: {
-                resolvedFileName: join(this.cwd, `${CELL_PREFIX}${m[1]}.d.ts`),
-                extension: ts.Extension.Dts,
-                isExternalLibraryImport: false,
-              },
-            };
-          }
-          const mode = ts.getModeForUsageLocation(containingSourceFile, lit, options);
-          const r = ts.resolveModuleName(
-            name,
-            containingFile,
-            options,
-            host as ts.ModuleResolutionHost,
-            this.#resolutionCache,
-            redirected,
-            mode,
-          );
-          if (r.resolvedModule || name.startsWith(".") || name.startsWith("/")) return r;
-          // Packages cnnlab itself depends on are importable from any notebook folder.
-          return ts.resolveModuleName(
-            name,
-            join(packageRoot, "__cnnlab_fallback.ts"),
-            options,
-            host as ts.ModuleResolutionHost,
-            this.#resolutionCache,
-            redirected,
-            mode,
-          );
-        }),
-    };
-    this.#ls = ts.createLanguageService(host, ts.createDocumentRegistry());
-    if (libraryDtsPath) this.#libraryTypeNames = this.#exportsOf(libraryDtsPath);
-  }
-
-  #exportsOf(dtsPath: string): string[] {
-    const probe = join(this.cwd, "__cnnlab_probe.ts");
-    this.#setFile(probe, `export * from "cnnlab";\n`);
-    this.#roots = [probe];
-    try {
-      const program = this.#ls.getProgram();
-      const sf = program?.getSourceFile(dtsPath);
-      const checker = program?.getTypeChecker();
-      if (!sf || !checker) return [];
-      const sym = checker.getSymbolAtLocation(sf);
-      if (!sym) return [];
-      return checker
-        .getExportsOfModule(sym)
-        .map((s) => s.name)
-        .filter((n) => n !== "default" && /^[A-Za-z_$][\w$]*$/.test(n));
-    } finally {
-      this.#roots = [];
-      this.#files.delete(probe);
-    }
-  }
-
-  #setFile(path: string, text: string): void {
-    const old = this.#files.get(path);
-    this.#files.set(path, { text, version: (old?.version ?? 0) + 1 });
-  }
-
-  #cellFile(n: number): string {
-    return join(this.cwd, `${CELL_PREFIX}${n}.ts`);
-  }
-
   // ---------------------------------------------------------------- execute
 
   async execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome> {
@@ -414,8 +292,7 @@ export class TsEngine implements Engine {
     }
     const cellLabel = `cell[${options.executionCount}]`;
     const n = ++this.#cellCounter;
-    const file = this.#cellFile(n);
-    const sf = ts.createSourceFile(file, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+    const sf = ts.createSourceFile("cell.ts", code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
     const own = declaredNames(sf);
     const locked = !!this.#opts.grading && isLockedCell(options.metadata);
     const clash = [...own.keys()].filter((name) => this.#locked.has(name));
@@ -423,13 +300,11 @@ export class TsEngine implements Engine {
       const evalue = `${clash.join(", ")} ${clash.length > 1 ? "are" : "is"} declared by a locked cell and cannot be declared again`;
       return { status: "error", ename: "LockedNameError", evalue, traceback: [`LockedNameError: ${evalue}`] };
     }
-    this.#setFile(file, code + this.#appendix(own, locked));
-    this.#roots = [file];
     let diags: ts.Diagnostic[];
     try {
-      diags = [...this.#ls.getSyntacticDiagnostics(file), ...this.#ls.getSemanticDiagnostics(file)];
+      // Declarations for later cells (none to describe when the cell declares nothing).
+      diags = this.#checker.check(code + this.#appendix(own, locked), own.size > 0).diagnostics;
     } catch (e) {
-      this.#roots = [];
       return {
         status: "error",
         ename: "InternalError",
@@ -443,8 +318,6 @@ export class TsEngine implements Engine {
       if (!userErrors.includes(d))
         this.#log(`diagnostic in generated code: ${ts.flattenDiagnosticMessageText(d.messageText, " ")}`);
     if (userErrors.length) {
-      this.#roots = [];
-      this.#files.delete(file);
       const lines = userErrors.map((d) => formatDiagnostic(d, code, cellLabel));
       const first = userErrors[0];
       return {
@@ -454,20 +327,7 @@ export class TsEngine implements Engine {
         traceback: lines,
       };
     }
-    // Declarations for later cells (none to describe when the cell declares nothing).
-    if (own.size === 0) {
-      this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), "export {};\n");
-    } else
-      try {
-        const emitted = this.#ls.getEmitOutput(file, true, true);
-        const dts = emitted.outputFiles.find((f) => f.name.endsWith(".d.ts"));
-        this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), dts?.text ?? "export {};\n");
-      } catch (e) {
-        this.#log(`declaration emit failed for ${cellLabel}: ${(e as Error).message}`);
-        this.#setFile(join(this.cwd, `${CELL_PREFIX}${n}.d.ts`), "export {};\n");
-      }
-    this.#files.delete(file);
-    this.#roots = [];
+    this.#checker.commit(n);
     for (const [name, info] of own) this.#prev.set(name, { cell: n, mutable: info.mutable });
 
     if (this.control.requested())
@@ -518,147 +378,23 @@ export class TsEngine implements Engine {
       previous,
       libraryNames: this.#libraryTypeNames,
       libraryNamespace: !!this.#libraryNs,
-      cellModule: (k) => `./${CELL_PREFIX}${k}`,
+      cellModule: (k) => this.#checker.cellModule(k),
     });
   }
 
   // ---------------------------------------------------------------- completion / inspection
 
-  #scratch(code: string): string {
-    const file = join(this.cwd, "__cnnlab_scratch.ts");
-    const sf = ts.createSourceFile(file, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
-    this.#setFile(file, code + this.#appendix(declaredNames(sf)));
-    this.#roots = [file];
-    return file;
-  }
-
   async complete(code: string, cursorPos: number): Promise<CompleteResult> {
     await this.ready();
-    const pos = codePointsToUtf16(code, cursorPos);
-    const file = this.#scratch(code);
-    try {
-      const info = this.#ls.getCompletionsAtPosition(file, pos, {
-        includeCompletionsForModuleExports: false,
-        includeCompletionsWithInsertText: true,
-      });
-      let start = pos;
-      while (start > 0 && /[\w$\u0080-\uffff]/.test(code[start - 1])) start--;
-      if (!info) return { matches: [], cursorStart: utf16ToCodePoints(code, start), cursorEnd: cursorPos };
-      const span = info.optionalReplacementSpan;
-      if (span && span.start + span.length >= pos && span.start <= pos && span.start < start)
-        start = span.start;
-      const prefix = code.slice(start, pos);
-      const seen = new Set<string>();
-      const entries = info.entries
-        .filter((e) => !e.name.startsWith("__cnnlab") && e.kind !== ts.ScriptElementKind.warning)
-        .filter((e) => (e.insertText ?? e.name).startsWith(prefix))
-        .sort((a, b) =>
-          a.sortText < b.sortText ? -1 : a.sortText > b.sortText ? 1 : a.name.localeCompare(b.name),
-        );
-      const matches: string[] = [];
-      const types: { start: number; end: number; text: string; type: string }[] = [];
-      for (const e of entries) {
-        const text = e.insertText ?? e.name;
-        if (seen.has(text)) continue;
-        seen.add(text);
-        matches.push(text);
-        types.push({ start: utf16ToCodePoints(code, start), end: cursorPos, text, type: e.kind });
-      }
-      return {
-        matches,
-        cursorStart: utf16ToCodePoints(code, start),
-        cursorEnd: cursorPos,
-        metadata: { _jupyter_types_experimental: types },
-      };
-    } finally {
-      this.#roots = [];
-    }
+    return this.#inspector.complete(code, cursorPos);
   }
 
   async inspect(code: string, cursorPos: number, detailLevel: number): Promise<InspectResult> {
     await this.ready();
-    const pos = codePointsToUtf16(code, cursorPos);
-    const file = this.#scratch(code);
-    try {
-      const info =
-        this.#ls.getQuickInfoAtPosition(file, pos) ??
-        (pos > 0 ? this.#ls.getQuickInfoAtPosition(file, pos - 1) : undefined);
-      if (!info || (info.textSpan.start >= code.length && code.length > 0)) return { found: false, data: {} };
-      // Names from earlier cells are imports of their declaration files: show them as declared.
-      const sig = ts
-        .displayPartsToString(info.displayParts)
-        .replace(/^\(alias\) /, "")
-        .split("\n")
-        .filter((l, i) => i === 0 || !/^import /.test(l))
-        .join("\n");
-      const doc = ts.displayPartsToString(info.documentation);
-      const tags = (info.tags ?? [])
-        .map((t) => `@${t.name}${t.text ? " " + ts.displayPartsToString(t.text) : ""}`)
-        .join("\n");
-      const text = [sig, doc, tags].filter(Boolean).join("\n\n");
-      const md = [
-        "```typescript\n" + sig + "\n```",
-        doc,
-        tags.replace(/^@/gm, "*@").replace(/^(\*@\w+)/gm, "$1*"),
-      ]
-        .filter(Boolean)
-        .join("\n\n");
-      // detail_level 1 (IPython's `name??`): also where it is defined and its source.
-      const source = detailLevel >= 1 ? this.#definitionSource(file, pos, code.length) : undefined;
-      if (source) {
-        return {
-          found: true,
-          data: {
-            "text/plain": `${text}\n\n${source.where}\n${source.text}`,
-            "text/markdown": `${md}\n\n${source.where}\n\n\`\`\`typescript\n${source.text}\n\`\`\``,
-          },
-        };
-      }
-      return { found: true, data: { "text/plain": text, "text/markdown": md } };
-    } finally {
-      this.#roots = [];
-    }
+    return this.#inspector.inspect(code, cursorPos, detailLevel);
   }
 
-  /** The declaration at `pos` (its first 40 lines) and where it is, for inspect at detail level 1. */
-  #definitionSource(
-    file: string,
-    pos: number,
-    codeLength: number,
-  ): { where: string; text: string } | undefined {
-    const def = this.#ls.getDefinitionAtPosition(file, pos)?.[0];
-    if (!def) return undefined;
-    const sf = this.#ls.getProgram()?.getSourceFile(def.fileName);
-    if (!sf) return undefined;
-    const span = def.contextSpan ?? def.textSpan;
-    if (def.fileName === file && span.start >= codeLength) return undefined;
-    const text = sf.text
-      .slice(span.start, span.start + span.length)
-      .split("\n")
-      .slice(0, 40)
-      .join("\n");
-    const line = sf.getLineAndCharacterOfPosition(span.start).line + 1;
-    const name = def.fileName === file ? "this cell" : def.fileName.replace(packageRoot + "/", "cnnlab/");
-    return { where: `Defined in ${name}, line ${line}:`, text };
-  }
-
-  async isComplete(code: string): Promise<IsCompleteResult> {
-    if (code.trim() === "") return { status: "complete" };
-    const sf = ts.createSourceFile("is_complete.ts", code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
-    const diags: ts.Diagnostic[] =
-      (sf as unknown as { parseDiagnostics: ts.Diagnostic[] }).parseDiagnostics ?? [];
-    if (diags.length === 0) return { status: "complete" };
-    const end = code.trimEnd().length;
-    const atEnd = diags.every(
-      (d) => (d.start ?? 0) >= end || (d.start ?? 0) + (d.length ?? 0) >= code.length,
-    );
-    if (!atEnd) return { status: "invalid" };
-    const lines = code.split("\n");
-    let last = lines.length - 1;
-    while (last > 0 && lines[last].trim() === "") last--;
-    const lastLine = lines[last];
-    let indent = /^\s*/.exec(lastLine)?.[0] ?? "";
-    if (/[{([]\s*$/.test(lastLine)) indent += "  ";
-    return { status: "incomplete", indent };
+  isComplete(code: string): Promise<IsCompleteResult> {
+    return Promise.resolve(isComplete(code));
   }
 }

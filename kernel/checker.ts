@@ -1,0 +1,355 @@
+/**
+ * The type checker: a TypeScript LanguageService over the kernel's virtual files.
+ *
+ * Files it knows:
+ *  - the kernel's globals (`__cnnlab_kernel_globals.d.ts`, always a root);
+ *  - the file being checked: the current cell (`__cnnlab_cell.ts`, one name for every cell) or a
+ *    scratch file for completion/inspection (`__cnnlab_scratch.ts`), the only other root;
+ *  - one declaration file per earlier cell that declared something (`__cnnlab_cell_<k>.d.ts`,
+ *    imported by later cells as `./__cnnlab_cell_<k>`, see cellModule), emitted after its check;
+ *  - built-in modules (builtin-modules.ts): their declaration file, or their text as a virtual file;
+ *  - everything else from disk. Files under node_modules, TypeScript's lib folder and cnnlab's dist
+ *    folder are read once and never change; other disk files (a notebook's own modules) are re-read
+ *    when their modification time changes.
+ *
+ * Speed: every check is a new program (TypeScript has no incremental checker), so everything that
+ * can be reused is: the roots stay the same two files, SourceFiles come back from the document
+ * registry by version, disk files are never re-read, module and type-reference resolutions are
+ * cached, only the checked file's diagnostics are computed, and declarations are emitted only for
+ * cells that declare names (the emit also yields the declaration diagnostics).
+ */
+import { statSync } from "node:fs";
+import { dirname, join, sep } from "node:path";
+import ts from "typescript";
+import type { BuiltinTypes } from "./builtin-modules.js";
+import { packageRoot } from "./paths.js";
+
+export interface CheckerOptions {
+  cwd: string;
+  compilerOptions: ts.CompilerOptions;
+  /** The kernel's ambient declarations (display(), ...), always part of the program. */
+  globals: string;
+  /** Declarations of built-in modules (builtin-modules.ts); undefined: not a built-in. */
+  builtinTypes: (name: string) => BuiltinTypes | undefined;
+  /** Resolve packages cnnlab itself depends on from any notebook folder (default true). */
+  fallbackToPackage?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface CheckResult {
+  /** Syntactic, semantic and declaration diagnostics of the checked file, errors and others. */
+  diagnostics: ts.Diagnostic[];
+}
+
+const CELL_PREFIX = "__cnnlab_cell_";
+const cellModulePattern = new RegExp(`^\\./${CELL_PREFIX}(\\d+)$`);
+
+interface VirtualFile {
+  text: string;
+  version: number;
+  snapshot: ts.IScriptSnapshot;
+}
+
+interface DiskFile {
+  version: string;
+  snapshot: ts.IScriptSnapshot | undefined;
+  /** Whether it can change (a file outside node_modules, the TS lib folder and cnnlab's dist). */
+  mtime?: number;
+}
+
+export class Checker {
+  readonly cwd: string;
+  readonly compilerOptions: ts.CompilerOptions;
+  readonly #opts: CheckerOptions;
+  readonly #globalsFile: string;
+  readonly #cellFile: string;
+  readonly #scratchFile: string;
+  readonly #virtual = new Map<string, VirtualFile>();
+  readonly #disk = new Map<string, DiskFile>();
+  readonly #staticDirs: string[];
+  #current: string | undefined;
+  /** The declarations emitted by the last check, waiting for commit(). */
+  #pending: string | undefined;
+  readonly #moduleCache: ts.ModuleResolutionCache;
+  readonly #typeRefCache: ts.TypeReferenceDirectiveResolutionCache;
+  readonly #resolved = new Map<string, ts.ResolvedModuleWithFailedLookupLocations>();
+  readonly #typeRefs = new Map<string, ts.ResolvedTypeReferenceDirectiveWithFailedLookupLocations>();
+  readonly ls: ts.LanguageService;
+
+  constructor(options: CheckerOptions) {
+    this.#opts = options;
+    this.cwd = options.cwd;
+    this.compilerOptions = options.compilerOptions;
+    this.#globalsFile = join(this.cwd, "__cnnlab_kernel_globals.d.ts");
+    this.#cellFile = join(this.cwd, "__cnnlab_cell.ts");
+    this.#scratchFile = join(this.cwd, "__cnnlab_scratch.ts");
+    this.#staticDirs = [
+      dirname(ts.getDefaultLibFilePath(this.compilerOptions)) + sep,
+      join(packageRoot, "dist") + sep,
+    ];
+    this.#setVirtual(this.#globalsFile, options.globals);
+    const canonical = (s: string) => s;
+    this.#moduleCache = ts.createModuleResolutionCache(this.cwd, canonical, this.compilerOptions);
+    this.#typeRefCache = ts.createTypeReferenceDirectiveResolutionCache(
+      this.cwd,
+      canonical,
+      this.compilerOptions,
+      this.#moduleCache.getPackageJsonInfoCache(),
+    );
+    this.ls = ts.createLanguageService(this.#host(), ts.createDocumentRegistry());
+  }
+
+  /** The module name later cells import cell `k`'s declarations by. */
+  cellModule(k: number): string {
+    return `./${CELL_PREFIX}${k}`;
+  }
+
+  // ------------------------------------------------------------------------------ checking
+
+  /**
+   * Checks `text` as the current cell: its syntactic and semantic diagnostics and, when
+   * `emitDeclarations`, the declaration diagnostics of emitting its declarations (kept for commit).
+   * Throws when the compiler itself fails.
+   */
+  check(text: string, emitDeclarations: boolean): CheckResult {
+    this.#pending = undefined;
+    this.#setVirtual(this.#cellFile, text);
+    this.#current = this.#cellFile;
+    const program = this.#program();
+    const sf = program.getSourceFile(this.#cellFile);
+    if (!sf) throw new Error(`the cell file ${this.#cellFile} is not in the program`);
+    const diagnostics: ts.Diagnostic[] = [...program.getSyntacticDiagnostics(sf)];
+    diagnostics.push(...program.getSemanticDiagnostics(sf));
+    if (emitDeclarations) {
+      let dts: string | undefined;
+      try {
+        const r = program.emit(
+          sf,
+          (name, data) => {
+            if (name.endsWith(".d.ts")) dts = data;
+          },
+          undefined,
+          true,
+        );
+        diagnostics.push(...r.diagnostics);
+      } catch (e) {
+        // Later cells then see none of this cell's names (as if it declared nothing).
+        this.#opts.log?.(`declaration emit failed: ${(e as Error).message}`);
+      }
+      this.#pending = dts;
+    }
+    return { diagnostics };
+  }
+
+  /**
+   * The last checked cell passed and ran: its declarations become module `cellModule(k)` for later
+   * cells (an empty module when it declared nothing).
+   */
+  commit(k: number): void {
+    this.#setVirtual(join(this.cwd, `${CELL_PREFIX}${k}.d.ts`), this.#pending ?? "export {};\n");
+    this.#pending = undefined;
+  }
+
+  /** Prepares everything a first check needs (parses the libraries), e.g. while the kernel is idle. */
+  warm(text: string): void {
+    this.check(text, false);
+    this.#pending = undefined;
+  }
+
+  /**
+   * Runs `fn` with `text` as the scratch file (completion, inspection): the only way to check code
+   * that is not a cell. The cells' files are left as they are.
+   */
+  withScratch<T>(text: string, fn: (file: string, ls: ts.LanguageService) => T): T {
+    const before = this.#current;
+    this.#setVirtual(this.#scratchFile, text);
+    this.#current = this.#scratchFile;
+    try {
+      return fn(this.#scratchFile, this.ls);
+    } finally {
+      this.#current = before;
+    }
+  }
+
+  /** The exported names of module `name` as seen from a cell (identifiers only, no default). */
+  exportsOf(name: string): string[] {
+    return this.withScratch(`export * from ${JSON.stringify(name)};\n`, (file, ls) => {
+      const program = ls.getProgram();
+      const checker = program?.getTypeChecker();
+      const sf = program?.getSourceFile(file);
+      if (!sf || !checker) return [];
+      const sym = checker.getSymbolAtLocation(sf);
+      if (!sym) return [];
+      return checker
+        .getExportsOfModule(sym)
+        .map((s) => s.name)
+        .filter((n) => n !== "default" && /^[A-Za-z_$][\w$]*$/.test(n));
+    });
+  }
+
+  #program(): ts.Program {
+    const program = this.ls.getProgram();
+    if (!program) throw new Error("the language service has no program");
+    return program;
+  }
+
+  // ------------------------------------------------------------------------------ files
+
+  #setVirtual(path: string, text: string): void {
+    const old = this.#virtual.get(path);
+    if (old && old.text === text) return;
+    this.#virtual.set(path, {
+      text,
+      version: (old?.version ?? 0) + 1,
+      snapshot: ts.ScriptSnapshot.fromString(text),
+    });
+  }
+
+  #isStatic(path: string): boolean {
+    return path.includes(`${sep}node_modules${sep}`) || this.#staticDirs.some((d) => path.startsWith(d));
+  }
+
+  #diskFile(path: string): DiskFile {
+    let f = this.#disk.get(path);
+    if (f && f.mtime === undefined) return f;
+    let mtime: number | undefined;
+    if (!this.#isStatic(path)) {
+      try {
+        mtime = statSync(path).mtimeMs;
+      } catch {
+        mtime = -1;
+      }
+      if (f && f.mtime === mtime) return f;
+    }
+    const text = ts.sys.readFile(path);
+    f = {
+      version: mtime === undefined ? "disk" : `disk:${mtime}`,
+      snapshot: text === undefined ? undefined : ts.ScriptSnapshot.fromString(text),
+      mtime,
+    };
+    this.#disk.set(path, f);
+    return f;
+  }
+
+  #readFile(path: string): string | undefined {
+    const v = this.#virtual.get(path);
+    if (v) return v.text;
+    const s = this.#diskFile(path).snapshot;
+    return s?.getText(0, s.getLength());
+  }
+
+  #builtinFile(name: string): string | undefined {
+    const t = this.#opts.builtinTypes(name);
+    if (!t) return undefined;
+    if ("path" in t) return t.path;
+    const path = join(this.cwd, `__cnnlab_builtin_${name.replace(/[^\w.-]/g, "_")}.d.ts`);
+    this.#setVirtual(path, t.text);
+    return path;
+  }
+
+  #host(): ts.LanguageServiceHost {
+    const host: ts.LanguageServiceHost & { getModuleResolutionCache(): ts.ModuleResolutionCache } = {
+      getCompilationSettings: () => this.compilerOptions,
+      // Also what the program reads package.json scopes through (each file's module format).
+      getModuleResolutionCache: () => this.#moduleCache,
+      getScriptFileNames: () => (this.#current ? [this.#globalsFile, this.#current] : [this.#globalsFile]),
+      getScriptVersion: (f) => {
+        const v = this.#virtual.get(f);
+        return v ? String(v.version) : this.#diskFile(f).version;
+      },
+      getScriptSnapshot: (f) => this.#virtual.get(f)?.snapshot ?? this.#diskFile(f).snapshot,
+      getCurrentDirectory: () => this.cwd,
+      getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
+      fileExists: (f) => this.#virtual.has(f) || this.#diskFile(f).snapshot !== undefined,
+      readFile: (f) => this.#readFile(f),
+      readDirectory: ts.sys.readDirectory,
+      directoryExists: ts.sys.directoryExists,
+      getDirectories: ts.sys.getDirectories,
+      realpath: ts.sys.realpath,
+      useCaseSensitiveFileNames: () => ts.sys.useCaseSensitiveFileNames,
+      resolveModuleNameLiterals: (literals, containingFile, redirected, options, containingSourceFile) =>
+        literals.map((lit) =>
+          this.#resolveModule(lit, containingFile, redirected, options, containingSourceFile, host),
+        ),
+      resolveTypeReferenceDirectiveReferences: (refs, containingFile, redirected, options, sf) =>
+        refs.map((ref) => {
+          const name = typeof ref === "string" ? ref : ref.fileName.toLowerCase();
+          const mode =
+            typeof ref === "string" || !sf
+              ? undefined
+              : ts.getModeForFileReference(ref, sf.impliedNodeFormat);
+          const key = `${containingFile}\0${name}\0${mode ?? ""}`;
+          let r = this.#typeRefs.get(key);
+          if (!r) {
+            r = ts.resolveTypeReferenceDirective(
+              name,
+              containingFile,
+              options,
+              host as ts.ModuleResolutionHost,
+              redirected,
+              this.#typeRefCache,
+              mode,
+            );
+            if (r.resolvedTypeReferenceDirective) this.#typeRefs.set(key, r);
+          }
+          return r;
+        }),
+    };
+    return host;
+  }
+
+  #resolveModule(
+    lit: ts.StringLiteralLike,
+    containingFile: string,
+    redirected: ts.ResolvedProjectReference | undefined,
+    options: ts.CompilerOptions,
+    containingSourceFile: ts.SourceFile,
+    host: ts.LanguageServiceHost,
+  ): ts.ResolvedModuleWithFailedLookupLocations {
+    const name = lit.text;
+    const builtin = this.#builtinFile(name);
+    if (builtin) return dts(builtin);
+    const cell = cellModulePattern.exec(name);
+    if (cell) return dts(join(this.cwd, `${CELL_PREFIX}${cell[1]}.d.ts`));
+    const mode = ts.getModeForUsageLocation(containingSourceFile, lit, options);
+    const key = `${containingFile}\0${name}\0${mode ?? ""}`;
+    const cached = this.#resolved.get(key);
+    if (cached) return cached;
+    let r = ts.resolveModuleName(
+      name,
+      containingFile,
+      options,
+      host as ts.ModuleResolutionHost,
+      this.#moduleCache,
+      redirected,
+      mode,
+    );
+    if (
+      !r.resolvedModule &&
+      !name.startsWith(".") &&
+      !name.startsWith("/") &&
+      this.#opts.fallbackToPackage !== false
+    ) {
+      // Packages cnnlab itself depends on are importable from any notebook folder.
+      r = ts.resolveModuleName(
+        name,
+        join(packageRoot, "__cnnlab_fallback.ts"),
+        options,
+        host as ts.ModuleResolutionHost,
+        this.#moduleCache,
+        redirected,
+        mode,
+      );
+    }
+    // Only lasting answers are kept: a module found in a package or the library (a notebook's own
+    // files may appear or move between cells).
+    if (r.resolvedModule && this.#isStatic(r.resolvedModule.resolvedFileName)) this.#resolved.set(key, r);
+    return r;
+  }
+}
+
+function dts(resolvedFileName: string): ts.ResolvedModuleWithFailedLookupLocations {
+  return {
+    resolvedModule: { resolvedFileName, extension: ts.Extension.Dts, isExternalLibraryImport: false },
+  };
+}
