@@ -24,7 +24,7 @@ import * as jsIndexing from "./js/indexing.js";
 import { runtime } from "./wasm/runtime.js";
 import { wasmGemm } from "./wasm/gemm.js";
 import { wasmConvBackwardKernel, wasmConvForwardKernel } from "./wasm/conv.js";
-import { wasmMaxPool2d, wasmMaxPool2dBackward } from "./wasm/pool.js";
+import { wasmMaxPool2d } from "./wasm/pool.js";
 import { wasmRelu, wasmReluBackward } from "./wasm/activation.js";
 import type { Blas } from "./native/blas.js";
 import { blasGemm } from "./native/gemm.js";
@@ -202,15 +202,9 @@ export const wasmTable: Table = {
     { impl: "im2col (JS) + the GEMM above", run: gemmConv2dBackward({ gemm: wasmOrJsGemm }) },
   ],
   maxPool2d: [{ impl: WASM, when: LOADED, accepts: wasmOn, run: wasmMaxPool2d }, ...jsTable.maxPool2d],
-  maxPool2dBackward: [
-    {
-      impl: WASM,
-      when: LARGE,
-      accepts: (q) => q.size >= WASM_ELEMENTWISE_MIN && wasmOn(),
-      run: wasmMaxPool2dBackward,
-    },
-    ...jsTable.maxPool2dBackward,
-  ],
+  // max-pool backward stays in JS at every size: the scatter reads the output gradient and indices
+  // once, and the WebAssembly kernel's copies (both in, the whole input gradient out) cost 2-3x
+  // the loop (bench/memory-bound.ts)
   relu: [
     { impl: WASM, when: LARGE, accepts: (q) => q.size >= WASM_ELEMENTWISE_MIN && wasmOn(), run: wasmRelu },
     ...jsTable.relu,
