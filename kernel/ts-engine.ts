@@ -36,7 +36,7 @@ import {
 import { CellRunner, type StateRegistry } from "./cell-runner.js";
 import { BuiltinModules, type BuiltinContext } from "./builtin-modules.js";
 import { Checker } from "./checker.js";
-import { defaultCompilerOptions } from "./compiler-options.js";
+import { notebookCompilerOptions } from "./compiler-options.js";
 import { Inspector, isComplete } from "./inspector.js";
 import { InterruptControl, KeyboardInterrupt } from "./interrupt.js";
 import { KERNEL_DISPLAY_HOOK, makeCellDisplayApi, makeHook, toDisplay, type DisplaySink } from "./display.js";
@@ -100,6 +100,8 @@ export class TsEngine implements Engine {
   #readyPromise: Promise<void> | undefined;
   #libraryNs: Record<string, unknown> | undefined;
   #libraryError: string | undefined;
+  /** Told once, on the first cell's stderr (tsconfig.json problems). */
+  #startupNotes: string[] = [];
   #libraryTypeNames: string[] = [];
   #libraryValueNames = new Set<string>();
   #prev = new Map<string, PrevName>();
@@ -202,9 +204,14 @@ export class TsEngine implements Engine {
       }
     }
     if (lib && existsSync(lib.dts)) this.#builtinContext.libraryDts = lib.dts;
+    const compilerOptions = notebookCompilerOptions(this.cwd);
+    if (compilerOptions.configPath) this.#log(`compiler options from ${compilerOptions.configPath}`);
+    for (const w of compilerOptions.warnings) this.#startupNotes.push(`warning: ${w}\n`);
+    if (compilerOptions.error) this.#startupNotes.push(`error: ${compilerOptions.error}\n`);
+    for (const note of this.#startupNotes) this.#log(note.trimEnd());
     this.#checker = new Checker({
       cwd: this.cwd,
-      compilerOptions: defaultCompilerOptions(this.cwd),
+      compilerOptions: compilerOptions.options,
       globals: KERNEL_GLOBALS_DTS,
       builtinTypes: (name) => this.builtins.types(name),
       log: (line) => this.#log(line),
@@ -276,6 +283,10 @@ export class TsEngine implements Engine {
     if (this.#libraryError) {
       this.#io?.stdout(`warning: ${this.#libraryError}\n`);
       this.#libraryError = undefined;
+    }
+    if (this.#startupNotes.length) {
+      for (const note of this.#startupNotes) this.#io?.stderr(note);
+      this.#startupNotes = [];
     }
     const help = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\?\s*$/.exec(code);
     if (help) {
