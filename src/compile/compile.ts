@@ -6,6 +6,7 @@
  * taking every array from one arena.
  */
 import { isGradEnabled } from "../autograd/grad-mode.js";
+import { backend } from "../backend/index.js";
 import { activeRecorder, setAllocationHook, setRecorder } from "../runtime/trace.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -36,6 +37,8 @@ export interface CompileOptions {
 export interface CompiledGraph extends GraphInfo {
   /** What the last replay took from the arena, and what it had to allocate outside it. */
   readonly lastReplay: { served: number; fresh: number } | null;
+  /** Whether the arena is a region of WebAssembly memory (wasm and native backends: kernels need no copies). */
+  readonly arenaInWasm: boolean;
 }
 
 export type CompiledFunction<F extends (...args: any[]) => any> = ((
@@ -255,7 +258,8 @@ export function compile<F extends (...args: any[]) => any>(
         if (t.gradFn !== null) reachable.push(t);
       });
       entry.memory = planning.finish(reachable);
-      entry.arena = new Arena(entry.memory);
+      // on the wasm and native backends, in WebAssembly memory (kernels then need no copies)
+      entry.arena = new Arena(entry.memory, backend().name !== "js");
     } else if (arena) {
       entry.lastReplay = { served: arena.served, fresh: arena.fresh };
       if (!arena.matched) {
@@ -291,6 +295,7 @@ export function compile<F extends (...args: any[]) => any>(
       memory: e.memory,
       replays: e.replays,
       lastReplay: e.lastReplay,
+      arenaInWasm: e.arena?.inWasm ?? false,
     };
   };
 

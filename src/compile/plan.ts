@@ -6,12 +6,17 @@
  * state, results that keep a graph) are persistent. The plan packs the arrays into one arena:
  * arrays whose lifetimes do not overlap share bytes; each persistent array gets two slots used by
  * turns, so a replay can read the previous call's gradient while writing the new one. Later
- * replays take their arrays from the arena in the same order: no allocation per step.
+ * replays take their arrays from the arena in the same order: no allocation per step. On the wasm
+ * and native backends the arena is a region of WebAssembly memory that kernels' scratch never
+ * uses, so their kernels work on its arrays in place (no copy in or out of WebAssembly memory); a
+ * region is kept for the process's life (a graph planned again leaves its old one, since tensors
+ * kept from earlier calls may still point there).
  */
 import type { Node } from "../autograd/node.js";
 import type { AllocationHook, Recorder } from "../runtime/trace.js";
 import type { DType, TypedArray } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
+import { runtime, type WasmRuntime } from "../backend/wasm/runtime.js";
 import { forEachTensor } from "./graph.js";
 
 export interface BufferSlot {
@@ -51,6 +56,8 @@ interface Rec {
 }
 
 const ALIGN = 64;
+/** Larger arenas stay in the JS heap (WebAssembly memory is limited to 4 GiB and never shrinks). */
+const WASM_ARENA_MAX = 1 << 30;
 
 function dtypeOf(a: TypedArray): DType {
   if (a instanceof Float32Array) return "float32";
@@ -194,7 +201,7 @@ function pack(recs: readonly Rec[], end: number): MemoryReport {
   };
 }
 
-function view(buffer: ArrayBuffer, dtype: DType, offset: number, length: number): TypedArray {
+function view(buffer: ArrayBufferLike, dtype: DType, offset: number, length: number): TypedArray {
   switch (dtype) {
     case "float32":
       return new Float32Array(buffer, offset, length);
@@ -216,10 +223,36 @@ export class Arena implements AllocationHook {
   served = 0;
   fresh = 0;
 
-  constructor(readonly memory: MemoryReport) {
-    // a little slack so that no slot spans the whole buffer (the engine never pools slices)
-    const buffer = new ArrayBuffer(memory.arenaBytes + ALIGN);
-    this.views = memory.slots.map((s) => s.offsets.map((o) => view(buffer, s.dtype, o, s.length)));
+  /** The WebAssembly memory region the arena lives in, if it does (see the constructor). */
+  private readonly region: { rt: WasmRuntime; offset: number } | null = null;
+
+  /**
+   * With `inWasm` and a WebAssembly runtime, the arena is a reserved region of WebAssembly memory:
+   * the WebAssembly (and native) kernels then read and write its arrays where they are instead of
+   * copying them in and out. Otherwise it is an ordinary ArrayBuffer.
+   */
+  constructor(
+    readonly memory: MemoryReport,
+    inWasm = false,
+  ) {
+    const rt = inWasm ? runtime() : null;
+    let buffer: ArrayBufferLike;
+    let base = 0;
+    if (rt !== null && memory.arenaBytes <= WASM_ARENA_MAX) {
+      const r = rt.reserve(memory.arenaBytes + ALIGN);
+      buffer = r.buffer;
+      base = r.offset;
+      this.region = { rt, offset: r.offset };
+    } else {
+      // a little slack so that no slot spans the whole buffer (the engine never pools slices)
+      buffer = new ArrayBuffer(memory.arenaBytes + ALIGN);
+    }
+    this.views = memory.slots.map((s) => s.offsets.map((o) => view(buffer, s.dtype, base + o, s.length)));
+  }
+
+  /** Whether the arena lives in WebAssembly memory. */
+  get inWasm(): boolean {
+    return this.region !== null;
   }
 
   begin(): void {

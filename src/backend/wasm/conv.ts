@@ -116,11 +116,14 @@ export const wasmConvForwardKernel: Conv2dForwardKernel = (xs, weight, bias, out
   const flops = 2 * g.n * F * K * L;
   const nt = threadsFor(rt, g.n, flops);
   rt.ensureArena(scrOff + nt * scrSize - rt.arenaOffset);
-  rt.write(xOff, xs);
-  rt.write(wOff, weight);
-  if (bias) rt.write(bOff, bias);
+  // arrays already in WebAssembly memory (a compiled graph's arena) are used where they are
+  const xAt = rt.place(xOff, xs);
+  const wAt = rt.place(wOff, weight);
+  const bAt = bias ? rt.place(bOff, bias) : 0;
+  const outOwn = rt.offsetOf(out);
+  const outAt = outOwn >= 0 ? outOwn : outOff;
   const x = rt.x;
-  (f64 ? x.packA64 : x.packA32)(wOff, wpOff, F, K, 0, 0, Fs);
+  (f64 ? x.packA64 : x.packA32)(wAt, wpOff, F, K, 0, 0, Fs);
   dispatch(
     rt,
     f64 ? OPS.convForward64 : OPS.convForward32,
@@ -129,10 +132,10 @@ export const wasmConvForwardKernel: Conv2dForwardKernel = (xs, weight, bias, out
     (base, t, n) => {
       const [n0, n1] = share(g.n, n, t);
       writeParams(rt.ctrl, base, g, {
-        x: xOff,
+        x: xAt,
         wp: wpOff,
-        out: outOff,
-        bias: bias ? bOff : 0,
+        out: outAt,
+        bias: bAt,
         n0,
         n1,
         scr: scrOff + t * scrSize,
@@ -142,7 +145,7 @@ export const wasmConvForwardKernel: Conv2dForwardKernel = (xs, weight, bias, out
     f64 ? x.convForward64 : x.convForward32,
     nt,
   );
-  rt.read(outOff, out);
+  if (outOwn < 0) rt.read(outOff, out);
 };
 
 /**
@@ -205,18 +208,20 @@ export const wasmConvBackwardKernel: Conv2dBackwardKernel = (xs, weight, dout, d
     : 0;
   const scrSize = align(Math.max(scrDx, scrDw), 64);
   rt.ensureArena(scrOff + Math.max(ntDx, ntDw) * scrSize - rt.arenaOffset);
-  if (wantDw) rt.write(xOff, xs);
-  if (wantDx) rt.write(wOff, weight);
-  rt.write(doutOff, dout);
-  if (dx) rt.write(dxOff, dx);
-  if (dw) rt.write(dwOff, dw);
-  if (wantDx) (f64 ? x.packA64 : x.packA32)(wOff, wtpOff, K, F, 1, 0, Ks);
+  // arrays already in WebAssembly memory (a compiled graph's arena) are used where they are; dx and
+  // dw are accumulated into, so they are copied in and out when they live elsewhere
+  const xAt = wantDw ? rt.place(xOff, xs) : xOff;
+  const wAt = wantDx ? rt.place(wOff, weight) : wOff;
+  const doutAt = rt.place(doutOff, dout);
+  const dxAt = dx ? rt.place(dxOff, dx) : dxOff;
+  const dwAt = dw ? rt.place(dwOff, dw) : dwOff;
+  if (wantDx) (f64 ? x.packA64 : x.packA32)(wAt, wtpOff, K, F, 1, 0, Ks);
   const common = {
-    x: xOff,
+    x: xAt,
     wp: wtpOff,
-    out: doutOff,
-    dx: wantDx ? dxOff : 0,
-    dw: wantDw ? dwOff : 0,
+    out: doutAt,
+    dx: wantDx ? dxAt : 0,
+    dw: wantDw ? dwAt : 0,
     cols: dwtOff,
     acc: 1,
   };
@@ -261,11 +266,11 @@ export const wasmConvBackwardKernel: Conv2dBackwardKernel = (xs, weight, dout, d
       f64 ? x.convBackwardWeight64 : x.convBackwardWeight32,
       ntDw,
     );
-    (f64 ? x.transposeInto64 : x.transposeInto32)(dwtOff, dwOff, K, F, 1);
+    (f64 ? x.transposeInto64 : x.transposeInto32)(dwtOff, dwAt, K, F, 1);
   }
-  if (db) (f64 ? x.biasGrad64 : x.biasGrad32)(doutOff, dbOff, N, F, L);
-  if (dx) rt.read(dxOff, dx);
-  if (dw) rt.read(dwOff, dw);
+  if (db) (f64 ? x.biasGrad64 : x.biasGrad32)(doutAt, dbOff, N, F, L);
+  if (dx) rt.read(dxAt, dx);
+  if (dw) rt.read(dwAt, dw);
   if (db) {
     const view = f64 ? rt.f64.subarray(dbOff / 8, dbOff / 8 + F) : rt.f32.subarray(dbOff / 4, dbOff / 4 + F);
     for (let f = 0; f < F; f++) db[f] += view[f];

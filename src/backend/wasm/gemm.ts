@@ -66,9 +66,12 @@ export function wasmGemm(args: GemmArgs): void {
   const bpOff = align(apOff + mStrips * MR * k * es, 64);
   const end = bpOff + nStrips * nr * k * es;
   rt.ensureArena(end - rt.arenaOffset);
-  rt.write(aOff, a);
-  rt.write(bOff, b);
-  if (accumulate) rt.write(cOff, c);
+  // operands already in WebAssembly memory (a compiled graph's arena) are used where they are
+  const aAt = rt.place(aOff, a);
+  const bAt = rt.place(bOff, b);
+  const cOwn = rt.offsetOf(c);
+  const cAt = cOwn >= 0 ? cOwn : cOff;
+  if (accumulate && cOwn < 0) rt.write(cOff, c);
 
   // Threads: split the larger strip dimension of C; packing is split too.
   let nt = 1;
@@ -89,9 +92,9 @@ export function wasmGemm(args: GemmArgs): void {
   const acc = accumulate ? 1 : 0;
 
   if (nt === 1 || p === null) {
-    packA(aOff, apOff, m, k, tA, 0, mStrips);
-    packB(bOff, bpOff, k, n, tB, 0, nStrips);
-    kernel(apOff, bpOff, cOff, m, n, k, acc, 0, mStrips, 0, nStrips, rt.tile(0));
+    packA(aAt, apOff, m, k, tA, 0, mStrips);
+    packB(bAt, bpOff, k, n, tB, 0, nStrips);
+    kernel(apOff, bpOff, cAt, m, n, k, acc, 0, mStrips, 0, nStrips, rt.tile(0));
   } else {
     const I = rt.ctrl;
     const ranges = (t: number) => {
@@ -107,11 +110,11 @@ export function wasmGemm(args: GemmArgs): void {
       nt,
       (base, t) => {
         const r = ranges(t);
-        I[base + F.aSrc] = aOff;
-        I[base + F.bSrc] = bOff;
+        I[base + F.aSrc] = aAt;
+        I[base + F.bSrc] = bAt;
         I[base + F.ap] = apOff;
         I[base + F.bp] = bpOff;
-        I[base + F.c] = cOff;
+        I[base + F.c] = cAt;
         I[base + F.m] = m;
         I[base + F.n] = n;
         I[base + F.k] = k;
@@ -132,14 +135,14 @@ export function wasmGemm(args: GemmArgs): void {
       () => {
         const r = ranges(0);
         try {
-          packA(aOff, apOff, m, k, tA, r.pa0, r.pa1);
-          packB(bOff, bpOff, k, n, tB, r.pb0, r.pb1);
+          packA(aAt, apOff, m, k, tA, r.pa0, r.pa1);
+          packB(bAt, bpOff, k, n, tB, r.pb0, r.pb1);
         } finally {
           pool.barrier();
         }
-        kernel(apOff, bpOff, cOff, m, n, k, acc, r.i0, r.i1, r.j0, r.j1, rt.tile(0));
+        kernel(apOff, bpOff, cAt, m, n, k, acc, r.i0, r.i1, r.j0, r.j1, rt.tile(0));
       },
     );
   }
-  rt.read(cOff, c);
+  if (cOwn < 0) rt.read(cOff, c);
 }

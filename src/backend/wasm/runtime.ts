@@ -84,7 +84,7 @@ export const MAX_THREADS = (CTRL_BYTES - TILE_BASE) / TILE_BYTES;
 
 /**
  * The compiled module, its shared memory and one instance on this thread. Memory layout:
- * [AssemblyScript data][control block, CTRL_BYTES][arena: grows, never shrinks].
+ * [AssemblyScript data][control block, CTRL_BYTES][regions reserve() handed out][arena: kernels' scratch, grows, never shrinks].
  */
 export class WasmRuntime {
   readonly module: WebAssembly.Module;
@@ -93,7 +93,10 @@ export class WasmRuntime {
   readonly memory: WebAssembly.Memory;
   readonly x: KernelExports;
   readonly ctrlOffset: number;
-  readonly arenaOffset: number;
+  /** Where kernels' scratch starts: after the control block and every reserved region. */
+  private scratchBase: number;
+  /** Every buffer object this memory has had (a shared memory's views stay valid across grows). */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
   private buf: ArrayBufferLike;
   f32: Float32Array;
   f64: Float64Array;
@@ -106,8 +109,9 @@ export class WasmRuntime {
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.x = instance.exports as unknown as KernelExports;
     this.ctrlOffset = align(this.x.heapBase(), 4096);
-    this.arenaOffset = this.ctrlOffset + CTRL_BYTES;
+    this.scratchBase = this.ctrlOffset + CTRL_BYTES;
     this.buf = this.memory.buffer;
+    this.buffers.add(this.buf);
     this.f32 = new Float32Array(this.buf);
     this.f64 = new Float64Array(this.buf);
     this.ctrl = new Int32Array(this.buf, this.ctrlOffset, CTRL_BYTES / 4);
@@ -130,9 +134,42 @@ export class WasmRuntime {
     }
     if (this.memory.buffer.byteLength !== this.buf.byteLength) {
       this.buf = this.memory.buffer;
+      this.buffers.add(this.buf);
       this.f32 = new Float32Array(this.buf);
       this.f64 = new Float64Array(this.buf);
     }
+  }
+
+  /** The byte offset where kernels' scratch starts (kernels lay out their arguments from here). */
+  get arenaOffset(): number {
+    return this.scratchBase;
+  }
+
+  /**
+   * A region of `bytes` bytes (64-byte aligned) of this memory that kernels' scratch never uses,
+   * until release(): a compiled graph keeps its arrays there, so that kernels read and write them
+   * in place (see offsetOf). Returns the memory's buffer and the region's byte offset. Regions are
+   * never given back (they go with the memory when the runtime is discarded).
+   */
+  reserve(bytes: number): { buffer: ArrayBufferLike; offset: number } {
+    const size = align(Math.max(bytes, 1), 64);
+    const offset = align(this.scratchBase, 64);
+    this.scratchBase = offset + size;
+    this.ensureArena(0);
+    return { buffer: this.buf, offset };
+  }
+
+  /** The byte offset of `a` in this memory, or -1 when `a` lives elsewhere (then kernels copy it). */
+  offsetOf(a: FloatArray): number {
+    return this.buffers.has(a.buffer) ? a.byteOffset : -1;
+  }
+
+  /** Where a kernel finds `a`: its own offset when it lives in this memory, else `off`, after copying it there. */
+  place(off: number, a: FloatArray): number {
+    const own = this.offsetOf(a);
+    if (own >= 0) return own;
+    this.write(off, a);
+    return off;
   }
 
   /** Copies `a` into WebAssembly memory at byte offset `off` (a multiple of the element size). */
@@ -141,8 +178,9 @@ export class WasmRuntime {
     else this.f32.set(a, off / 4);
   }
 
-  /** Fills `out` from WebAssembly memory at byte offset `off`. */
+  /** Fills `out` from WebAssembly memory at byte offset `off` (nothing to do when `out` is that memory). */
   read(off: number, out: FloatArray): void {
+    if (this.offsetOf(out) === off) return;
     if (out instanceof Float64Array) out.set(this.f64.subarray(off / 8, off / 8 + out.length));
     else out.set(this.f32.subarray(off / 4, off / 4 + out.length));
   }
