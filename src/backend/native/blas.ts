@@ -28,6 +28,22 @@ export type CblasGemm<T extends Float32Array | Float64Array> = (
   ldc: number,
 ) => void;
 
+/** cblas_?gemv: y = alpha·op(A)·x + beta·y (CBLAS enums as numbers, as CblasGemm). */
+export type CblasGemv<T extends Float32Array | Float64Array> = (
+  order: number,
+  transA: number,
+  m: number,
+  n: number,
+  alpha: number,
+  a: T,
+  lda: number,
+  x: T,
+  incx: number,
+  beta: number,
+  y: T,
+  incy: number,
+) => void;
+
 export type BlasKind = "openblas" | "mkl" | "blis" | "accelerate" | "reference" | "unknown";
 
 export interface Blas {
@@ -38,6 +54,9 @@ export interface Blas {
   description: string;
   sgemm: CblasGemm<Float32Array>;
   dgemm: CblasGemm<Float64Array>;
+  /** Matrix-vector products, where the library has them (every CBLAS does; fakes in tests may not). */
+  sgemv?: CblasGemv<Float32Array>;
+  dgemv?: CblasGemv<Float64Array>;
   /** Sets the library's own thread count (a no-op where the library has no such call). */
   setThreads(n: number): void;
   /** GF/s of the identification probe, when one ran. */
@@ -182,6 +201,15 @@ export function loadBlas(path: string): Blas {
     kind = "accelerate";
     label = "Accelerate";
   }
+  const gemvArgs = "int, int, int, int";
+  const sgemv = optionalFunc(
+    lib,
+    `void cblas_sgemv(${gemvArgs}, float, float *, int, float *, int, float, float *, int)`,
+  );
+  const dgemv = optionalFunc(
+    lib,
+    `void cblas_dgemv(${gemvArgs}, double, double *, int, double *, int, double, double *, int)`,
+  );
   const blas: Blas = {
     path,
     kind,
@@ -190,6 +218,10 @@ export function loadBlas(path: string): Blas {
     dgemm: dgemm as CblasGemm<Float64Array>,
     setThreads,
   };
+  if (sgemv && dgemv) {
+    blas.sgemv = sgemv as CblasGemv<Float32Array>;
+    blas.dgemv = dgemv as CblasGemv<Float64Array>;
+  }
   if (kind === "unknown") {
     // no version call: time it; the reference BLAS runs a small GEMM far below an optimised one
     setThreads(1);

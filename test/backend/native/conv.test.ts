@@ -92,3 +92,27 @@ describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops",
     );
   });
 });
+
+describe.runIf(blas && rt)("native conv2d bias gradient", () => {
+  it.each([Float32Array, Float64Array] as Ctor[])(
+    "%o: gemv row sums and the loop (a library without gemv) add the same bias gradient as the reference",
+    (T) => {
+      const g = geometry(5, 3, 9, 7, 6, [3, 3], { p: [1, 1] });
+      const x = filled(T, g.n * g.c * g.h * g.w, 1);
+      const w = filled(T, g.cout * g.c * g.kh * g.kw, 2);
+      const gOut = filled(T, g.n * g.cout * g.ho * g.wo, 4);
+      const ref = filled(T, g.cout, 7);
+      const start = ref.slice();
+      conv2dNaiveBackward(x, w, gOut, null, null, ref, g);
+      const { sgemv: _s, dgemv: _d, ...noGemv } = blas!;
+      expect(blas!.sgemv && blas!.dgemv, "the system CBLAS exports cblas_sgemv and cblas_dgemv").toBeTruthy();
+      for (const lib of [blas!, noGemv]) {
+        const db = start.slice();
+        blasConvBackward(lib, rt!, x, w, gOut, null, null, db, g);
+        for (let i = 0; i < ref.length; i++) {
+          expect(Math.abs(db[i] - ref[i])).toBeLessThan(T === Float32Array ? 2e-4 : 1e-11);
+        }
+      }
+    },
+  );
+});
