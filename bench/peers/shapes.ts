@@ -34,6 +34,8 @@ export interface Workloads {
   net: NetShape;
   /** Input of the naive-vs-fast conv comparison (the first conv shape with fewer images: the naive loops are slow). */
   naive: ConvShape;
+  /** R1: sum over dims (0, 2, 3) of this [N, C, H, W] float32 tensor (the batch-norm / bias-gradient pattern). */
+  reduce: [number, number, number, number];
 }
 
 export const FULL: Workloads = {
@@ -46,6 +48,7 @@ export const FULL: Workloads = {
   pool: [64, 32, 32, 32],
   net: { N: 64, C: 3, H: 32, W: 32, F: 32, R: 7, pad: 3, hidden: 100, classes: 10 },
   naive: { name: "conv1", x: [8, 3, 32, 32], w: [32, 3, 5, 5], stride: 1, pad: 2 },
+  reduce: [64, 32, 16, 16],
 };
 
 export const SMOKE: Workloads = {
@@ -58,6 +61,7 @@ export const SMOKE: Workloads = {
   pool: [2, 4, 8, 8],
   net: { N: 4, C: 3, H: 8, W: 8, F: 4, R: 7, pad: 3, hidden: 10, classes: 10 },
   naive: { name: "conv1", x: [2, 3, 8, 8], w: [4, 3, 5, 5], stride: 1, pad: 2 },
+  reduce: [2, 4, 8, 8],
 };
 
 export function convOut(c: ConvShape): [number, number, number, number] {

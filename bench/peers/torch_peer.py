@@ -129,6 +129,14 @@ if "W4" in only:
             return F.max_pool2d(xp, 2, 2)
     rec("W4", "maxpool2x2 fwd only", pool_fwd)
 
+if "R1" in only and "reduce" in wl:
+    xr1 = torch.randn(*wl["reduce"])
+
+    def reduce_sum():
+        with torch.no_grad():
+            return xr1.sum(dim=(0, 2, 3))
+    rec("R1", "sum dims (0,2,3) of [" + ",".join(str(v) for v in wl["reduce"]) + "]", reduce_sum)
+
 if "W5" in only:
     t = wl["net"]
     d = t["F"] * (t["H"] // 2) * (t["W"] // 2)

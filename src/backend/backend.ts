@@ -2,6 +2,7 @@ import type { FloatArray } from "../tensor/dtype.js";
 import type * as jsIndexing from "./js/indexing.js";
 import type * as jsLoss from "./js/loss.js";
 import type * as jsNorm from "./js/norm.js";
+import type * as jsReduce from "./js/reduce.js";
 import type * as jsSoftmax from "./js/softmax.js";
 
 export type { LrnConfig } from "./js/norm.js";
@@ -177,6 +178,9 @@ export interface Kernels {
   // The op families below take the signature of their JavaScript reference (backend/js/<family>.ts,
   // where each is documented), so that the contract is written once.
 
+  // reductions over dims of a strided view (backend/js/reduce.ts): sums have a kernel of their own
+  sumDims: typeof jsReduce.sumDims;
+  reduce: typeof jsReduce.reduceDims;
   // normalization (backend/js/norm.ts)
   channelMoments: typeof jsNorm.channelMoments;
   channelAffine: typeof jsNorm.channelAffine;

@@ -18,6 +18,7 @@ import {
 import { reluBackward as jsReluBackward, reluForward as jsRelu } from "./js/activation.js";
 import { adamUpdate as jsAdamUpdate, sgdUpdate as jsSgdUpdate } from "./js/optim-update.js";
 import * as jsNorm from "./js/norm.js";
+import { reduceDims as jsReduce, sumDims as jsSumDims } from "./js/reduce.js";
 import * as jsSoftmax from "./js/softmax.js";
 import * as jsLoss from "./js/loss.js";
 import * as jsIndexing from "./js/indexing.js";
@@ -26,6 +27,7 @@ import { wasmGemm } from "./wasm/gemm.js";
 import { wasmConvBackwardKernel, wasmConvForwardKernel } from "./wasm/conv.js";
 import { wasmMaxPool2d } from "./wasm/pool.js";
 import { wasmRelu, wasmReluBackward } from "./wasm/activation.js";
+import { wasmSumDims } from "./wasm/reduce.js";
 import type { Blas } from "./native/blas.js";
 import { blasGemm } from "./native/gemm.js";
 import { blasConvBackward, blasConvForward } from "./native/conv.js";
@@ -64,6 +66,7 @@ const dt = (a: ArrayLike<number>): DType =>
         ? "bool"
         : "float32";
 const one = (dtype: DType, size: number): KernelQuery => ({ dtype, size, groups: 1 });
+const viewSize = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** How each kernel's arguments map to a query. */
 const QUERY: { [K in KernelName]: (...args: Parameters<Kernels[K]>) => KernelQuery } = {
@@ -80,6 +83,8 @@ const QUERY: { [K in KernelName]: (...args: Parameters<Kernels[K]>) => KernelQue
   reluBackward: (g) => one(dt(g), g.length),
   sgdUpdate: (a) => one(a.params[0] ? dt(a.params[0]) : "float32", a.params.length),
   adamUpdate: (a) => one(a.params[0] ? dt(a.params[0]) : "float32", a.params.length),
+  sumDims: (x) => one(dt(x.data), viewSize(x.shape)),
+  reduce: (x) => one(dt(x.data), viewSize(x.shape)),
   channelMoments: (x) => one(dt(x), x.length),
   channelAffine: (_x, _n, _c, _s, _sc, _sh, out) => one(dt(out), out.length),
   channelAffineBackward: (x) => one(dt(x), x.length),
@@ -150,6 +155,8 @@ export const jsTable: Table = {
   // memory-bound, on arrays in the JS heap: every backend runs these loops (see optim-update.ts)
   sgdUpdate: [{ impl: JS, run: jsSgdUpdate }],
   adamUpdate: [{ impl: JS, run: jsAdamUpdate }],
+  sumDims: [{ impl: JS, run: jsSumDims }],
+  reduce: [{ impl: JS, run: jsReduce }],
   channelMoments: [{ impl: JS, run: jsNorm.channelMoments }],
   channelAffine: [{ impl: JS, run: jsNorm.channelAffine }],
   channelAffineBackward: [{ impl: JS, run: jsNorm.channelAffineBackward }],
@@ -208,6 +215,15 @@ export const wasmTable: Table = {
   relu: [
     { impl: WASM, when: LARGE, accepts: (q) => q.size >= WASM_ELEMENTWISE_MIN && wasmOn(), run: wasmRelu },
     ...jsTable.relu,
+  ],
+  sumDims: [
+    {
+      impl: WASM,
+      when: `float32, ${LARGE}`,
+      accepts: (q) => q.dtype === "float32" && q.size >= WASM_ELEMENTWISE_MIN && wasmOn(),
+      run: wasmSumDims,
+    },
+    ...jsTable.sumDims,
   ],
   // in float64, copying two inputs in and the result out costs more than the SIMD loop saves
   reluBackward: [

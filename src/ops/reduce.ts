@@ -1,4 +1,5 @@
-import { reduceDims, type ReduceKind } from "../backend/js/reduce.js";
+import { backend } from "../backend/index.js";
+import type { ReduceKind } from "../backend/js/reduce.js";
 import { defineOp, type Ctx } from "../autograd/function.js";
 import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
@@ -52,7 +53,8 @@ function reduceRawNow(
     );
   }
   const out = allocate(dtype, numel(p.outShape));
-  reduceDims(view(x), p.reduced, kind, out);
+  if (kind === "sum") backend().sumDims(view(x), p.reduced, out);
+  else backend().reduce(view(x), p.reduced, kind, out);
   return Tensor.fromData(out, keepdim ? p.keptShape : p.outShape);
 }
 

@@ -43,6 +43,8 @@ const KERNELS: KernelName[] = [
   "reluBackward",
   "sgdUpdate",
   "adamUpdate",
+  "sumDims",
+  "reduce",
   "channelMoments",
   "channelAffine",
   "channelAffineBackward",

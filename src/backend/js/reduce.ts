@@ -4,7 +4,7 @@ import type { StridedView } from "./strided.js";
 export type ReduceKind = "sum" | "max" | "min" | "argmax" | "argmin" | "logsumexp";
 
 /** A group of dims walked by a counter: sizes and strides, innermost last. */
-interface Group {
+export interface Group {
   sizes: number[];
   strides: number[];
 }
@@ -15,7 +15,7 @@ interface Group {
  * innermost loop runs as long as memory allows (dims (0, 2, 3) of a contiguous [N, C, H, W] become
  * kept [C] and reduced [N, H·W]).
  */
-function groups(x: StridedView, reduced: readonly boolean[]): { kept: Group; red: Group } {
+export function groups(x: StridedView, reduced: readonly boolean[]): { kept: Group; red: Group } {
   const kept: Group = { sizes: [], strides: [] };
   const red: Group = { sizes: [], strides: [] };
   let last: Group | null = null;
@@ -40,7 +40,7 @@ function groups(x: StridedView, reduced: readonly boolean[]): { kept: Group; red
 }
 
 /** Calls fn(position) for every multi-index of a group (row-major), starting at `base`. */
-function forEachIn(g: Group, base: number, fn: (pos: number) => void): void {
+export function forEachIn(g: Group, base: number, fn: (pos: number) => void): void {
   const rank = g.sizes.length;
   if (rank === 0) {
     fn(base);
@@ -98,8 +98,13 @@ export function reduceDims(
   });
 }
 
+/** The sum over the dims marked in `reduced` (reduceDims with kind "sum"): its own kernel in the dispatch table. */
+export function sumDims(x: StridedView, reduced: readonly boolean[], out: TypedArray): void {
+  reduceDims(x, reduced, "sum", out);
+}
+
 /** Whether the kept group's last dim has the smallest stride of all (and stride 1 or near). */
-function isInnermost(kept: Group, red: Group): boolean {
+export function isInnermost(kept: Group, red: Group): boolean {
   const s = kept.strides[kept.strides.length - 1];
   return red.strides.every((r) => Math.abs(r) > Math.abs(s));
 }

@@ -12,6 +12,30 @@ type MaxPoolBackwardKernel = (
   oPlane: number,
 ) => number;
 
+/** assembly/reduce.as: out[k] = Σ_r Σ_i x[bases[k] + runs[r] + i·step] (offsets in elements). */
+type SumRunsKernel = (
+  x: number,
+  out: number,
+  bases: number,
+  nOut: number,
+  runs: number,
+  nRuns: number,
+  len: number,
+  step: number,
+) => void;
+/** assembly/reduce.as: out[k·width + j] = Σ_r x[bases[k] + runs[r] + j·step], `acc` width float64s of scratch. */
+type SumColumnsKernel = (
+  x: number,
+  out: number,
+  bases: number,
+  nOut: number,
+  runs: number,
+  nRuns: number,
+  width: number,
+  step: number,
+  acc: number,
+) => void;
+
 /** The exports of the kernels module (byte pointers into the shared memory; flags are 0/1). */
 export interface KernelExports {
   heapBase(): number;
@@ -54,6 +78,10 @@ export interface KernelExports {
   relu64(x: number, out: number, n: number): void;
   reluBackward32(g: number, x: number, out: number, n: number): void;
   reluBackward64(g: number, x: number, out: number, n: number): void;
+  sumRuns32: SumRunsKernel;
+  sumRuns64: SumRunsKernel;
+  sumColumns32: SumColumnsKernel;
+  sumColumns64: SumColumnsKernel;
   maxPool64(...args: number[]): void;
   packA64(src: number, dst: number, m: number, k: number, transA: number, s0: number, s1: number): void;
   packB64(src: number, dst: number, k: number, n: number, transB: number, s0: number, s1: number): void;
