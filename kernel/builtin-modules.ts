@@ -12,6 +12,7 @@
  * undefined makes the runner fall back to ordinary resolution (node_modules).
  */
 import type { makeCellDisplayApi } from "./display.js";
+import { TSLAB_DTS, tslabModule } from "./tslab-module.js";
 
 /** What the providers may use: the kernel's loaded library and its display functions. */
 export interface BuiltinContext {
@@ -35,6 +36,11 @@ export const BUILTIN_MODULES: Readonly<Record<string, BuiltinModule>> = {
   cnnlab: {
     types: (ctx) => (ctx.libraryDts ? { path: ctx.libraryDts } : undefined),
     value: (ctx) => ctx.library,
+  },
+  // tslab's public API (display, newDisplay, versions), so tslab notebooks run unchanged.
+  tslab: {
+    types: () => ({ text: TSLAB_DTS }),
+    value: () => tslabModule(),
   },
 };
 

@@ -137,9 +137,8 @@ class LazyEngine implements Engine {
           : Promise.reject(new StdinNotImplementedError("this kernel has no stdin channel")),
       failCell: (e) => this.#loaded?.runner.failRunning(e),
     });
-    const cellRequire = makeCellRequire(process.cwd(), (name) =>
-      name === "cnnlab" ? (globalThis as Record<string, unknown>).cnnlab : undefined,
-    );
+    // The same built-in modules (cnnlab, tslab) imports get (builtin-modules.ts).
+    const cellRequire = makeCellRequire(process.cwd(), (name) => this.#loaded?.builtins.value(name));
     Object.defineProperty(globalThis, "require", {
       value: cellRequire,
       writable: true,

@@ -50,6 +50,7 @@ import {
   type IsCompleteResult,
 } from "./engine.js";
 import { kernelBanner, languageInfo } from "./info.js";
+import { STDIN_GLOBAL_DECLARATIONS } from "./stdin.js";
 import { freezeIntrinsics, isLockedCell, lockGlobals } from "./lockdown.js";
 import { libraryDts, libraryJs, tsHooksJs } from "./paths.js";
 
@@ -87,7 +88,7 @@ declare global {
   function updateDisplay(displayId: string, obj: unknown): void;
   /** Clear the cell's output; with wait: true, just before the next output arrives. */
   function clearOutput(options?: { wait?: boolean } | boolean): void;
-}
+${STDIN_GLOBAL_DECLARATIONS}}
 `;
 
 export class TsEngine implements Engine {

@@ -37,6 +37,75 @@ afterAll(async () => {
 });
 
 describe("stdin through the kernel's sockets", () => {
+  it("await input(prompt) and input(prompt, { password: true }) send input_request with that prompt", async () => {
+    const answers = ["Grace", "s3cret"];
+    k.onInputRequest = () => answers.shift();
+    const seen = k.inputRequests.length;
+    const r = await run(
+      [
+        'console.log("asking");',
+        'const user: string = await input("user: ");',
+        'const pw = await input("password: ", { password: true });',
+        "`${user}/${pw.length}`",
+      ].join("\n"),
+    );
+    expect(r.reply.content.status, JSON.stringify(r.reply.content)).toBe("ok");
+    expect(result(r)).toBe("'Grace/6'");
+    expect(stream(r)).toBe("asking\n");
+    const requests = k.inputRequests.slice(seen);
+    expect(requests.map((m) => m.content)).toEqual([
+      { prompt: "user: ", password: false },
+      { prompt: "password: ", password: true },
+    ]);
+    expect(requests.map((m) => m.parent_header.msg_id)).toEqual([
+      r.reply.parent_header.msg_id,
+      r.reply.parent_header.msg_id,
+    ]);
+    expect(requests[0].parent_header.msg_type).toBe("execute_request");
+  });
+
+  it("prompt() is typed as a promise of a string and gives its default for an empty answer", async () => {
+    const answers = ["", "7"];
+    k.onInputRequest = () => answers.shift();
+    const r = await run(
+      [
+        'const size: string = await prompt("size?", "10");',
+        'const n: string = await prompt("n?");',
+        "Number(size) + Number(n)",
+      ].join("\n"),
+    );
+    expect(r.reply.content.status, JSON.stringify(r.reply.content)).toBe("ok");
+    expect(result(r)).toBe("17");
+    const bad = await run('const wrong: number = await prompt("x");', true);
+    expect(bad.reply.content.ename).toBe("TypeScriptError");
+    expect(bad.reply.content.evalue).toMatch(/Type 'string' is not assignable to type 'number'/);
+  });
+
+  it("input() with allow_stdin false fails at once with StdinNotImplementedError (no request sent)", async () => {
+    const seen = k.inputRequests.length;
+    const r = await run('const name = await input("name? ");', false, 20_000);
+    expect(r.reply.content).toMatchObject({ status: "error", ename: "StdinNotImplementedError" });
+    expect(r.reply.content.evalue).toMatch(
+      /^input\(\) was called but this frontend does not support input requests/,
+    );
+    expect(k.inputRequests.length).toBe(seen);
+  });
+
+  it("an interrupt while awaiting input() ends the cell with KeyboardInterrupt; the next input works", async () => {
+    k.onInputRequest = () => undefined;
+    const seen = k.inputRequests.length;
+    const pending = run('let got = "none";\ngot = await input("wait: ");', true, 30_000);
+    const t0 = Date.now();
+    while (k.inputRequests.length === seen && Date.now() - t0 < 20_000)
+      await new Promise((r) => setTimeout(r, 20));
+    await k.request("interrupt_request", {}, { channel: "control", timeoutMs: 10_000, waitIdle: false });
+    const r = await pending;
+    expect(r.reply.content).toMatchObject({ status: "error", ename: "KeyboardInterrupt" });
+    k.onInputRequest = () => "after";
+    const next = await run('`${got} ${await input("again: ")}`');
+    expect(result(next)).toBe("'none after'");
+  });
+
   it("readline/promises on process.stdin reads lines through input requests", async () => {
     const answers = ["Ada", "36"];
     k.onInputRequest = () => answers.shift();
@@ -191,7 +260,7 @@ from jupyter_client.manager import start_new_kernel
 km, kc = start_new_kernel(kernel_name="cnnlab", startup_timeout=180)
 try:
     kc.execute_interactive("1", timeout=180, output_hook=lambda msg: None)
-    code = 'import * as readline from "node:readline/promises";\\nconst rl = readline.createInterface({ input: process.stdin });\\nconst a = await rl.question("");\\nrl.close();\\nconsole.log("you typed", a)'
+    code = 'const a = await input("Your answer: ");\\nconsole.log("you typed", a)'
     msg_id = kc.execute(code, allow_stdin=True)
     req = kc.get_stdin_msg(timeout=60)
     kc.input("forty two")
@@ -237,7 +306,7 @@ finally:
       expect(got).toEqual({
         request: "input_request",
         parent: true,
-        content: { prompt: "", password: false },
+        content: { prompt: "Your answer: ", password: false },
         status: "ok",
         out: "you typed forty two\n",
       });
