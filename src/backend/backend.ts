@@ -72,24 +72,10 @@ export interface MaxPool2dArgs extends Pool2dArgs {
   xIsZero?: boolean;
 }
 
-/** Shapes and hyper-parameters of one conv2d call (as the conv op computes them). */
-export interface ConvGeometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
+/** Shapes and hyper-parameters of one conv2d call: its window over the images, the output channels and groups. */
+export interface ConvGeometry extends Window2d {
   cout: number;
   groups: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  dh: number;
-  dw: number;
-  ho: number;
-  wo: number;
 }
 
 /** Whole conv2d forward, any groups: `out` [n, cout, ho, wo] = conv(x, w) + b. */

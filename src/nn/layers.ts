@@ -9,17 +9,12 @@ import { checkOptions } from "../tensor/options.js";
 import { shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { leakyRelu, relu, sigmoid, tanh } from "../ops/elementwise.js";
-import { pad } from "../ops/indexing.js";
 import { flatten } from "../ops/view.js";
 import * as F from "./functional.js";
 import { calculateFanInAndFanOut, kaimingUniform, uniform } from "./init.js";
 import { Module } from "./module.js";
-import { pair as readPair, samePadding, type Size2d } from "../backend/geometry.js";
+import { pair, samePadding, type Size2d } from "../backend/geometry.js";
 import { registerGlobalState } from "../runtime/state.js";
-
-/** One hyper-parameter pair (the shared parser of src/backend/geometry.ts, in the layers' argument order). */
-const pair = (op: string, name: string, value: Pair, min: 0 | 1): [number, number] =>
-  readPair(op, name, value, min, min);
 
 export type Pair = Size2d;
 
@@ -228,8 +223,6 @@ export class Conv2d extends Module {
   readonly groups: number;
   /** The padding option as given when it was "same" or "valid". */
   readonly paddingMode: "same" | "valid" | null;
-  /** "same" with an even total padding on a side: [left, right, top, bottom] applied before the conv. */
-  private readonly asymmetricPad: [number, number, number, number] | null = null;
   weight!: Tensor;
   bias!: Tensor | null;
 
@@ -245,25 +238,19 @@ export class Conv2d extends Module {
     ]);
     this.inChannels = positiveInt("Conv2d", "inChannels", inChannels);
     this.outChannels = positiveInt("Conv2d", "outChannels", outChannels);
-    this.kernelSize = pair("Conv2d", "kernelSize", kernelSize, 1);
-    this.stride = pair("Conv2d", "stride", opts.stride ?? 1, 1);
-    this.dilation = pair("Conv2d", "dilation", opts.dilation ?? 1, 1);
+    this.kernelSize = pair("Conv2d", "kernelSize", kernelSize, 1, 1);
+    this.stride = pair("Conv2d", "stride", opts.stride ?? 1, 1, 1);
+    this.dilation = pair("Conv2d", "dilation", opts.dilation ?? 1, 1, 1);
     this.groups = positiveInt("Conv2d", "groups", opts.groups ?? 1);
     const padding = opts.padding ?? 0;
     this.paddingMode = padding === "same" || padding === "valid" ? padding : null;
     if (padding === "valid") {
       this.padding = [0, 0];
     } else if (padding === "same") {
-      const same = samePadding("Conv2d", this.kernelSize, this.stride, this.dilation);
-      if (same.extra[0] === 0 && same.extra[1] === 0) {
-        this.padding = same.padding;
-      } else {
-        const [top, left] = same.padding;
-        this.padding = [0, 0];
-        this.asymmetricPad = [left, left + same.extra[1], top, top + same.extra[0]];
-      }
+      // checked here (stride 1), applied by F.conv2d (an odd total's extra row/column included)
+      this.padding = samePadding("Conv2d", this.kernelSize, this.stride, this.dilation).padding;
     } else {
-      this.padding = pair("Conv2d", "padding", padding, 0);
+      this.padding = pair("Conv2d", "padding", padding, 0, 0);
     }
     if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
       throw new RangeError(
@@ -290,10 +277,9 @@ export class Conv2d extends Module {
   override forward(x: Tensor): Tensor {
     requireInput("Conv2d", x, [4], "a 4-d [N, C, H, W]");
     // the channel check is F.conv2d's (src/backend/geometry.ts, convGeometry)
-    if (this.asymmetricPad) x = pad(x, this.asymmetricPad);
-    const opts: { stride: Pair; padding: Pair; dilation: Pair; groups: number } = {
+    const opts: { stride: Pair; padding: Pair | "same"; dilation: Pair; groups: number } = {
       stride: this.stride,
-      padding: this.padding,
+      padding: this.paddingMode === "same" ? "same" : this.padding,
       dilation: this.dilation,
       groups: this.groups,
     };
@@ -421,10 +407,10 @@ export class MaxPool2d extends Module {
   constructor(kernelSize: Pair, options?: MaxPool2dOptions) {
     super();
     const opts = checkOptions("MaxPool2d", options, ["stride", "padding", "dilation", "ceilMode"]);
-    this.kernelSize = pair("MaxPool2d", "kernelSize", kernelSize, 1);
-    this.stride = pair("MaxPool2d", "stride", opts.stride ?? this.kernelSize, 1);
-    this.padding = pair("MaxPool2d", "padding", opts.padding ?? 0, 0);
-    this.dilation = pair("MaxPool2d", "dilation", opts.dilation ?? 1, 1);
+    this.kernelSize = pair("MaxPool2d", "kernelSize", kernelSize, 1, 1);
+    this.stride = pair("MaxPool2d", "stride", opts.stride ?? this.kernelSize, 1, 1);
+    this.padding = pair("MaxPool2d", "padding", opts.padding ?? 0, 0, 0);
+    this.dilation = pair("MaxPool2d", "dilation", opts.dilation ?? 1, 1, 1);
     this.ceilMode = opts.ceilMode ?? false;
   }
   override forward(x: Tensor): Tensor {
@@ -456,9 +442,9 @@ export class AvgPool2d extends Module {
   constructor(kernelSize: Pair, options?: AvgPool2dOptions) {
     super();
     const opts = checkOptions("AvgPool2d", options, ["stride", "padding", "ceilMode", "countIncludePad"]);
-    this.kernelSize = pair("AvgPool2d", "kernelSize", kernelSize, 1);
-    this.stride = pair("AvgPool2d", "stride", opts.stride ?? this.kernelSize, 1);
-    this.padding = pair("AvgPool2d", "padding", opts.padding ?? 0, 0);
+    this.kernelSize = pair("AvgPool2d", "kernelSize", kernelSize, 1, 1);
+    this.stride = pair("AvgPool2d", "stride", opts.stride ?? this.kernelSize, 1, 1);
+    this.padding = pair("AvgPool2d", "padding", opts.padding ?? 0, 0, 0);
     this.ceilMode = opts.ceilMode ?? false;
     this.countIncludePad = opts.countIncludePad ?? true;
   }
@@ -485,7 +471,7 @@ export class AdaptiveAvgPool2d extends Module {
   readonly outputSize: [number, number];
   constructor(outputSize: Pair) {
     super();
-    this.outputSize = pair("AdaptiveAvgPool2d", "outputSize", outputSize, 1);
+    this.outputSize = pair("AdaptiveAvgPool2d", "outputSize", outputSize, 1, 1);
   }
   override forward(x: Tensor): Tensor {
     requireInput("AdaptiveAvgPool2d", x, [4], "a 4-d [N, C, H, W]");
