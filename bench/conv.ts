@@ -10,10 +10,9 @@ import {
   wasmAvailable,
   wasmConvBackwardKernel,
   wasmConvForwardKernel,
-  wasmMaxPool2d,
-  wasmMaxPool2dBackward,
   wasmUnavailableReason,
 } from "../src/backend/wasm/index.js";
+import { wasmBackend } from "../src/backend/dispatch.js";
 import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
 import { blasCandidates, findBlas } from "../src/backend/native/index.js";
 import { blasConvBackward, blasConvForward } from "../src/backend/native/conv.js";
@@ -80,8 +79,8 @@ function main(): void {
       }
     }
   }
-  // W4: max pool 2x2 stride 2 on [64, 32, 32, 32], forward and backward on the WASM kernels (the
-  // backward told that dx starts at zero, as the op does)
+  // W4: max pool 2x2 stride 2 on [64, 32, 32, 32], forward and backward on the kernels the wasm
+  // backend's table runs (the backward told that dx starts at zero, as the op does)
   {
     const [n, c, h, w] = smoke ? [2, 4, 8, 8] : [64, 32, 32, 32];
     const g = { n, c, h, w, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, ho: h / 2, wo: w / 2 };
@@ -90,11 +89,12 @@ function main(): void {
     const indices = new Int32Array(out.length);
     const dx = new Float32Array(x.length);
     const tag = smoke ? ` (smoke, [${n},${c},${h},${w}])` : "";
-    const fwd = bench(() => wasmMaxPool2d({ ...g, x, out, indices }), opts);
+    const fwd = bench(() => wasmBackend.maxPool2d({ ...g, x, out, indices }), opts);
     rows.push(row(SYS, 1, "W4", `maxpool2x2 fwd only${tag}`, fwd));
     const both = bench(() => {
-      wasmMaxPool2d({ ...g, x, out, indices });
-      wasmMaxPool2dBackward({ ...g, x: dx, out, indices, xIsZero: true });
+      wasmBackend.maxPool2d({ ...g, x, out, indices });
+      dx.fill(0);
+      wasmBackend.maxPool2dBackward({ ...g, x: dx, out, indices, xIsZero: true });
     }, opts);
     rows.push(row(SYS, 1, "W4", `maxpool2x2 fwd+bwd${tag}`, both));
     for (const r of rows.slice(-2)) console.log(JSON.stringify(r));
