@@ -8,7 +8,7 @@ import type { Conv2dBackwardKernel, Conv2dForwardKernel, Im2colArgs, Window2d } 
 import { convGeometry, pair, samePadding, type Size2d } from "../backend/geometry.js";
 import { conv2dNaiveBackward, conv2dNaiveForward, type ConvGeometry } from "../backend/js/conv.js";
 import { defineOp, type AppliedFunction, type Ctx } from "../autograd/function.js";
-import { allocate, type FloatArray } from "../tensor/dtype.js";
+import { allocate, allocateForOverwrite, type FloatArray } from "../tensor/dtype.js";
 import { checkOptions } from "../tensor/options.js";
 import { shapeToString, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -71,7 +71,8 @@ function convFunction(
     forward(ctx: Ctx<{ geometry: ConvGeometry }>, x: Tensor, w: Tensor, b: Tensor | null, g: ConvGeometry) {
       ctx.saveForBackward(x, w);
       ctx.geometry = g;
-      const out = allocate(x.dtype, g.n * g.cout * g.ho * g.wo) as FloatArray;
+      // every conv2dForward kernel writes all of out
+      const out = allocateForOverwrite(x.dtype, g.n * g.cout * g.ho * g.wo) as FloatArray;
       k.forward(
         contiguousData(x) as FloatArray,
         contiguousData(w) as FloatArray,

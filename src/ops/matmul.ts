@@ -1,6 +1,6 @@
 import { backend } from "../backend/index.js";
 import { composite, defineOp, type AppliedFunction } from "../autograd/function.js";
-import { allocate, type FloatArray } from "../tensor/dtype.js";
+import { allocate, allocateForOverwrite, type FloatArray } from "../tensor/dtype.js";
 import { broadcastShapes, numel, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { contiguousData, requireFloating, requireTensor } from "./util.js";
@@ -30,7 +30,7 @@ const Bmm: AppliedFunction<[Tensor, Tensor]> = defineOp({
     ctx.saveForBackward(a, b);
     const [batch, m, k] = a.shape;
     const n = b.shape[2];
-    const out = allocate(a.dtype, batch * m * n) as FloatArray;
+    const out = allocateForOverwrite(a.dtype, batch * m * n) as FloatArray; // gemm writes all of it
     const A = operand(a);
     const B = operand(b);
     const be = backend();
@@ -123,7 +123,8 @@ const Linear: AppliedFunction<[Tensor, Tensor, Tensor | null]> = defineOp({
     ctx.saveForBackward(x, w);
     const [rows, inF] = x.shape;
     const outF = w.shape[0];
-    const out = allocate(x.dtype, rows * outF) as FloatArray;
+    // written whole: bias rows then an accumulating gemm, or a gemm that overwrites
+    const out = allocateForOverwrite(x.dtype, rows * outF) as FloatArray;
     if (b) {
       const bd = contiguousData(b) as FloatArray;
       for (let r = 0; r < rows; r++) out.set(bd, r * outF);
@@ -149,7 +150,7 @@ const Linear: AppliedFunction<[Tensor, Tensor, Tensor | null]> = defineOp({
     const gd = contiguousData(g) as FloatArray;
     /** op(A) [m, k] @ B [k, n] as a new [m, n] tensor. */
     const product = (transA: boolean, m: number, n: number, k: number, a: Tensor, b: Tensor): Tensor => {
-      const c = allocate(a.dtype, m * n) as FloatArray;
+      const c = allocateForOverwrite(a.dtype, m * n) as FloatArray; // gemm writes all of it
       const aData = a === g ? gd : (contiguousData(a) as FloatArray);
       backend().gemm({
         transA,
