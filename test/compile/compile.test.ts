@@ -19,6 +19,7 @@ import {
   randint,
   randn,
   setBackend,
+  tensor,
   Tensor,
   type DType,
 } from "../../src/index.js";
@@ -113,6 +114,45 @@ const CASES: OpCase[] = [
     f: ([x]) => F.layerNorm(x, [3, 3]).add(F.groupNorm(x, 2)),
   },
   {
+    name: "indexSelect/gather/scatterAdd",
+    shapes: [
+      [4, 5],
+      [3, 5],
+    ],
+    f: ([x, s]) =>
+      x
+        .indexSelect(0, IDX.rows)
+        .sum(0)
+        .add(x.gather(1, IDX.cols).sum(0))
+        .add(x.scatterAdd(0, IDX.scatter, s).mul(x).sum(0)),
+  },
+  {
+    name: "variance/std/logsumexp/min/amax",
+    shapes: [[3, 6]],
+    f: ([x]) => x.var(1).add(x.std(1)).add(x.logsumexp(1)).add(x.min(1).values).add(x.amax(1)),
+  },
+  {
+    name: "nllLoss/crossEntropy (weight, label smoothing)/multiMarginLoss",
+    shapes: [[4, 3]],
+    f: ([x]) =>
+      F.nllLoss(F.logSoftmax(x, 1), IDX.target)
+        .add(F.crossEntropy(x, IDX.target, { weight: IDX.classWeight.to(x.dtype), labelSmoothing: 0.1 }))
+        .add(F.multiMarginLoss(x, IDX.target)),
+  },
+  {
+    name: "binaryCrossEntropy/bceWithLogits",
+    shapes: [[4, 3]],
+    f: ([x]) =>
+      F.binaryCrossEntropy(F.sigmoid(x), IDX.probs.to(x.dtype)).add(
+        F.bceWithLogits(x, IDX.probs.to(x.dtype), { posWeight: IDX.classWeight.to(x.dtype) }),
+      ),
+  },
+  {
+    name: "batchNorm (training)/localResponseNorm",
+    shapes: [[3, 4, 2, 2], [4], [4]],
+    f: ([x, w, b]) => F.batchNorm(x, null, null, w, b, { training: true }).add(F.localResponseNorm(x, 3)),
+  },
+  {
     name: "mseLoss",
     shapes: [
       [3, 4],
@@ -121,6 +161,18 @@ const CASES: OpCase[] = [
     f: ([a, b]) => F.mseLoss(a, b),
   },
 ];
+
+/** Constant index and target tensors the op cases read from their closure. */
+const IDX = {
+  rows: tensor([2, 0, 3], { dtype: "int32" }),
+  cols: tensor([0, 4, 1, 1, 2, 3, 0, 0, 4, 2, 1, 3, 3, 2, 0, 1, 0, 2, 4, 4], { dtype: "int32" }).reshape([
+    4, 5,
+  ]),
+  scatter: tensor([0, 1, 2, 3, 0, 3, 2, 1, 0, 0, 1, 1, 2, 2, 3], { dtype: "int32" }).reshape([3, 5]),
+  target: tensor([2, 0, 1, 2], { dtype: "int32" }),
+  classWeight: tensor([0.5, 1, 2]),
+  probs: tensor([0.1, 0.9, 0.5, 0, 1, 0.3, 0.7, 0.2, 0.6, 0.4, 0.8, 0.05]).reshape([4, 3]),
+};
 
 function inputsFor(shapes: number[][], dtype: DType, seed: number): Tensor[] {
   manualSeed(seed);
@@ -282,12 +334,41 @@ describe("compile: nn layers and optimizers, compiled vs eager over several step
           new nn.Linear(12, 3),
         ),
     ],
+    [
+      "Identity Softmax LogSoftmax in a ModuleList",
+      () => {
+        class Heads extends nn.Module {
+          blocks = new nn.ModuleList([
+            new nn.Sequential(new nn.Flatten(), new nn.Linear(3 * 8 * 8, 5), new nn.Identity()),
+            new nn.Softmax(1),
+            new nn.Linear(5, 3),
+            new nn.LogSoftmax(1),
+          ]);
+          override forward(x: Tensor): Tensor {
+            let h = x;
+            for (const m of this.blocks.children()) h = m.forward(h);
+            return h;
+          }
+        }
+        return new Heads();
+      },
+    ],
   ];
-  for (const [name, make] of layers) {
-    it(`${name} with Adam`, () => {
-      setBackend("wasm");
-      checkTraining(make, (p) => new optim.Adam(p, { lr: 0.01 }), img(4, 3, 8), 4);
-    });
+  for (const [backendName, dtype] of listBackends().flatMap((b) => [
+    [b, "float32"] as const,
+    [b, "float64"] as const,
+  ])) {
+    for (const [name, make] of layers) {
+      it(`${name} with Adam (${dtype}, ${backendName})`, () => {
+        setBackend(backendName);
+        checkTraining(
+          () => make().to(dtype),
+          (p) => new optim.Adam(p, { lr: 0.01 }),
+          img(4, 3, 8, dtype),
+          4,
+        );
+      });
+    }
   }
 
   it("RMSprop and Adagrad, and a module used twice (shared weights)", () => {
