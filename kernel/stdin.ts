@@ -59,7 +59,6 @@ export function makeInputApi(request: RequestInput): InputApi {
  */
 export class KernelStdin extends Readable {
   readonly isTTY = false;
-  readonly fd = 0;
   #reading = false;
 
   constructor(

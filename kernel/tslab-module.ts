@@ -78,6 +78,9 @@ export interface Display {
 export declare function newDisplay(): Display;
 /** Display rich content (HTML, Markdown, LaTeX, SVG, images, PDF...) in the notebook. */
 export declare const display: Display;
+/** The module itself, for \`import tslab from "tslab"\` (tslab is a CommonJS module). */
+declare const tslab: { versions: Versions; display: Display; newDisplay: typeof newDisplay };
+export default tslab;
 `;
 
 function currentHook(): KernelDisplayHook {
@@ -154,9 +157,12 @@ export function makeTslabModule(hook: () => KernelDisplayHook = currentHook): Ts
     node: process.version,
     cnnlab: packageVersion(),
   });
-  return Object.freeze({
+  const mod = {
     versions,
     display: new Display(undefined, hook),
     newDisplay: () => new Display(randomBytes(8).toString("hex"), hook),
-  });
+  } satisfies TslabModule;
+  // Default import of a CommonJS module (tslab's own form) is the module itself.
+  Object.defineProperty(mod, "default", { value: mod, enumerable: false });
+  return Object.freeze(mod);
 }

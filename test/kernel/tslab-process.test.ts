@@ -122,6 +122,26 @@ describe("tslab module in the kernel", () => {
     });
   });
 
+  it("the default import (tslab's CommonJS form) and named imports are the same module", async () => {
+    const r = await run(
+      [
+        'import tslabDefault from "tslab";',
+        'import * as tslabNs from "tslab";',
+        'import { display as tslabDisplay, newDisplay } from "tslab";',
+        'tslabDefault.display.html("<p>d</p>");',
+        'tslabDisplay.text("named");',
+        "[tslabDefault.display === tslabNs.display, tslabDisplay === tslabNs.display, newDisplay === tslabNs.newDisplay].join()",
+      ].join("\n"),
+    );
+    expect(displays(r)).toEqual([
+      { type: "display_data", data: { "text/html": "<p>d</p>" }, id: undefined },
+      { type: "display_data", data: { "text/plain": "named" }, id: undefined },
+    ]);
+    expect(r.outputs.find((o) => o.header.msg_type === "execute_result")?.content.data["text/plain"]).toBe(
+      "'true,true,true'",
+    );
+  });
+
   it("a wrong call is a type error, as in tslab", async () => {
     const r = await k.execute('import * as tslab from "tslab";\ntslab.display.png("not bytes");', {
       timeoutMs: 60_000,
@@ -178,7 +198,7 @@ describe.skipIf(!!nbReason)(
             : {}),
           ...(o.text !== undefined ? { text: joined(o.text) } : {}),
         }));
-      expect([...byId.values()].map((c) => c.execution_count)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect([...byId.values()].map((c) => c.execution_count)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
       expect(shape("html")).toEqual([
         { type: "display_data", data: { "text/html": "<h3>Hello from <em>tslab</em></h3>" } },
       ]);
@@ -199,6 +219,7 @@ describe.skipIf(!!nbReason)(
       // nbclient applies update_display_data to the output with that display_id: one output, the last step.
       expect(shape("new-display")).toEqual([{ type: "display_data", data: { "text/plain": "step 3 of 3" } }]);
       expect(shape("interface")).toEqual([{ type: "execute_result", data: { "text/plain": "5" } }]);
+      expect(shape("optional-chaining")).toEqual([{ type: "stream", text: "undefined\n" }]);
       expect(shape("versions")).toEqual([{ type: "stream", text: "1.0.22 string true\n" }]);
     }, 600_000);
   },
