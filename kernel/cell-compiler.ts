@@ -86,6 +86,8 @@ export interface AppendixInput {
   libraryNames: readonly string[];
   /** Whether `cnnlab` (the library namespace) is a global. */
   libraryNamespace: boolean;
+  /** Whether the library's declarations are available (default: libraryNames is not empty). */
+  libraryTypes?: boolean;
   /** Module name of cell k's declarations, e.g. (k) => `./__cnnlab_cell_${k}`. */
   cellModule: (cell: number) => string;
 }
@@ -112,7 +114,12 @@ export function typeCheckAppendix(a: AppendixInput): string {
     lines.push(`import { ${names.join(", ")} } from "${a.cellModule(cell)}";`);
   const lib = a.libraryNames.filter((n) => !a.own.has(n) && !a.previous.has(n));
   if (lib.length) lines.push(`import { ${lib.join(", ")} } from "cnnlab";`);
-  if (a.libraryNamespace && !a.own.has("cnnlab") && !a.previous.has("cnnlab") && a.libraryNames.length) {
+  if (
+    a.libraryNamespace &&
+    !a.own.has("cnnlab") &&
+    !a.previous.has("cnnlab") &&
+    (a.libraryTypes ?? a.libraryNames.length > 0)
+  ) {
     lines.push(`import * as cnnlab from "cnnlab";`);
   }
   lines.push(`export { ${[...a.own.keys()].join(", ")} };`);

@@ -5,8 +5,8 @@
  *  - the kernel's globals (`__cnnlab_kernel_globals.d.ts`, always a root);
  *  - the file being checked: the current cell (`__cnnlab_cell.ts`, one name for every cell) or a
  *    scratch file for completion/inspection (`__cnnlab_scratch.ts`), the only other root;
- *  - one declaration file per earlier cell that declared something (`__cnnlab_cell_<k>.d.ts`,
- *    imported by later cells as `./__cnnlab_cell_<k>`, see cellModule), emitted after its check;
+ *  - one module per earlier cell that passed (`__cnnlab_cell_<k>.ts`: the text it was checked as,
+ *    imported by later cells as `./__cnnlab_cell_<k>` for the names they use, see cellModule);
  *  - built-in modules (builtin-modules.ts): their declaration file, or their text as a virtual file;
  *  - everything else from disk. Files under node_modules, TypeScript's lib folder and cnnlab's dist
  *    folder are read once and never change; other disk files (a notebook's own modules) are re-read
@@ -15,8 +15,10 @@
  * Speed: every check is a new program (TypeScript has no incremental checker), so everything that
  * can be reused is: the roots stay the same two files, SourceFiles come back from the document
  * registry by version, disk files are never re-read, module and type-reference resolutions are
- * cached, only the checked file's diagnostics are computed, and declarations are emitted only for
- * cells that declare names (the emit also yields the declaration diagnostics).
+ * cached, and only the checked file's diagnostics are computed. Earlier cells are modules in
+ * source form, not emitted declarations: a declaration emit costs more than the whole check (it
+ * searches the global scope for a name to print each inferred type by), while the checker infers
+ * only what a cell uses from them.
  */
 import { statSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
@@ -37,7 +39,7 @@ export interface CheckerOptions {
 }
 
 export interface CheckResult {
-  /** Syntactic, semantic and declaration diagnostics of the checked file, errors and others. */
+  /** Syntactic and semantic diagnostics of the checked file, errors and others. */
   diagnostics: ts.Diagnostic[];
 }
 
@@ -68,8 +70,8 @@ export class Checker {
   readonly #disk = new Map<string, DiskFile>();
   readonly #staticDirs: string[];
   #current: string | undefined;
-  /** The declarations emitted by the last check, waiting for commit(). */
-  #pending: string | undefined;
+  /** The text of the last check, waiting for commit(). */
+  #checked: string | undefined;
   readonly #moduleCache: ts.ModuleResolutionCache;
   readonly #typeRefCache: ts.TypeReferenceDirectiveResolutionCache;
   readonly #resolved = new Map<string, ts.ResolvedModuleWithFailedLookupLocations>();
@@ -99,7 +101,7 @@ export class Checker {
     this.ls = ts.createLanguageService(this.#host(), ts.createDocumentRegistry());
   }
 
-  /** The module name later cells import cell `k`'s declarations by. */
+  /** The module name later cells import cell `k`'s names by. */
   cellModule(k: number): string {
     return `./${CELL_PREFIX}${k}`;
   }
@@ -107,53 +109,34 @@ export class Checker {
   // ------------------------------------------------------------------------------ checking
 
   /**
-   * Checks `text` as the current cell: its syntactic and semantic diagnostics and, when
-   * `emitDeclarations`, the declaration diagnostics of emitting its declarations (kept for commit).
-   * Throws when the compiler itself fails.
+   * Checks `text` as the current cell: its syntactic and semantic diagnostics (only this file's:
+   * earlier cells passed their own check). Throws when the compiler itself fails.
    */
-  check(text: string, emitDeclarations: boolean): CheckResult {
-    this.#pending = undefined;
+  check(text: string): CheckResult {
+    this.#checked = text;
     this.#setVirtual(this.#cellFile, text);
     this.#current = this.#cellFile;
     const program = this.#program();
     const sf = program.getSourceFile(this.#cellFile);
     if (!sf) throw new Error(`the cell file ${this.#cellFile} is not in the program`);
-    const diagnostics: ts.Diagnostic[] = [...program.getSyntacticDiagnostics(sf)];
-    diagnostics.push(...program.getSemanticDiagnostics(sf));
-    if (emitDeclarations) {
-      let dts: string | undefined;
-      try {
-        const r = program.emit(
-          sf,
-          (name, data) => {
-            if (name.endsWith(".d.ts")) dts = data;
-          },
-          undefined,
-          true,
-        );
-        diagnostics.push(...r.diagnostics);
-      } catch (e) {
-        // Later cells then see none of this cell's names (as if it declared nothing).
-        this.#opts.log?.(`declaration emit failed: ${(e as Error).message}`);
-      }
-      this.#pending = dts;
-    }
-    return { diagnostics };
+    return { diagnostics: [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)] };
   }
 
   /**
-   * The last checked cell passed and ran: its declarations become module `cellModule(k)` for later
-   * cells (an empty module when it declared nothing).
+   * The last checked cell passed and ran: its text becomes module `cellModule(k)` that later
+   * cells import the names they use from. (A module's text never changes once committed, so what
+   * a later cell sees of it is what was checked.)
    */
   commit(k: number): void {
-    this.#setVirtual(join(this.cwd, `${CELL_PREFIX}${k}.d.ts`), this.#pending ?? "export {};\n");
-    this.#pending = undefined;
+    if (this.#checked === undefined) throw new Error(`commit(${k}): no cell was checked`);
+    this.#setVirtual(join(this.cwd, `${CELL_PREFIX}${k}.ts`), this.#checked);
+    this.#checked = undefined;
   }
 
   /** Prepares everything a first check needs (parses the libraries), e.g. while the kernel is idle. */
   warm(text: string): void {
-    this.check(text, false);
-    this.#pending = undefined;
+    this.check(text);
+    this.#checked = undefined;
   }
 
   /**
@@ -308,9 +291,9 @@ export class Checker {
   ): ts.ResolvedModuleWithFailedLookupLocations {
     const name = lit.text;
     const builtin = this.#builtinFile(name);
-    if (builtin) return dts(builtin);
+    if (builtin) return resolved(builtin, ts.Extension.Dts);
     const cell = cellModulePattern.exec(name);
-    if (cell) return dts(join(this.cwd, `${CELL_PREFIX}${cell[1]}.d.ts`));
+    if (cell) return resolved(join(this.cwd, `${CELL_PREFIX}${cell[1]}.ts`), ts.Extension.Ts);
     const mode = ts.getModeForUsageLocation(containingSourceFile, lit, options);
     const key = `${containingFile}\0${name}\0${mode ?? ""}`;
     const cached = this.#resolved.get(key);
@@ -348,8 +331,9 @@ export class Checker {
   }
 }
 
-function dts(resolvedFileName: string): ts.ResolvedModuleWithFailedLookupLocations {
-  return {
-    resolvedModule: { resolvedFileName, extension: ts.Extension.Dts, isExternalLibraryImport: false },
-  };
+function resolved(
+  resolvedFileName: string,
+  extension: ts.Extension,
+): ts.ResolvedModuleWithFailedLookupLocations {
+  return { resolvedModule: { resolvedFileName, extension, isExternalLibraryImport: false } };
 }

@@ -5,14 +5,14 @@
  * table, builtin-modules.ts, that both the checker and the runner read.
  *
  * Type checking: every cell is checked as one module file. Names declared by earlier cells come
- * from the declaration files emitted for those cells (`./__cnnlab_cell_<k>`, see Checker): the
- * engine appends, after the user's code (so positions and line numbers stay the user's),
- * `import { a } from "./__cnnlab_cell_k"` for constants, functions, classes and types,
- * `declare let b: typeof import("./__cnnlab_cell_k").b` for `let`/`var` (assignable), imports of
- * every cnnlab export and `import * as cnnlab from "cnnlab"` — each only when the cell does not
- * declare that name itself (so user names shadow preloaded ones and a re-run `const` is simply a
- * new declaration) — and `export { <names the cell declares> }` so the declaration emitter
- * describes them for later cells.
+ * from those cells' modules (`./__cnnlab_cell_<k>`, see Checker): the engine appends, after the
+ * user's code (so positions and line numbers stay the user's), `import { a } from
+ * "./__cnnlab_cell_k"` for constants, functions, classes and types, `declare let b: typeof
+ * import("./__cnnlab_cell_k").b` for `let`/`var` (assignable), imports of cnnlab exports and
+ * `import * as cnnlab from "cnnlab"` — only for names the cell mentions, and only when the cell
+ * does not declare that name itself (so user names shadow preloaded ones and a re-run `const` is
+ * simply a new declaration) — and `export { <names the cell declares> }` so that later cells can
+ * import them.
  *
  * Running: cell-compiler.ts turns the cell into a script (top-level declarations as globals,
  * interrupt checks, a source map) and cell-runner.ts runs it in the kernel's own realm (no
@@ -65,6 +65,8 @@ export interface TsEngineOptions {
   grading?: boolean;
   /** The interrupt control block shared with the socket thread (a private one by default). */
   control?: InterruptControl;
+  /** Check a few throw-away cells while idle after start-up (default true). */
+  warmUp?: boolean;
   /** Register the loader hooks for importing local .ts files (default true). */
   registerTsHooks?: boolean;
   log?: (line: string) => void;
@@ -76,6 +78,7 @@ interface PrevName {
 }
 
 const RT = "__cnnlab_rt";
+const startLater = setImmediate;
 /** Names the kernel gives cells itself (they take precedence over library exports of the same name). */
 const KERNEL_GLOBALS = ["display", "updateDisplay", "clearOutput"];
 
@@ -91,6 +94,15 @@ declare global {
 ${STDIN_GLOBAL_DECLARATIONS}}
 `;
 
+/**
+ * Every identifier-like word of `code` (also inside strings and comments: a superset is harmless).
+ * Undefined when the code spells identifiers with escapes, which the scan would not see.
+ */
+function mentionedNames(code: string): Set<string> | undefined {
+  if (code.includes("\\u")) return undefined;
+  return new Set(code.match(/[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/gu) ?? []);
+}
+
 export class TsEngine implements Engine {
   readonly languageInfo = languageInfo;
   readonly banner = kernelBanner();
@@ -99,6 +111,7 @@ export class TsEngine implements Engine {
   #opts: TsEngineOptions;
   #io: EngineIO | undefined;
   #readyPromise: Promise<void> | undefined;
+  #warmStopped = false;
   #libraryNs: Record<string, unknown> | undefined;
   #libraryError: string | undefined;
   /** Told once, on the first cell's stderr (tsconfig.json problems). */
@@ -227,6 +240,43 @@ export class TsEngine implements Engine {
       this.runner.harden();
       this.#log("grading mode: intrinsics, library exports and the cell runner are frozen");
     }
+    if (this.#opts.warmUp !== false) startLater(() => this.#warmUp(0));
+  }
+
+  /**
+   * While the kernel is idle after start-up, checks and compiles a few throw-away cells so the
+   * first real one finds the compiler's code warm. One step per macrotask; a request that arrives
+   * stops it (#stopWarmUp) before it touches the checker, so warm-up never runs between a cell's
+   * check and its commit.
+   */
+  #warmUp(step: number): void {
+    if (this.#warmStopped) return;
+    const lib = this.#libraryTypeNames.includes("tensor");
+    const cells = [
+      "1",
+      lib
+        ? "const __cnnlab_warm = tensor([1, 2]);\n__cnnlab_warm.mul(2).sum().item()"
+        : "const __cnnlab_warm = [1, 2];\n__cnnlab_warm.map((v) => v * 2)",
+      "let __cnnlab_warm2 = { x: 1 };\nfor (const k of Object.keys(__cnnlab_warm2)) __cnnlab_warm2.x += k.length;",
+    ];
+    if (step >= cells.length) {
+      this.#log("checker warm");
+      return;
+    }
+    const code = cells[step];
+    try {
+      const sf = ts.createSourceFile("cell.ts", code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+      this.#checker.warm(code + this.#appendix(declaredNames(sf), false, code));
+      compileCell(code, { cell: 0, rt: RT, bindLibrary: [] });
+    } catch (e) {
+      this.#log(`warm-up step ${step} failed: ${(e as Error).message}`);
+      return;
+    }
+    startLater(() => this.#warmUp(step + 1));
+  }
+
+  #stopWarmUp(): void {
+    this.#warmStopped = true;
   }
 
   #installGlobals(): void {
@@ -271,6 +321,7 @@ export class TsEngine implements Engine {
   // ---------------------------------------------------------------- execute
 
   async execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome> {
+    this.#stopWarmUp();
     this.control.begin();
     try {
       return await this.#execute(code, options);
@@ -314,8 +365,7 @@ export class TsEngine implements Engine {
     }
     let diags: ts.Diagnostic[];
     try {
-      // Declarations for later cells (none to describe when the cell declares nothing).
-      diags = this.#checker.check(code + this.#appendix(own, locked), own.size > 0).diagnostics;
+      diags = this.#checker.check(code + this.#appendix(own, locked, code)).diagnostics;
     } catch (e) {
       return {
         status: "error",
@@ -378,18 +428,27 @@ export class TsEngine implements Engine {
     this.runner.terminated(seq);
   }
 
-  /** `locked`: a locked cell sees the library's names as the library's (see lockdown.ts). */
-  #appendix(own: ReadonlyMap<string, DeclaredName>, locked = false): string {
-    const previous = locked
-      ? new Map(
-          [...this.#prev].filter(([name]) => this.#locked.has(name) || !this.#libraryValueNames.has(name)),
-        )
-      : this.#prev;
+  /**
+   * `locked`: a locked cell sees the library's names as the library's (see lockdown.ts).
+   * `code`: only names the code mentions are imported (a cell cannot refer to the others, and
+   * importing every earlier and library name would make each check cost grow with the history);
+   * without it, every name is (completion lists them all).
+   */
+  #appendix(own: ReadonlyMap<string, DeclaredName>, locked = false, code?: string): string {
+    const used = code === undefined ? undefined : mentionedNames(code);
+    const previous = new Map(
+      [...this.#prev].filter(
+        ([name]) =>
+          (!used || used.has(name)) &&
+          (!locked || this.#locked.has(name) || !this.#libraryValueNames.has(name)),
+      ),
+    );
     return typeCheckAppendix({
       own,
       previous,
-      libraryNames: this.#libraryTypeNames,
-      libraryNamespace: !!this.#libraryNs,
+      libraryNames: used ? this.#libraryTypeNames.filter((n) => used.has(n)) : this.#libraryTypeNames,
+      libraryNamespace: !!this.#libraryNs && (!used || used.has("cnnlab")),
+      libraryTypes: this.#libraryTypeNames.length > 0,
       cellModule: (k) => this.#checker.cellModule(k),
     });
   }
@@ -397,11 +456,13 @@ export class TsEngine implements Engine {
   // ---------------------------------------------------------------- completion / inspection
 
   async complete(code: string, cursorPos: number): Promise<CompleteResult> {
+    this.#stopWarmUp();
     await this.ready();
     return this.#inspector.complete(code, cursorPos);
   }
 
   async inspect(code: string, cursorPos: number, detailLevel: number): Promise<InspectResult> {
+    this.#stopWarmUp();
     await this.ready();
     return this.#inspector.inspect(code, cursorPos, detailLevel);
   }

@@ -32,7 +32,7 @@ function errorCodes(dir: string, code: string): string[] {
     builtinTypes: (name) => (name === "cnnlab" ? { path: libraryDts } : undefined),
   });
   return checker
-    .check(code, false)
+    .check(code)
     .diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error)
     .map((d) => `TS${d.code}`);
 }
