@@ -1,22 +1,55 @@
 /**
- * Kernel benchmark: process start → first kernel_info_reply, and a trivial cell's round trip
- * (execute_request → reply and idle; median of 100), for cnnlab, ipykernel and tslab when present.
+ * Kernel benchmark, cnnlab against ipykernel and tslab (when present) in the same run, each
+ * through real sockets (kernel/client.ts) and measured as the round trip execute_request → reply
+ * and idle:
+ *  - start: process spawn → first kernel_info_reply;
+ *  - first cell: a trivial cell sent right after that reply (nothing warmed yet), and the first
+ *    cell of a second fresh kernel sent after it sat idle for IDLE_MS (what a person sees);
+ *  - trivial cell `1` (median of ROUNDS), and a trivial cell whose text changes every time
+ *    (`1 + i`: no cache of an identical cell can answer it);
+ *  - a small tensor cell and a small nn cell (each kernel's own library: cnnlab, torch, plain JS
+ *    for tslab, which has no tensor library), text changing every time;
+ *  - history (cnnlab and ipykernel): SERIES cells that each declare a new name, use the previous
+ *    cell's name and a tensor; the median of the last 100 against the first 100.
  * Run: node --import tsx bench/kernel.ts   (needs `npm run build` for dist/kernel/main.js)
+ * BENCH_ROUNDS (default 100), BENCH_SERIES (default 1000), BENCH_IDLE_MS (default 3000).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { KernelClient } from "../kernel/client.js";
 import { kernelMainJs, packageRoot } from "../kernel/paths.js";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 100);
+const SERIES = Number(process.env.BENCH_SERIES ?? 1000);
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 3000);
+
+interface Peer {
+  kernel: string;
+  argv: string[] | undefined;
+  /** Cells run once before the tensor/nn cells (imports, a layer). */
+  setup: string[];
+  trivial: (i: number) => string;
+  tensor: (i: number) => string;
+  nn: (i: number) => string;
+  /** Cell i of the history series (declares a name, uses the previous one). */
+  series?: (i: number) => string;
+}
 
 interface Row {
   kernel: string;
   startMs?: number;
-  cellMedianMs?: number;
+  firstCellMs?: number;
+  firstCellIdleMs?: number;
+  trivialMs?: number;
+  varyingMs?: number;
+  tensorMs?: number;
+  nnMs?: number;
+  seriesFirst?: number;
+  seriesLast?: number;
   note?: string;
 }
-
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 100);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -24,21 +57,52 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function measure(kernel: string, argv: string[] | undefined, trivial: string): Promise<Row> {
-  const client = await KernelClient.start({ argv, startTimeoutMs: 180_000 });
+async function run(client: KernelClient, kernel: string, code: string): Promise<number> {
+  const t = performance.now();
+  const r = await client.execute(code, { timeoutMs: 300_000 });
+  const ms = performance.now() - t;
+  if (r.reply.content.status !== "ok")
+    throw new Error(`${kernel}: cell failed: ${code}\n${JSON.stringify(r.reply.content)}`);
+  return ms;
+}
+
+async function medianOf(client: KernelClient, p: Peer, cell: (i: number) => string): Promise<number> {
+  for (let i = 0; i < 3; i++) await run(client, p.kernel, cell(-1 - i));
+  const times: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) times.push(await run(client, p.kernel, cell(i)));
+  return median(times);
+}
+
+async function firstCell(p: Peer, idleMs: number): Promise<{ startMs: number; firstMs: number }> {
+  const client = await KernelClient.start({ argv: p.argv, startTimeoutMs: 180_000 });
   try {
     const startMs = (client.firstKernelInfoAt ?? Date.now()) - (client.startedAt ?? Date.now());
-    // warm-up (loads the engine / compiler)
-    for (let i = 0; i < 3; i++) await client.execute(trivial, { timeoutMs: 300_000 });
-    const times: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const t = performance.now();
-      const r = await client.execute(trivial, { timeoutMs: 60_000 });
-      times.push(performance.now() - t);
-      if (r.reply.content.status !== "ok")
-        throw new Error(`${kernel}: trivial cell failed: ${JSON.stringify(r.reply.content)}`);
+    if (idleMs > 0) await sleep(idleMs);
+    return { startMs, firstMs: await run(client, p.kernel, p.trivial(0)) };
+  } finally {
+    await client.shutdown();
+  }
+}
+
+async function measure(p: Peer): Promise<Row> {
+  const cold = await firstCell(p, 0);
+  const idle = await firstCell(p, IDLE_MS);
+  const client = await KernelClient.start({ argv: p.argv, startTimeoutMs: 180_000 });
+  try {
+    const row: Row = { kernel: p.kernel, startMs: cold.startMs, firstCellMs: cold.firstMs };
+    row.firstCellIdleMs = idle.firstMs;
+    row.trivialMs = await medianOf(client, p, () => p.trivial(0));
+    row.varyingMs = await medianOf(client, p, p.trivial);
+    for (const c of p.setup) await run(client, p.kernel, c);
+    row.tensorMs = await medianOf(client, p, p.tensor);
+    row.nnMs = await medianOf(client, p, p.nn);
+    if (p.series) {
+      const times: number[] = [];
+      for (let i = 0; i < SERIES; i++) times.push(await run(client, p.kernel, p.series(i)));
+      row.seriesFirst = median(times.slice(0, 100));
+      row.seriesLast = median(times.slice(-100));
     }
-    return { kernel, startMs, cellMedianMs: median(times) };
+    return row;
   } finally {
     await client.shutdown();
   }
@@ -58,45 +122,85 @@ function findTslab(): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
+const cnnlab: Peer = {
+  kernel: "cnnlab",
+  argv: undefined,
+  setup: ["const lin = new nn.Linear(8, 4);\nconst xin = randn([2, 8]);"],
+  trivial: (i) => (i === 0 ? "1" : `1 + ${i}`),
+  tensor: (i) => `const t = tensor([1, 2, 3]);\nt.mul(${i}).sum().item()`,
+  nn: (i) => `lin.forward(xin.mul(${i})).relu().sum().item()`,
+  series: (i) => `const n${i} = tensor([${i}, 1]);\n${i > 0 ? `n${i - 1}` : "n0"}.add(n${i}).sum().item()`,
+};
+
+const ipykernel: Peer = {
+  kernel: "ipykernel",
+  argv: ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+  setup: pythonHas("torch")
+    ? ["import torch\nlin = torch.nn.Linear(8, 4)\nxin = torch.randn(2, 8)"]
+    : ["import numpy as np\nw = np.random.randn(8, 4)\nxin = np.random.randn(2, 8)"],
+  trivial: (i) => (i === 0 ? "1" : `1 + ${i}`),
+  tensor: pythonHas("torch")
+    ? (i) => `t = torch.tensor([1., 2., 3.])\n(t * ${i}).sum().item()`
+    : (i) => `t = np.array([1., 2., 3.])\n(t * ${i}).sum().item()`,
+  nn: pythonHas("torch")
+    ? (i) => `lin(xin * ${i}).relu().sum().item()`
+    : (i) => `np.maximum((xin * ${i}) @ w, 0).sum().item()`,
+  series: pythonHas("torch")
+    ? (i) => `n${i} = torch.tensor([${i}., 1.])\n(${i > 0 ? `n${i - 1}` : "n0"} + n${i}).sum().item()`
+    : undefined,
+};
+
+const tslabPeer = (bin: string): Peer => ({
+  kernel: "tslab",
+  argv: [bin, "kernel", "--config-path", "{connection_file}"],
+  setup: ["const w = [1, 2, 3, 4];"],
+  trivial: (i) => (i === 0 ? "1" : `1 + ${i}`),
+  tensor: (i) => `const t = [1, 2, 3];\nt.map((v) => v * ${i}).reduce((a, b) => a + b, 0)`,
+  nn: (i) => `w.map((v) => Math.max(0, v * ${i})).reduce((a, b) => a + b, 0)`,
+});
+
 async function main(): Promise<void> {
   if (!existsSync(kernelMainJs)) throw new Error(`${kernelMainJs} missing: run npm run build first`);
-  const rows: Row[] = [];
-  rows.push(await measure("cnnlab", undefined, "1"));
-  if (pythonHas("ipykernel"))
-    rows.push(
-      await measure(
-        "ipykernel",
-        ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "1",
-      ),
-    );
+  const rows: Row[] = [await measure(cnnlab)];
+  if (pythonHas("ipykernel")) rows.push(await measure(ipykernel));
   else rows.push({ kernel: "ipykernel", note: "not installed (Debian: python3-ipykernel)" });
   const tslab = findTslab();
-  if (tslab) rows.push(await measure("tslab", [tslab, "kernel", "--config-path", "{connection_file}"], "1"));
-  else rows.push({ kernel: "tslab", note: "not installed" });
+  rows.push(tslab ? await measure(tslabPeer(tslab)) : { kernel: "tslab", note: "not installed" });
 
   const ours = rows[0];
-  const fmt = (x?: number) => (x === undefined ? "-" : `${x.toFixed(1)} ms`);
-  const ratio = (a?: number, b?: number) =>
-    a === undefined || b === undefined ? "" : ` (cnnlab/this ${(a / b).toFixed(2)})`;
-  process.stdout.write(`kernel benchmark (${ROUNDS} trivial cells each)\n`);
-  process.stdout.write(
-    `${"kernel".padEnd(11)} ${"start→kernel_info".padEnd(28)} ${"trivial cell (median)".padEnd(30)}\n`,
-  );
+  const fmt = (x?: number) => (x === undefined ? "-" : `${x.toFixed(1)}`);
+  const cell = (r: Row, k: keyof Row) => {
+    const v = r[k] as number | undefined;
+    const o = ours[k] as number | undefined;
+    if (r === ours || v === undefined || o === undefined) return fmt(v);
+    return `${fmt(v)} (${(o / v).toFixed(2)})`;
+  };
+  const cols: [string, keyof Row][] = [
+    ["start", "startMs"],
+    ["first cell", "firstCellMs"],
+    [`first after ${IDLE_MS / 1000}s idle`, "firstCellIdleMs"],
+    ["`1`", "trivialMs"],
+    ["`1 + i`", "varyingMs"],
+    ["tensor", "tensorMs"],
+    ["nn", "nnMs"],
+  ];
+  const out: string[] = [];
+  out.push(`kernel benchmark, ms (medians of ${ROUNDS} cells; in parentheses cnnlab/that kernel)`);
+  out.push(["kernel".padEnd(10), ...cols.map(([t]) => t.padEnd(20))].join(" "));
   for (const r of rows) {
     if (r.note) {
-      process.stdout.write(`${r.kernel.padEnd(11)} ${r.note}\n`);
+      out.push(`${r.kernel.padEnd(10)} ${r.note}`);
       continue;
     }
-    const rs = r === ours ? "" : ratio(ours.startMs, r.startMs);
-    const rc = r === ours ? "" : ratio(ours.cellMedianMs, r.cellMedianMs);
-    process.stdout.write(
-      `${r.kernel.padEnd(11)} ${(fmt(r.startMs) + rs).padEnd(28)} ${(fmt(r.cellMedianMs) + rc).padEnd(30)}\n`,
-    );
+    out.push([r.kernel.padEnd(10), ...cols.map(([, k]) => cell(r, k).padEnd(20))].join(" "));
   }
-  process.stdout.write(
-    "(cnnlab/this < 1: cnnlab is faster; > 1: slower. cnnlab type-checks every cell before running it.)\n",
-  );
+  for (const r of rows)
+    if (r.seriesFirst !== undefined && r.seriesLast !== undefined)
+      out.push(
+        `${r.kernel}: ${SERIES} cells, each declaring a new tensor: median of the first 100 ${fmt(r.seriesFirst)} ms, of the last 100 ${fmt(r.seriesLast)} ms (last/first ${(r.seriesLast / r.seriesFirst).toFixed(2)})`,
+      );
+  out.push("(cnnlab type-checks every cell before running it.)");
+  process.stdout.write(out.join("\n") + "\n");
 }
 
 main().catch((e) => {
