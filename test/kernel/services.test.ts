@@ -1,14 +1,14 @@
 /**
  * @jupyterlab/services 7 (what JupyterLab uses) against a real `jupyter server` on 127.0.0.1
  * running our kernel: start, execute, display_data / update_display_data, interrupt, restart,
- * shut down.
+ * shut down, input requests.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KernelManager, ServerConnection, type Kernel, type KernelMessage } from "@jupyterlab/services";
+import { KernelManager, KernelMessage, ServerConnection, type Kernel } from "@jupyterlab/services";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { makeConnection } from "../../kernel/client.js";
@@ -142,5 +142,39 @@ describe.skipIf(!!reason)(skipTitle("@jupyterlab/services against jupyter server
     expect(kernel.isDisposed || kernel.status === "dead").toBe(true);
     const running = await fetch(`http://127.0.0.1:${port}/api/kernels?token=${token}`).then((r) => r.json());
     expect(running).toEqual([]);
+  }, 300_000);
+
+  it("answers input requests the way JupyterLab does (future.onStdin + sendInputReply)", async () => {
+    const kernel = await manager.startNew({ name: "cnnlab" });
+    try {
+      await runCell(kernel, "1");
+      const future = kernel.requestExecute({
+        code: 'const who = await input("who? ");\nconst pin = await input("pin: ", { password: true });\n`${who}:${pin.length}`',
+        allow_stdin: true,
+      });
+      const requests: KernelMessage.IInputRequestMsg["content"][] = [];
+      const answers = ["Lab", "1234"];
+      future.onStdin = (msg) => {
+        if (!KernelMessage.isInputRequestMsg(msg)) return;
+        requests.push(msg.content);
+        kernel.sendInputReply({ status: "ok", value: answers.shift()! }, msg.header as never);
+      };
+      const iopub: KernelMessage.IIOPubMessage[] = [];
+      future.onIOPub = (m) => {
+        iopub.push(m);
+      };
+      const reply = (await future.done) as KernelMessage.IExecuteReplyMsg;
+      expect(reply.content.status).toBe("ok");
+      expect(requests).toEqual([
+        { prompt: "who? ", password: false },
+        { prompt: "pin: ", password: true },
+      ]);
+      const result = iopub.find((m) => m.header.msg_type === "execute_result");
+      expect((result?.content as KernelMessage.IExecuteResultMsg["content"]).data["text/plain"]).toBe(
+        "'Lab:4'",
+      );
+    } finally {
+      await kernel.shutdown();
+    }
   }, 300_000);
 });
