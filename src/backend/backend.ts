@@ -185,6 +185,8 @@ export interface Kernels {
   multiMarginLoss: typeof jsLoss.multiMarginLoss;
   multiMarginLossBackward: typeof jsLoss.multiMarginLossBackward;
   // indexing (backend/js/indexing.ts)
+  cat: typeof jsIndexing.cat;
+  pad: typeof jsIndexing.pad;
   indexSelect: typeof jsIndexing.indexSelect;
   indexAdd: typeof jsIndexing.indexAdd;
   gather: typeof jsIndexing.gather;

@@ -1,14 +1,7 @@
 import { backend } from "../backend/index.js";
 import { composite, defineOp, type Ctx } from "../autograd/function.js";
 import { allocate, promoteTypes } from "../tensor/dtype.js";
-import {
-  contiguousStrides,
-  normalizeDim,
-  numel,
-  shapesEqual,
-  shapeToString,
-  type Shape,
-} from "../tensor/shape.js";
+import { normalizeDim, numel, shapesEqual, shapeToString, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { to } from "./elementwise.js";
 import { contiguousData, requireTensor } from "./util.js";
@@ -27,14 +20,13 @@ const Cat = defineOp({
     const out = allocate(dtype, numel(shape));
     const outer = numel(shape.slice(0, dim));
     const inner = numel(shape.slice(dim + 1));
-    const rowOut = shape[dim] * inner;
-    let at = 0;
-    for (const p of parts) {
-      const data = contiguousData(p);
-      const rowIn = p.shape[dim] * inner;
-      for (let o = 0; o < outer; o++) out.set(data.subarray(o * rowIn, (o + 1) * rowIn), o * rowOut + at);
-      at += rowIn;
-    }
+    const rows = parts.map((p) => p.shape[dim] * inner);
+    backend().cat(
+      parts.map((p) => contiguousData(p)),
+      rows,
+      outer,
+      out,
+    );
     return Tensor.fromData(out, shape);
   },
   backward(ctx, g) {
@@ -143,24 +135,7 @@ const Pad = defineOp({
     const shape = x.shape.map((s, d) => s + before[d] + after[d]);
     const out = allocate(x.dtype, numel(shape));
     if (value !== 0) out.fill(value);
-    const src = contiguousData(x);
-    const outStrides = contiguousStrides(shape);
-    const rank = shape.length;
-    const counter = new Array<number>(rank).fill(0);
-    let base = 0;
-    for (let d = 0; d < rank; d++) base += before[d] * outStrides[d];
-    const n = x.numel();
-    let pos = base;
-    for (let i = 0; i < n; i++) {
-      out[pos] = src[i];
-      for (let d = rank - 1; d >= 0; d--) {
-        counter[d]++;
-        pos += outStrides[d];
-        if (counter[d] < x.shape[d]) break;
-        pos -= counter[d] * outStrides[d];
-        counter[d] = 0;
-      }
-    }
+    backend().pad(contiguousData(x), x.shape, before, shape, out);
     return Tensor.fromData(out, shape);
   },
   backward(ctx, g) {

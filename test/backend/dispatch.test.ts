@@ -59,6 +59,8 @@ const KERNELS: KernelName[] = [
   "nllLossBackward",
   "multiMarginLoss",
   "multiMarginLossBackward",
+  "cat",
+  "pad",
   "indexSelect",
   "indexAdd",
   "gather",

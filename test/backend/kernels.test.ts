@@ -232,6 +232,31 @@ describe.each(cn.listBackends())("kernels on the %s backend", (name) => {
     const xd = f64(60, 18);
     const x = t(xd, shape);
 
+    it("cat along dim 1 gives back each part through narrow; pad puts x inside the value", () => {
+      const widths = [2, 1, 3];
+      const parts = widths.map((wd, i) => f64(3 * wd * 5, 30 + i));
+      const out = new Float64Array(3 * 6 * 5);
+      k().cat(
+        parts,
+        widths.map((wd) => wd * 5),
+        3,
+        out,
+      );
+      let start = 0;
+      widths.forEach((wd, i) => {
+        close(data(cn.narrow(t(out, [3, 6, 5]), 1, start, wd)), parts[i]);
+        start += wd;
+      });
+      const before = [1, 0, 2];
+      const outShape = [5, 4, 8];
+      const padded = new Float64Array(5 * 4 * 8).fill(-7);
+      k().pad(xd, shape, before, outShape, padded);
+      const p = t(padded, outShape);
+      close(data(cn.slice(p, [1, 4], [0, 4], [2, 7])), xd);
+      // and everything else keeps the padding value (x's values lie in [-1, 1))
+      expect(padded.filter((v) => v === -7).length).toBe(padded.length - xd.length);
+    });
+
     it("indexSelect along dim 1 equals the narrowed slices concatenated; indexAdd is its adjoint", () => {
       const idx = Int32Array.of(3, 0, 3, 1);
       const out = new Float64Array(3 * idx.length * 5);

@@ -1,10 +1,65 @@
 /**
  * Index kernels (the JavaScript reference), each forward next to the kernel its backward uses:
- * index_select and its adjoint index_add along the middle axis of a contiguous [outer, size, inner]
- * block, gather and its adjoint scatter_add along one dim of contiguous arrays. Indices come
- * checked (in range, shapes compatible) from the ops in ops/indexing.ts.
+ * concatenation and constant padding (whose backward ops are views), index_select and its adjoint
+ * index_add along the middle axis of a contiguous [outer, size, inner] block, gather and its
+ * adjoint scatter_add along one dim of contiguous arrays. Indices come checked (in range, shapes
+ * compatible) from the ops in ops/indexing.ts.
  */
 import type { TypedArray } from "../../tensor/dtype.js";
+
+/**
+ * Concatenation along the middle axis of [outer, ·]: part i is a contiguous [outer, rows[i]] block
+ * (rows[i] = its size along the axis times the inner size), out the [outer, Σ rows] block (values
+ * convert to out's type).
+ */
+export function cat(
+  parts: readonly TypedArray[],
+  rows: readonly number[],
+  outer: number,
+  out: TypedArray,
+): void {
+  let rowOut = 0;
+  for (const r of rows) rowOut += r;
+  let at = 0;
+  parts.forEach((data, i) => {
+    const rowIn = rows[i];
+    for (let o = 0; o < outer; o++) out.set(data.subarray(o * rowIn, (o + 1) * rowIn), o * rowOut + at);
+    at += rowIn;
+  });
+}
+
+/**
+ * Writes contiguous `x` of shape `shape` into `out` of shape `outShape` (which holds the padding
+ * value already), shifted by `before` along every dim.
+ */
+export function pad(
+  x: ArrayLike<number>,
+  shape: readonly number[],
+  before: readonly number[],
+  outShape: readonly number[],
+  out: TypedArray,
+): void {
+  const rank = outShape.length;
+  const outStrides = new Array<number>(rank);
+  for (let d = rank - 1, st = 1; d >= 0; d--) {
+    outStrides[d] = st;
+    st *= outShape[d];
+  }
+  const counter = new Array<number>(rank).fill(0);
+  let pos = 0;
+  for (let d = 0; d < rank; d++) pos += before[d] * outStrides[d];
+  const n = x.length;
+  for (let i = 0; i < n; i++) {
+    out[pos] = x[i];
+    for (let d = rank - 1; d >= 0; d--) {
+      counter[d]++;
+      pos += outStrides[d];
+      if (counter[d] < shape[d]) break;
+      pos -= counter[d] * outStrides[d];
+      counter[d] = 0;
+    }
+  }
+}
 
 /** out[o, j, i] = x[o, idx[j], i] for x [outer, size, inner] and out [outer, idx.length, inner]. */
 export function indexSelect(
