@@ -58,6 +58,8 @@ export const OPS = [
   "im2colImages64",
   "col2imImages32",
   "col2imImages64",
+  "maxPoolPlanes32",
+  "maxPoolPlanes64",
 ];
 
 /** The AssemblyScript module "./layout". */

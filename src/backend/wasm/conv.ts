@@ -1,4 +1,4 @@
-import type { Conv2dBackwardKernel, Conv2dForwardKernel, ConvGeometry } from "../backend.js";
+import type { Conv2dBackwardKernel, Conv2dForwardKernel, ConvGeometry, Window2d } from "../backend.js";
 import { CONV_PARAMS, CONV_PARAM_COUNT, OPS } from "./generated/layout.js";
 import { align, runtime, type WasmRuntime } from "./runtime.js";
 import { MAIN_SLOT, SLOT_BASE, SLOT_INTS, getNumThreads, getPool, share } from "./threads.js";
@@ -7,10 +7,10 @@ import { PARALLEL_MIN_FLOPS } from "./gemm.js";
 const P = CONV_PARAMS;
 
 /** Writes the geometry and the given fields into parameter block `base` (Int32 index of slot field 0). */
-function writeParams(
+export function writeParams(
   I: Int32Array,
   base: number,
-  g: ConvGeometry,
+  g: Window2d & { cout?: number },
   fields: Partial<Record<keyof typeof P, number>>,
 ): void {
   const q = base + 1;
@@ -18,7 +18,7 @@ function writeParams(
   I[q + P.C] = g.c;
   I[q + P.H] = g.h;
   I[q + P.W] = g.w;
-  I[q + P.F] = g.cout;
+  I[q + P.F] = g.cout ?? 0;
   I[q + P.KH] = g.kh;
   I[q + P.KW] = g.kw;
   I[q + P.SH] = g.sh;
@@ -36,7 +36,7 @@ function writeParams(
  * Runs `op` (a PARAM_OPS code) over `parts` work shares: worker t gets params(t), the caller params(0).
  * Uses up to getNumThreads() threads when `flops` is large enough.
  */
-function dispatch(
+export function dispatch(
   rt: WasmRuntime,
   op: number,
   parts: number,

@@ -1,5 +1,8 @@
 import type { MaxPool2dArgs } from "../backend.js";
 import { align, runtime, type WasmRuntime } from "./runtime.js";
+import { dispatch, writeParams } from "./conv.js";
+import { OPS } from "./generated/layout.js";
+import { share } from "./threads.js";
 
 /** Checks dtypes and sizes of max-pool arguments (x is the input or its gradient); names the op. */
 function checkPoolArgs(op: string, a: MaxPool2dArgs): { f64: boolean; planes: number; rt: WasmRuntime } {
@@ -36,31 +39,27 @@ function arenaLayout(rt: WasmRuntime, a: MaxPool2dArgs, f64: boolean): [number, 
 /**
  * Max pooling forward on the WebAssembly kernels (x [n*c, h, w] -> out [n*c, ho, wo] and the
  * per-plane flat index of every maximum), with the JS reference's rules for padding, ties and NaN.
- * 2x2 windows with stride 2 on float32 use a SIMD path.
+ * 2x2 windows with stride 2 use a SIMD path; large inputs are split by planes across the threads
+ * (results do not depend on the thread count).
  */
 export function wasmMaxPool2d(a: MaxPool2dArgs): void {
-  const { x, out, indices, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo } = a;
+  const { x, out, indices } = a;
   const { f64, planes, rt } = checkPoolArgs("wasmMaxPool2d", a);
   if (out.length === 0) return;
   const [xOff, oOff, iOff] = arenaLayout(rt, a, f64);
   rt.write(xOff, x);
-  (f64 ? rt.x.maxPool64 : rt.x.maxPool32)(
-    xOff,
-    oOff,
-    iOff,
+  // planes split across threads when the input is large (a memory-bound pass: the same size rule
+  // as the im2col passes)
+  dispatch(
+    rt,
+    f64 ? OPS.maxPoolPlanes64 : OPS.maxPoolPlanes32,
     planes,
-    h,
-    w,
-    kh,
-    kw,
-    sh,
-    sw,
-    ph,
-    pw,
-    dh,
-    dw,
-    ho,
-    wo,
+    x.byteLength * 2,
+    (base, t, nt) => {
+      const [n0, n1] = share(planes, nt, t);
+      writeParams(rt.ctrl, base, a, { x: xOff, out: oOff, dx: iOff, n0, n1 });
+    },
+    f64 ? rt.x.maxPoolPlanes64 : rt.x.maxPoolPlanes32,
   );
   rt.read(oOff, out);
   indices.set(new Int32Array(rt.f32.buffer, iOff, indices.length));

@@ -72,6 +72,9 @@ export interface KernelExports {
   biasGrad32(dout: number, db: number, n: number, f: number, l: number): void;
   biasGrad64(dout: number, db: number, n: number, f: number, l: number): void;
   maxPool32(...args: number[]): void;
+  /** Max pooling forward of planes [n0, n1) of a conv-layout parameter block (a thread's share). */
+  maxPoolPlanes32(params: number): void;
+  maxPoolPlanes64(params: number): void;
   maxPoolBackward32: MaxPoolBackwardKernel;
   maxPoolBackward64: MaxPoolBackwardKernel;
   relu32(x: number, out: number, n: number): void;

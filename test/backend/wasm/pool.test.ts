@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { setWasmDisabled, wasmMaxPool2d } from "../../../src/backend/wasm/index.js";
+import {
+  getNumThreads,
+  setNumThreads,
+  setWasmDisabled,
+  wasmMaxPool2d,
+  workerCount,
+} from "../../../src/backend/wasm/index.js";
 import { wasmBackend } from "../../../src/backend/dispatch.js";
 
 const maxPool2d = wasmBackend.maxPool2d;
@@ -58,6 +64,39 @@ describe.each([
       expect(Array.from(idx)).toEqual(Array.from(idxJs));
       expect(Array.from(out)).toEqual(Array.from(outJs));
     }
+  });
+});
+
+describe("wasm max pool on two threads", () => {
+  afterEach(() => setNumThreads(previousThreads));
+  const previousThreads = getNumThreads();
+  // large enough to be split across threads (inputs of 1 MiB and more are), with an odd plane count
+  // so that the shares differ in size
+  const LARGE: [string, Window2d][] = [
+    ["2x2 stride 2", win({ n: 8, c: 37, h: 32, w: 32, kh: 2, kw: 2 })],
+    ["3x3 stride 2 pad 1", win({ n: 8, c: 37, h: 33, w: 30, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 })],
+  ];
+  it.each(
+    LARGE.flatMap(([label, g]) => [
+      [`${label}, float32`, g, Float32Array],
+      [`${label}, float64`, g, Float64Array],
+    ]) as [string, Window2d, Ctor][],
+  )("%s: the same outputs and indices as the JS reference, at 1 and 2 threads", (_label, g, T) => {
+    const x = values(T, g.n * g.c * g.h * g.w, 11, 40);
+    expect(x.byteLength).toBeGreaterThanOrEqual(1 << 20);
+    const size = g.n * g.c * g.ho * g.wo;
+    const outJs = new T(size);
+    const idxJs = new Int32Array(size);
+    jsMaxPool2d({ ...g, x, out: outJs, indices: idxJs });
+    for (const threads of [1, 2]) {
+      setNumThreads(threads);
+      const out = new T(size).fill(123);
+      const idx = new Int32Array(size).fill(-7);
+      wasmMaxPool2d({ ...g, x, out, indices: idx });
+      expect(Array.from(idx), `${threads} threads`).toEqual(Array.from(idxJs));
+      expect(Array.from(out), `${threads} threads`).toEqual(Array.from(outJs));
+    }
+    expect(workerCount()).toBeGreaterThan(0);
   });
 });
 

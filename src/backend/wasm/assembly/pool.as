@@ -3,6 +3,8 @@
 // (src/backend/js/pool.ts): padding is never a maximum, the first maximum in row-major window
 // order wins ties, and the first NaN wins over everything.
 
+import { P_X, P_OUT, P_DX, P_H, P_WD, P_KH, P_KW, P_SH, P_SW, P_PH, P_PW, P_DH, P_DWL, P_HO, P_WO, P_N0, P_N1 } from "./layout";
+
 function maxPoolGeneric<T>(
   x: usize, out: usize, idx: usize, planes: i32, h: i32, w: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32, ho: i32, wo: i32, p0: i32,
@@ -150,6 +152,35 @@ export function maxPool64(
   } else {
     maxPoolGeneric<f64>(x, out, idx, planes, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, 0);
   }
+}
+
+@inline function poolPrm(p: usize, i: i32): i32 {
+  return load<i32>(p + (<usize>i << 2));
+}
+
+/**
+ * Max pooling forward of planes [n0, n1) from a parameter block (a thread's share): P_X the input
+ * planes, P_OUT the output planes, P_DX the indices (i32), geometry as for conv (P_C unused).
+ */
+function maxPoolPlanes<T>(p: usize): void {
+  const es = <usize>sizeof<T>();
+  const n0 = poolPrm(p, P_N0), n1 = poolPrm(p, P_N1);
+  const h = poolPrm(p, P_H), w = poolPrm(p, P_WD), ho = poolPrm(p, P_HO), wo = poolPrm(p, P_WO);
+  const x = <usize>poolPrm(p, P_X) + <usize>(n0 * h * w) * es;
+  const out = <usize>poolPrm(p, P_OUT) + <usize>(n0 * ho * wo) * es;
+  const idx = <usize>poolPrm(p, P_DX) + (<usize>(n0 * ho * wo) << 2);
+  const kh = poolPrm(p, P_KH), kw = poolPrm(p, P_KW), sh = poolPrm(p, P_SH), sw = poolPrm(p, P_SW);
+  const ph = poolPrm(p, P_PH), pw = poolPrm(p, P_PW), dh = poolPrm(p, P_DH), dw = poolPrm(p, P_DWL);
+  if (sizeof<T>() == 4) maxPool32(x, out, idx, n1 - n0, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo);
+  else maxPool64(x, out, idx, n1 - n0, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo);
+}
+
+export function maxPoolPlanes32(p: usize): void {
+  maxPoolPlanes<f32>(p);
+}
+
+export function maxPoolPlanes64(p: usize): void {
+  maxPoolPlanes<f64>(p);
 }
 
 /**
