@@ -26,6 +26,9 @@ import {
   backend,
   Tensor,
 } from "../../src/index.js";
+import { blasConvBackward, blasConvForward } from "../../src/backend/native/conv.js";
+import { blasCandidates, findBlas } from "../../src/backend/native/blas.js";
+import { backendLoads } from "../helpers/backends.js";
 import { filled } from "../helpers/filled.js";
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
@@ -125,6 +128,38 @@ describe("kernels on arrays in WebAssembly memory", () => {
       });
     }
   }
+
+  const blas = backendLoads("native") ? findBlas(blasCandidates(process.env, process.platform)).blas : null;
+  it.skipIf(blas === null)(
+    "native conv forward and backward unfold images in place (float32, groups 1 and 2)",
+    () => {
+      for (const groups of [1, 2]) {
+        const g = convGeometry("test", [3, 4, 9, 8], [6, 4 / groups, 3, 3], {
+          stride: [1, 1],
+          padding: [1, 1],
+          dilation: [1, 1],
+          groups,
+        });
+        const x = filled(Float32Array, 3 * 4 * 9 * 8, 20);
+        const w = filled(Float32Array, (6 * 4 * 9) / groups, 21);
+        const outLen = g.n * g.cout * g.ho * g.wo;
+        const out = new Float32Array(outLen);
+        const outW = inWasm(new Float32Array(outLen));
+        blasConvForward(blas!, rt(), x, w, null, out, g);
+        blasConvForward(blas!, rt(), inWasm(x, 1), w, null, outW, g);
+        expect(Array.from(outW), `groups ${groups}`).toEqual(Array.from(out));
+        const dout = filled(Float32Array, outLen, 22);
+        const dx = filled(Float32Array, x.length, 23);
+        const dw = new Float32Array(w.length);
+        const [dxW, dwW] = [inWasm(dx), new Float32Array(w.length)];
+        blasConvBackward(blas!, rt(), x, w, dout, dx, dw, null, g);
+        blasConvBackward(blas!, rt(), inWasm(x), w, inWasm(dout), dxW, dwW, null, g);
+        expect(Array.from(dxW), `groups ${groups}`).toEqual(Array.from(dx));
+        expect(Array.from(dwW), `groups ${groups}`).toEqual(Array.from(dw));
+        expect(dw.some((v) => v !== 0)).toBe(true);
+      }
+    },
+  );
 
   it("kernels' scratch never touches a reserved region", () => {
     setNumThreads(2);

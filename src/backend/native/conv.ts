@@ -114,8 +114,9 @@ function view(rt: WasmRuntime, f64: boolean, off: number, len: number): FloatArr
 
 /** Unfolds images [n0, n0 + m) of x into the plan's columns; returns the columns' view. */
 function unfold(rt: WasmRuntime, p: Plan, x: FloatArray, g: ConvGeometry, n0: number, m: number): FloatArray {
-  rt.write(p.imgOff, x.subarray(n0 * p.chw, (n0 + m) * p.chw));
-  wasmImageColumns(rt, "im2col", p.f64, { ...g, n: m }, p.imgOff, p.colsOff, p.scrOff);
+  // images already in WebAssembly memory (a compiled graph's arena) are unfolded where they are
+  const at = rt.place(p.imgOff, x.subarray(n0 * p.chw, (n0 + m) * p.chw));
+  wasmImageColumns(rt, "im2col", p.f64, { ...g, n: m }, at, p.colsOff, p.scrOff);
   return view(rt, p.f64, p.colsOff, m * p.K * p.L);
 }
 
@@ -306,9 +307,9 @@ export function blasConvBackward(
         }
       }
       const dxChunk = dx.subarray(n0 * p.chw, (n0 + m) * p.chw);
-      rt.write(p.imgOff, dxChunk);
-      wasmImageColumns(rt, "col2im", p.f64, { ...g, n: m }, p.imgOff, p.colsOff, p.scrOff, true);
-      rt.read(p.imgOff, dxChunk);
+      const at = rt.place(p.imgOff, dxChunk);
+      wasmImageColumns(rt, "col2im", p.f64, { ...g, n: m }, at, p.colsOff, p.scrOff, true);
+      rt.read(at, dxChunk);
     }
   }
 }
