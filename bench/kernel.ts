@@ -11,11 +11,13 @@
  *    for tslab, which has no tensor library), text changing every time;
  *  - history (cnnlab and ipykernel): SERIES cells that each declare a new name, use the previous
  *    cell's name and a tensor; the median of the last 100 against the first 100.
+ * The kernels run in an empty temporary folder, as a notebook's would.
  * Run: node --import tsx bench/kernel.ts   (needs `npm run build` for dist/kernel/main.js)
  * BENCH_ROUNDS (default 100), BENCH_SERIES (default 1000), BENCH_IDLE_MS (default 3000).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KernelClient } from "../kernel/client.js";
@@ -24,6 +26,8 @@ import { kernelMainJs, packageRoot } from "../kernel/paths.js";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 100);
 const SERIES = Number(process.env.BENCH_SERIES ?? 1000);
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 3000);
+/** The kernels run in an empty notebook folder (no tsconfig.json of this repository applies). */
+const NOTEBOOK_DIR = mkdtempSync(join(tmpdir(), "cnnlab-bench-kernel-"));
 
 interface Peer {
   kernel: string;
@@ -74,7 +78,7 @@ async function medianOf(client: KernelClient, p: Peer, cell: (i: number) => stri
 }
 
 async function firstCell(p: Peer, idleMs: number): Promise<{ startMs: number; firstMs: number }> {
-  const client = await KernelClient.start({ argv: p.argv, startTimeoutMs: 180_000 });
+  const client = await KernelClient.start({ argv: p.argv, cwd: NOTEBOOK_DIR, startTimeoutMs: 180_000 });
   try {
     const startMs = (client.firstKernelInfoAt ?? Date.now()) - (client.startedAt ?? Date.now());
     if (idleMs > 0) await sleep(idleMs);
@@ -87,7 +91,7 @@ async function firstCell(p: Peer, idleMs: number): Promise<{ startMs: number; fi
 async function measure(p: Peer): Promise<Row> {
   const cold = await firstCell(p, 0);
   const idle = await firstCell(p, IDLE_MS);
-  const client = await KernelClient.start({ argv: p.argv, startTimeoutMs: 180_000 });
+  const client = await KernelClient.start({ argv: p.argv, cwd: NOTEBOOK_DIR, startTimeoutMs: 180_000 });
   try {
     const row: Row = { kernel: p.kernel, startMs: cold.startMs, firstCellMs: cold.firstMs };
     row.firstCellIdleMs = idle.firstMs;
@@ -203,7 +207,9 @@ async function main(): Promise<void> {
   process.stdout.write(out.join("\n") + "\n");
 }
 
-main().catch((e) => {
-  process.stdout.write(`bench/kernel.ts failed: ${(e as Error).message}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch((e) => {
+    process.stdout.write(`bench/kernel.ts failed: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(NOTEBOOK_DIR, { recursive: true, force: true }));
