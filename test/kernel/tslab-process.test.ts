@@ -198,7 +198,7 @@ describe.skipIf(!!nbReason)(
             : {}),
           ...(o.text !== undefined ? { text: joined(o.text) } : {}),
         }));
-      expect([...byId.values()].map((c) => c.execution_count)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect([...byId.values()].map((c) => c.execution_count)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect(shape("html")).toEqual([
         { type: "display_data", data: { "text/html": "<h3>Hello from <em>tslab</em></h3>" } },
       ]);
@@ -220,6 +220,8 @@ describe.skipIf(!!nbReason)(
       expect(shape("new-display")).toEqual([{ type: "display_data", data: { "text/plain": "step 3 of 3" } }]);
       expect(shape("interface")).toEqual([{ type: "execute_result", data: { "text/plain": "5" } }]);
       expect(shape("optional-chaining")).toEqual([{ type: "stream", text: "undefined\n" }]);
+      // d(sum(2t))/dt = 2 for each of the 3 elements
+      expect(shape("no-strict-null")).toEqual([{ type: "execute_result", data: { "text/plain": "6" } }]);
       expect(shape("versions")).toEqual([{ type: "stream", text: "1.0.22 string true\n" }]);
     }, 600_000);
   },
