@@ -29,10 +29,10 @@ type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
  * A random strided view: a contiguous buffer of a random shape (rank 1-4, sizes 0-9, some 1),
  * its dims permuted, one dim maybe taken every other element, at a random offset.
  */
-function randomView(T: Ctor, seed: number): StridedView {
+function randomView(T: Ctor, seed: number, maxSize = 9): StridedView {
   const r = rng(seed);
   const rank = 1 + r(4);
-  const base = Array.from({ length: rank }, () => (r(12) === 0 ? 0 : r(4) === 0 ? 1 : 1 + r(9)));
+  const base = Array.from({ length: rank }, () => (r(12) === 0 ? 0 : r(4) === 0 ? 1 : 1 + r(maxSize)));
   const strides = new Array<number>(rank);
   for (let d = rank - 1, st = 1; d >= 0; d--) {
     strides[d] = st;
@@ -81,6 +81,25 @@ describe.runIf(run)("wasmSumDims against the JS reference", () => {
       checked += outLen;
     }
     expect(checked).toBeGreaterThan(1000);
+  });
+
+  it("large views (over 512 KiB of data), permuted and strided, in float32 and float64", () => {
+    let chunked = 0;
+    for (let seed = 1; chunked < 12; seed++) {
+      const T = seed % 2 ? Float32Array : Float64Array;
+      const x = randomView(T, 1000 + seed, 60);
+      if (x.data.length * x.data.BYTES_PER_ELEMENT < 1 << 19) continue;
+      chunked++;
+      const r = rng(seed * 11 + 5);
+      const reduced = x.shape.map(() => r(2) === 0);
+      const outLen = x.shape.reduce((a, s, d) => (reduced[d] ? a : a * s), 1);
+      const want = new T(outLen);
+      sumDims(x, reduced, want);
+      const got = new T(outLen).fill(NaN);
+      wasmSumDims(x, reduced, got);
+      const label = `seed ${seed}: shape [${x.shape.join(",")}] strides [${x.strides.join(",")}] reduced [${reduced.join(",")}]`;
+      expect(maxRelError(got, want), label).toBeLessThanOrEqual(T === Float32Array ? 1e-6 : 1e-13);
+    }
   });
 
   it("sums the batch-norm / bias-gradient pattern: dims (0, 2, 3) of [64, 32, 16, 16]", () => {

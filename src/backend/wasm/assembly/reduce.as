@@ -5,27 +5,44 @@
 //
 // Offsets are in elements from x; `bases` (nOut entries) and `runs` (nRuns entries) are i32 tables.
 
-/** Σ_{i<len} x[p + i·step] in float64, with two f64x2 lanes of partial sums where step is 1. */
+/** Σ_{i<len} x[p + i·step] in float64, with four f64x2 chains of partial sums where step is 1. */
 function sumRun<T>(p: usize, len: i32, step: i32): f64 {
   const es = <usize>sizeof<T>();
   let s: f64 = 0;
   if (step == 1) {
     const end = p + <usize>len * es;
+    // four independent chains of f64x2 additions, so that the adds' latency overlaps
     let a = f64x2.splat(0);
     let b = f64x2.splat(0);
+    let c0 = f64x2.splat(0);
+    let d = f64x2.splat(0);
     if (sizeof<T>() == 4) {
+      for (; p + 32 <= end; p += 32) {
+        const v = v128.load(p);
+        const u = v128.load(p, 16);
+        a = f64x2.add(a, f64x2.promote_low_f32x4(v));
+        b = f64x2.add(b, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 0, 1)));
+        c0 = f64x2.add(c0, f64x2.promote_low_f32x4(u));
+        d = f64x2.add(d, f64x2.promote_low_f32x4(v128.shuffle<i32>(u, u, 2, 3, 0, 1)));
+      }
       for (; p + 16 <= end; p += 16) {
         const v = v128.load(p);
         a = f64x2.add(a, f64x2.promote_low_f32x4(v));
         b = f64x2.add(b, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 0, 1)));
       }
     } else {
+      for (; p + 64 <= end; p += 64) {
+        a = f64x2.add(a, v128.load(p));
+        b = f64x2.add(b, v128.load(p, 16));
+        c0 = f64x2.add(c0, v128.load(p, 32));
+        d = f64x2.add(d, v128.load(p, 48));
+      }
       for (; p + 32 <= end; p += 32) {
         a = f64x2.add(a, v128.load(p));
         b = f64x2.add(b, v128.load(p, 16));
       }
     }
-    const c = f64x2.add(a, b);
+    const c = f64x2.add(f64x2.add(a, b), f64x2.add(c0, d));
     s = f64x2.extract_lane(c, 0) + f64x2.extract_lane(c, 1);
     for (; p < end; p += es) s += <f64>load<T>(p);
   } else {
