@@ -139,12 +139,17 @@ class LazyEngine implements Engine {
     });
     // The same built-in modules (cnnlab, tslab) imports get (builtin-modules.ts).
     const cellRequire = makeCellRequire(process.cwd(), (name) => this.#loaded?.builtins.value(name));
-    Object.defineProperty(globalThis, "require", {
-      value: cellRequire,
-      writable: true,
-      configurable: true,
-      enumerable: false,
-    });
+    // @types/node declares both for every file; in a cell they are the notebook's folder's.
+    for (const [name, value] of [
+      ["require", cellRequire],
+      ["__dirname", process.cwd()],
+    ] as const)
+      Object.defineProperty(globalThis, name, {
+        value,
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      });
   }
   async execute(code: string, o: ExecuteOptions): Promise<ExecuteOutcome> {
     if (exiting) return new Promise<never>(() => {});

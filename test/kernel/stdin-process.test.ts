@@ -232,18 +232,18 @@ describe("stdin through the kernel's sockets", () => {
     );
   });
 
-  it("require works in cells: Node built-ins, CommonJS next to the notebook, cnnlab", async () => {
+  it("require and __dirname work in cells: Node built-ins, CommonJS next to the notebook, cnnlab", async () => {
     const r = await run(
       [
         'const fs = require("fs");',
         'const helper = require("./helper.cjs");',
         'const lib = require("cnnlab");',
-        "[typeof fs.readFileSync, helper.twice(21), lib.tensor === tensor].join(' ')",
+        `[typeof fs.readFileSync, helper.twice(21), lib.tensor === tensor, __dirname === ${JSON.stringify(cwd)}].join(' ')`,
       ].join("\n"),
       false,
     );
     expect(r.reply.content.status, JSON.stringify(r.reply.content)).toBe("ok");
-    expect(result(r)).toBe("'function 42 true'");
+    expect(result(r)).toBe("'function 42 true true'");
   });
 });
 
