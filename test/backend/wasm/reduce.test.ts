@@ -61,44 +61,39 @@ function maxRelError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   return worst;
 }
 
+/** Sums `x` over a random dim set (from `seed`) both ways; returns how many outputs were compared. */
+function compareOnRandomDims(T: Ctor, x: StridedView, seed: number, tol: number): number {
+  const r = rng(seed);
+  const reduced = x.shape.map(() => r(2) === 0);
+  const outLen = x.shape.reduce((a, s, d) => (reduced[d] ? a : a * s), 1);
+  const want = new T(outLen);
+  sumDims(x, reduced, want);
+  const got = new T(outLen).fill(NaN);
+  wasmSumDims(x, reduced, got);
+  const label = `shape [${x.shape.join(",")}] strides [${x.strides.join(",")}] reduced [${reduced.join(",")}]`;
+  expect(maxRelError(got, want), label).toBeLessThanOrEqual(tol);
+  return outLen;
+}
+
 describe.runIf(run)("wasmSumDims against the JS reference", () => {
   it.each([
     ["float32", Float32Array, 1e-6],
     ["float64", Float64Array, 1e-13],
   ] as const)("%s: 300 random views and dim sets", (_name, T, tol) => {
     let checked = 0;
-    for (let seed = 1; seed <= 300; seed++) {
-      const x = randomView(T, seed);
-      const r = rng(seed * 7 + 3);
-      const reduced = x.shape.map(() => r(2) === 0);
-      const outLen = x.shape.reduce((a, s, d) => (reduced[d] ? a : a * s), 1);
-      const want = new T(outLen);
-      sumDims(x, reduced, want);
-      const got = new T(outLen).fill(NaN);
-      wasmSumDims(x, reduced, got);
-      const label = `seed ${seed}: shape [${x.shape.join(",")}] strides [${x.strides.join(",")}] reduced [${reduced.join(",")}]`;
-      expect(maxRelError(got, want), label).toBeLessThanOrEqual(tol);
-      checked += outLen;
-    }
+    for (let seed = 1; seed <= 300; seed++)
+      checked += compareOnRandomDims(T, randomView(T, seed), seed * 7 + 3, tol);
     expect(checked).toBeGreaterThan(1000);
   });
 
   it("large views (over 512 KiB of data), permuted and strided, in float32 and float64", () => {
-    let chunked = 0;
-    for (let seed = 1; chunked < 12; seed++) {
+    let large = 0;
+    for (let seed = 1; large < 12; seed++) {
       const T = seed % 2 ? Float32Array : Float64Array;
       const x = randomView(T, 1000 + seed, 60);
       if (x.data.length * x.data.BYTES_PER_ELEMENT < 1 << 19) continue;
-      chunked++;
-      const r = rng(seed * 11 + 5);
-      const reduced = x.shape.map(() => r(2) === 0);
-      const outLen = x.shape.reduce((a, s, d) => (reduced[d] ? a : a * s), 1);
-      const want = new T(outLen);
-      sumDims(x, reduced, want);
-      const got = new T(outLen).fill(NaN);
-      wasmSumDims(x, reduced, got);
-      const label = `seed ${seed}: shape [${x.shape.join(",")}] strides [${x.strides.join(",")}] reduced [${reduced.join(",")}]`;
-      expect(maxRelError(got, want), label).toBeLessThanOrEqual(T === Float32Array ? 1e-6 : 1e-13);
+      large++;
+      compareOnRandomDims(T, x, seed * 11 + 5, T === Float32Array ? 1e-6 : 1e-13);
     }
   });
 
