@@ -21,9 +21,8 @@ function softmaxFunction(name: string, log: boolean) {
   return defineOp({
     name,
     forward(ctx: Ctx<{ dim: number }>, x: Tensor, dim: number) {
-      const { outer, size, inner } = layout(x.shape, dim);
       const out = allocate(x.dtype, x.numel()) as FloatArray;
-      backend().softmax(contiguousData(x), out, outer, size, inner, log);
+      backend().softmax(contiguousData(x), out, { ...layout(x.shape, dim), log });
       const y = Tensor.fromData(out, x.shape);
       ctx.saveForBackward(y);
       ctx.dim = dim;
@@ -31,9 +30,8 @@ function softmaxFunction(name: string, log: boolean) {
     },
     backward(ctx, g) {
       const [y] = ctx.savedTensors;
-      const { outer, size, inner } = layout(y.shape, ctx.dim);
       const dx = allocate(y.dtype, y.numel()) as FloatArray;
-      backend().softmaxBackward(y.data, contiguousData(g), dx, outer, size, inner, log);
+      backend().softmaxBackward(y.data, contiguousData(g), dx, { ...layout(y.shape, ctx.dim), log });
       return [Tensor.fromData(dx, y.shape), null];
     },
   });

@@ -151,9 +151,7 @@ const NllLoss = defineOp({
       contiguousData(input),
       t,
       weight ? contiguousData(weight) : null,
-      L.classes,
-      L.spatial,
-      ignore,
+      { classes: L.classes, spatial: L.spatial, ignore },
       loss,
       sampleWeight,
     );
@@ -185,9 +183,7 @@ const NllLoss = defineOp({
       ctx.sampleWeight,
       ctx.reduction === "none" ? gd : Float64Array.of(scaled),
       ctx.reduction === "none",
-      L.classes,
-      L.spatial,
-      ctx.ignore,
+      { classes: L.classes, spatial: L.spatial, ignore: ctx.ignore },
       dx,
     );
     return [Tensor.fromData(dx, ctx.inputShape), null, null, null, null, null];
@@ -423,10 +419,7 @@ const MultiMargin = defineOp({
       contiguousData(x),
       contiguousData(target) as Int32Array,
       weight ? contiguousData(weight) : null,
-      n,
-      c,
-      cfg.margin,
-      cfg.p,
+      { n, c, margin: cfg.margin, p: cfg.p },
       loss,
     );
     ctx.saveForBackward(x, target, weight);
@@ -452,10 +445,7 @@ const MultiMargin = defineOp({
       contiguousData(x),
       contiguousData(target) as Int32Array,
       weight ? contiguousData(weight) : null,
-      n,
-      c,
-      cfg.margin,
-      cfg.p,
+      { n, c, margin: cfg.margin, p: cfg.p },
       cfg.reduction === "none" ? gd : Float64Array.of(shared),
       cfg.reduction === "none",
       dx,

@@ -42,9 +42,9 @@ describe.each(cn.listBackends())("kernels on the %s backend", (name) => {
 
     it("forward: exp(x − max) / Σ and its log, along the middle axis", () => {
       const out = new Float64Array(xd.length);
-      k().softmax(xd, out, outer, size, inner, false);
+      k().softmax(xd, out, { outer, size, inner, log: false });
       close(out, data(ref));
-      k().softmax(xd, out, outer, size, inner, true);
+      k().softmax(xd, out, { outer, size, inner, log: true });
       close(out, data(refLog));
     });
 
@@ -53,10 +53,10 @@ describe.each(cn.listBackends())("kernels on the %s backend", (name) => {
       const gt = t(g, [outer, size, inner]);
       const y = data(ref);
       const dx = new Float64Array(xd.length);
-      k().softmaxBackward(y, g, dx, outer, size, inner, false);
+      k().softmaxBackward(y, g, dx, { outer, size, inner, log: false });
       close(dx, data(cn.mul(ref, cn.sub(gt, cn.sum(cn.mul(gt, ref), 1, true)))));
       const yl = data(refLog);
-      k().softmaxBackward(yl, g, dx, outer, size, inner, true);
+      k().softmaxBackward(yl, g, dx, { outer, size, inner, log: true });
       close(dx, data(cn.sub(gt, cn.mul(cn.exp(refLog), cn.sum(gt, 1, true)))));
     });
   });
@@ -182,17 +182,24 @@ describe.each(cn.listBackends())("kernels on the %s backend", (name) => {
     it("nllLoss: −w[t]·x[t] per sample, 0 and weight 0 where ignored; backward scatters −w[t]·g", () => {
       const loss = new Float64Array(n * spatial);
       const sw = new Float64Array(n * spatial);
-      k().nllLoss(xd, targets, w, classes, spatial, -100, loss, sw);
+      k().nllLoss(xd, targets, w, { classes, spatial, ignore: -100 }, loss, sw);
       const wPerSample = cn.sum(cn.mul(onehot, t(w, [1, classes, 1])), 1);
       close(loss, data(cn.neg(cn.sum(cn.mul(cn.mul(onehot, x), t(w, [1, classes, 1])), 1))));
       close(sw, data(wPerSample));
       const g = f64(n * spatial, 13);
       const dx = new Float64Array(xd.length);
-      k().nllLossBackward(targets, sw, g, true, classes, spatial, -100, dx);
+      k().nllLossBackward(targets, sw, g, true, { classes, spatial, ignore: -100 }, dx);
       const gT = cn.reshape(t(g, [n, spatial]), [n, 1, spatial]);
       close(dx, data(cn.neg(cn.mul(cn.mul(onehot, t(w, [1, classes, 1])), gT))));
       const dxShared = new Float64Array(xd.length);
-      k().nllLossBackward(targets, sw, Float64Array.of(0.25), false, classes, spatial, -100, dxShared);
+      k().nllLossBackward(
+        targets,
+        sw,
+        Float64Array.of(0.25),
+        false,
+        { classes, spatial, ignore: -100 },
+        dxShared,
+      );
       close(dxShared, data(cn.mul(cn.neg(cn.mul(onehot, t(w, [1, classes, 1]))), 0.25)));
     });
 
@@ -218,10 +225,10 @@ describe.each(cn.listBackends())("kernels on the %s backend", (name) => {
         const g = f64(m, 16 + p);
         cn.sum(cn.mul(perSample, t(g, [m]))).backward();
         const loss = new Float64Array(m);
-        k().multiMarginLoss(xs, ts, ws, m, cc, 0.7, p, loss);
+        k().multiMarginLoss(xs, ts, ws, { n: m, c: cc, margin: 0.7, p }, loss);
         close(loss, data(perSample.detach()));
         const dx = new Float64Array(xs.length);
-        k().multiMarginLossBackward(xs, ts, ws, m, cc, 0.7, p, g, true, dx);
+        k().multiMarginLossBackward(xs, ts, ws, { n: m, c: cc, margin: 0.7, p }, g, true, dx);
         close(dx, data(xa.grad!));
       }
     });

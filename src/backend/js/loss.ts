@@ -6,17 +6,31 @@
  */
 import type { FloatArray } from "../../tensor/dtype.js";
 
+/** Class-index targets: `classes` in dim 1 of x [n, classes, spatial]; targets equal to `ignore` count for nothing. */
+export interface NllLayout {
+  classes: number;
+  spatial: number;
+  ignore: number;
+}
+
+/** The multiclass SVM over x [n, c]: Σ_{j≠y} max(0, margin − x_y + x_j)^p. */
+export interface MarginLayout {
+  n: number;
+  c: number;
+  margin: number;
+  p: number;
+}
+
 /** Per-sample −w[t]·x[t] and the weights used (0 for ignored samples). */
 export function nllLoss(
   x: ArrayLike<number>,
   t: Int32Array,
   w: ArrayLike<number> | null,
-  classes: number,
-  spatial: number,
-  ignore: number,
+  l: NllLayout,
   loss: Float64Array,
   sampleWeight: Float64Array,
 ): void {
+  const { classes, spatial, ignore } = l;
   for (let i = 0; i < t.length; i++) {
     const c = t[i];
     if (c === ignore) continue;
@@ -34,11 +48,10 @@ export function nllLossBackward(
   sampleWeight: Float64Array,
   g: ArrayLike<number>,
   perSample: boolean,
-  classes: number,
-  spatial: number,
-  ignore: number,
+  l: NllLayout,
   dx: FloatArray,
 ): void {
+  const { classes, spatial, ignore } = l;
   for (let i = 0; i < t.length; i++) {
     const c = t[i];
     if (c === ignore) continue;
@@ -53,12 +66,10 @@ export function multiMarginLoss(
   x: ArrayLike<number>,
   t: Int32Array,
   w: ArrayLike<number> | null,
-  n: number,
-  c: number,
-  margin: number,
-  p: number,
+  cfg: MarginLayout,
   loss: Float64Array,
 ): void {
+  const { n, c, margin, p } = cfg;
   for (let i = 0; i < n; i++) {
     const y = t[i];
     const sy = x[i * c + y];
@@ -77,14 +88,12 @@ export function multiMarginLossBackward(
   x: ArrayLike<number>,
   t: Int32Array,
   w: ArrayLike<number> | null,
-  n: number,
-  c: number,
-  margin: number,
-  p: number,
+  cfg: MarginLayout,
   g: ArrayLike<number>,
   perSample: boolean,
   dx: FloatArray,
 ): void {
+  const { n, c, margin, p } = cfg;
   for (let i = 0; i < n; i++) {
     const y = t[i];
     const scale = ((perSample ? g[i] : g[0]) * (w ? w[y] : 1)) / c;

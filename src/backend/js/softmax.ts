@@ -4,18 +4,21 @@
  */
 import type { FloatArray } from "../../tensor/dtype.js";
 
+/** The block [outer, size, inner] reduced along its middle axis, and which of the two functions. */
+export interface SoftmaxLayout {
+  outer: number;
+  size: number;
+  inner: number;
+  /** log-softmax instead of softmax */
+  log: boolean;
+}
+
 /**
  * Softmax (or log-softmax) of a contiguous [outer, size, inner] block along the middle axis,
  * subtracting the maximum first for stability.
  */
-export function softmax(
-  x: ArrayLike<number>,
-  out: FloatArray,
-  outer: number,
-  size: number,
-  inner: number,
-  log: boolean,
-): void {
+export function softmax(x: ArrayLike<number>, out: FloatArray, l: SoftmaxLayout): void {
+  const { outer, size, inner, log } = l;
   for (let o = 0; o < outer; o++) {
     const base = o * size * inner;
     for (let i = 0; i < inner; i++) {
@@ -50,11 +53,9 @@ export function softmaxBackward(
   y: ArrayLike<number>,
   g: ArrayLike<number>,
   dx: FloatArray,
-  outer: number,
-  size: number,
-  inner: number,
-  log: boolean,
+  l: SoftmaxLayout,
 ): void {
+  const { outer, size, inner, log } = l;
   for (let o = 0; o < outer; o++) {
     const base = o * size * inner;
     for (let i = 0; i < inner; i++) {
