@@ -56,7 +56,10 @@ interface Rec {
 }
 
 const ALIGN = 64;
-/** Larger arenas stay in the JS heap (WebAssembly memory is limited to 4 GiB and never shrinks). */
+/**
+ * At most this many bytes of arenas (all graphs together) go into WebAssembly memory; later ones stay
+ * in the JS heap (WebAssembly memory is limited to 4 GiB, and reserved regions are never given back).
+ */
 const WASM_ARENA_MAX = 1 << 30;
 
 function dtypeOf(a: TypedArray): DType {
@@ -238,7 +241,7 @@ export class Arena implements AllocationHook {
     const rt = inWasm ? runtime() : null;
     let buffer: ArrayBufferLike;
     let base = 0;
-    if (rt !== null && memory.arenaBytes <= WASM_ARENA_MAX) {
+    if (rt !== null && rt.reservedBytes + memory.arenaBytes <= WASM_ARENA_MAX) {
       const r = rt.reserve(memory.arenaBytes + ALIGN);
       buffer = r.buffer;
       base = r.offset;

@@ -184,6 +184,30 @@ describe("kernels on arrays in WebAssembly memory", () => {
 });
 
 describe("compile: where the arena lives", () => {
+  it("past 1 GiB of arenas in WebAssembly memory, a new arena stays in the JS heap (and replays still equal eager)", () => {
+    setBackend("wasm");
+    const r = rt();
+    const saved = r.reservedBytes;
+    r.reservedBytes = 2 ** 30;
+    try {
+      const w = randn([5, 4], { requiresGrad: true });
+      const body = (x: Tensor) => {
+        const y = x.matmul(w).relu().sum();
+        y.backward();
+        return y;
+      };
+      const f = compile(body, { name: "heap" });
+      const x = randn([3, 5]);
+      const values = [f(x), f(x), f(x)].map((t) => t.item());
+      w.grad = null;
+      expect(values).toEqual([0, 1, 2].map(() => body(x).item()));
+      expect(f.graph(0).arenaInWasm).toBe(false);
+      expect(f.graph(0).lastReplay).toEqual({ served: f.graph(0).memory!.buffers, fresh: 0 });
+    } finally {
+      r.reservedBytes = saved;
+    }
+  });
+
   for (const name of ["wasm", "js"]) {
     it(`on the ${name} backend the arena is ${name === "js" ? "an ArrayBuffer" : "in WebAssembly memory"}, and replays equal eager`, () => {
       setBackend(name);

@@ -128,6 +128,8 @@ export class WasmRuntime {
   private scratchBase: number;
   /** Every buffer object this memory has had (a shared memory's views stay valid across grows). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
+  /** Bytes handed out by reserve() so far. */
+  reservedBytes = 0;
   private buf: ArrayBufferLike;
   f32: Float32Array;
   f64: Float64Array;
@@ -186,6 +188,7 @@ export class WasmRuntime {
     const size = align(Math.max(bytes, 1), 64);
     const offset = align(this.scratchBase, 64);
     this.scratchBase = offset + size;
+    this.reservedBytes += size;
     this.ensureArena(0);
     return { buffer: this.buf, offset };
   }
