@@ -17,7 +17,10 @@
  * transpiled JavaScript, which the source map takes back to the cell's own line and column.
  */
 import { SourceMap, type SourceMapPayload } from "node:module";
-import ts from "typescript";
+// TypeScript is CommonJS: require() loads it without the ES module loader's scan of its 9 MB
+// source for export names (seconds on a busy machine, and the first cell waits for it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import ts = require("typescript");
 import { utf16ToCodePoints } from "./engine.js";
 
 const f = ts.factory;

@@ -22,7 +22,10 @@
  */
 import { statSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
-import ts from "typescript";
+// TypeScript is CommonJS: require() loads it without the ES module loader's scan of its 9 MB
+// source for export names (seconds on a busy machine, and the first cell waits for it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import ts = require("typescript");
 import type { BuiltinTypes } from "./builtin-modules.js";
 import { packageRoot } from "./paths.js";
 

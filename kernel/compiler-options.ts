@@ -14,7 +14,10 @@
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import ts from "typescript";
+// TypeScript is CommonJS: require() loads it without the ES module loader's scan of its 9 MB
+// source for export names (seconds on a busy machine, and the first cell waits for it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import ts = require("typescript");
 import { packageRoot } from "./paths.js";
 
 /** @types/node when installed next to the notebook or cnnlab; else the DOM library's globals. */

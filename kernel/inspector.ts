@@ -3,7 +3,10 @@
  * as the checker's scratch file (Checker.withScratch), with the same appendix a cell would get, so
  * earlier cells' names and the library's are known. Positions on the wire are code points.
  */
-import ts from "typescript";
+// TypeScript is CommonJS: require() loads it without the ES module loader's scan of its 9 MB
+// source for export names (seconds on a busy machine, and the first cell waits for it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import ts = require("typescript");
 import { declaredNames, type DeclaredName } from "./cell-compiler.js";
 import type { Checker } from "./checker.js";
 import {

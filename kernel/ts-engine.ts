@@ -24,7 +24,10 @@ import { register } from "node:module";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
-import ts from "typescript";
+// TypeScript is CommonJS: require() loads it without the ES module loader's scan of its 9 MB
+// source for export names (seconds on a busy machine, and the first cell waits for it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import ts = require("typescript");
 import {
   compileCell,
   declaredNames,

@@ -14,7 +14,10 @@
  *   build metadata saying who provides it.
  */
 import { randomBytes } from "node:crypto";
-import ts from "typescript";
+// TypeScript is CommonJS: require() loads it without the ES module loader's scan of its 9 MB
+// source for export names (seconds on a busy machine, and the first cell waits for it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import ts = require("typescript");
 import { KERNEL_DISPLAY_HOOK, type KernelDisplayHook } from "./display.js";
 import { packageVersion } from "./paths.js";
 
