@@ -157,7 +157,10 @@ describe("interrupts", () => {
       }
     })();
     const statuses = new Set<string>();
-    for (let i = 0; i < 60; i++) {
+    // Cells get faster over time; run them until enough signals have landed, not a fixed count.
+    let cells = 0;
+    for (let i = 0; i < 60 || (signals <= 150 && i < 2_000); i++) {
+      cells++;
       const r = await k.execute(
         i % 3 === 0
           ? "opt.zeroGrad(); net.forward(x).pow(2).mean().backward(); opt.step(); 1"
@@ -170,7 +173,7 @@ describe("interrupts", () => {
     }
     stop = true;
     await shooter;
-    expect(signals).toBeGreaterThan(100);
+    expect(signals, `signals sent over ${cells} cells`).toBeGreaterThan(150);
     expect([...statuses].every((s) => s === "ok" || s === "KeyboardInterrupt")).toBe(true);
     expect(k.process?.exitCode).toBeNull();
     await sleep(100);
