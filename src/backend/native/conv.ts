@@ -11,6 +11,24 @@ import type { FloatArray } from "../../tensor/dtype.js";
 import { align, type WasmRuntime } from "../wasm/runtime.js";
 import { imageColumnsScratch, wasmImageColumns } from "../wasm/conv.js";
 import type { Blas } from "./blas.js";
+import { getNumThreads } from "../wasm/threads.js";
+
+/**
+ * Runs `fn` with the BLAS on one thread. The per-image GEMMs of a convolution are small (W5: 32 x
+ * 1024 x 147), and handing each to OpenBLAS's second thread and waiting for it made the W5 step
+ * at two threads 1.9x slower than at one (145 vs 78 ms, same run); the im2col passes still use
+ * cnnlab's threads.
+ */
+function blasSingleThreaded(blas: Blas, fn: () => void): void {
+  const nt = getNumThreads();
+  if (nt <= 1) return fn();
+  blas.setThreads(1);
+  try {
+    fn();
+  } finally {
+    blas.setThreads(nt);
+  }
+}
 
 /**
  * Bytes of im2col columns one pass may hold by default; larger batches run in chunks of images, so
@@ -121,7 +139,7 @@ function unfold(rt: WasmRuntime, p: Plan, x: FloatArray, g: ConvGeometry, n0: nu
 }
 
 /** out [n, cout, ho, wo] = conv(x, w) + b for any groups. */
-export function blasConvForward(
+function convForward(
   blas: Blas,
   rt: WasmRuntime,
   x: FloatArray,
@@ -238,7 +256,7 @@ function blasBiasGrad(
 }
 
 /** ADDS the gradients of conv2d into dx, dw, db (each may be null), for any groups. */
-export function blasConvBackward(
+function convBackward(
   blas: Blas,
   rt: WasmRuntime,
   x: FloatArray,
@@ -312,4 +330,34 @@ export function blasConvBackward(
       rt.read(at, dxChunk);
     }
   }
+}
+
+/** out [n, cout, ho, wo] = conv(x, w) + b for any groups. */
+export function blasConvForward(
+  blas: Blas,
+  rt: WasmRuntime,
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray | null,
+  out: FloatArray,
+  g: ConvGeometry,
+  budget = COLS_BUDGET_BYTES,
+): void {
+  blasSingleThreaded(blas, () => convForward(blas, rt, x, w, b, out, g, budget));
+}
+
+/** ADDS the gradients of conv2d into dx, dw, db (each may be null), for any groups. */
+export function blasConvBackward(
+  blas: Blas,
+  rt: WasmRuntime,
+  x: FloatArray,
+  w: FloatArray,
+  gOut: FloatArray,
+  dx: FloatArray | null,
+  dw: FloatArray | null,
+  db: FloatArray | null,
+  g: ConvGeometry,
+  budget = COLS_BUDGET_BYTES,
+): void {
+  blasSingleThreaded(blas, () => convBackward(blas, rt, x, w, gOut, dx, dw, db, g, budget));
 }
