@@ -15,7 +15,7 @@ import {
 import { wasmBackend } from "../src/backend/dispatch.js";
 import { bench, printPeerRatios, row, writeResults, type Row } from "./timing.js";
 import { blasCandidates, findBlas } from "../src/backend/native/index.js";
-import { blasConvBackward, blasConvForward } from "../src/backend/native/conv.js";
+import { blasConvKernels } from "../src/backend/native/conv.js";
 import { runtime } from "../src/backend/wasm/runtime.js";
 import type { ConvGeometry } from "../src/backend/backend.js";
 import { convGeometry } from "../src/backend/geometry.js";
@@ -69,8 +69,9 @@ function main(): void {
       if (blas && rt) {
         blas.setThreads(threads);
         const g = s;
-        const nf = bench(() => blasConvForward(blas, rt, x, weight, bias, out, g), opts);
-        const nb = bench(() => blasConvBackward(blas, rt, x, weight, dout, dx, dw, null, g), opts);
+        const blasConv = blasConvKernels(blas, () => rt);
+        const nf = bench(() => blasConv.forward(x, weight, bias, out, g), opts);
+        const nb = bench(() => blasConv.backward(x, weight, dout, dx, dw, null, g), opts);
         for (const r of [
           row(SYS, threads, "W2", `${name} fwd${tag}`, nf, flops),
           row(SYS, threads, "W3", `${name} bwd(dx,dw)${tag}`, nb, 2 * flops),

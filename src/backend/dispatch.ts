@@ -30,7 +30,7 @@ import { wasmRelu, wasmReluBackward } from "./wasm/activation.js";
 import { wasmSumDims } from "./wasm/reduce.js";
 import type { Blas } from "./native/blas.js";
 import { blasGemm } from "./native/gemm.js";
-import { blasConvBackward, blasConvForward } from "./native/conv.js";
+import { blasConvKernels } from "./native/conv.js";
 
 /** What a kernel call is, as far as choosing its implementation goes. */
 export interface KernelQuery {
@@ -243,6 +243,7 @@ export const wasmTable: Table = {
 
 /** The native backend's table on one loaded BLAS: its GEMMs on the BLAS, the memory-bound kernels as wasm's. */
 export function nativeTable(blas: Blas): Table {
+  const blasConv = blasConvKernels(blas, () => runtime()!);
   const gemm: Kernels["gemm"] = (args) => blasGemm(blas, args);
   const BLAS = `BLAS (${blas.description})`;
   return {
@@ -253,7 +254,7 @@ export function nativeTable(blas: Blas): Table {
         impl: "BLAS GEMMs on WebAssembly im2col",
         when: LOADED,
         accepts: wasmOn,
-        run: (x, w, b, out, g) => blasConvForward(blas, runtime()!, x, w, b, out, g),
+        run: blasConv.forward,
       },
       { impl: "im2col (JS) + BLAS GEMM", run: gemmConv2dForward({ gemm }) },
     ],
@@ -262,7 +263,7 @@ export function nativeTable(blas: Blas): Table {
         impl: "BLAS GEMMs on WebAssembly im2col",
         when: LOADED,
         accepts: wasmOn,
-        run: (x, w, gOut, dx, dw, db, g) => blasConvBackward(blas, runtime()!, x, w, gOut, dx, dw, db, g),
+        run: blasConv.backward,
       },
       { impl: "im2col (JS) + BLAS GEMM", run: gemmConv2dBackward({ gemm }) },
     ],

@@ -26,7 +26,7 @@ import {
   backend,
   Tensor,
 } from "../../src/index.js";
-import { blasConvBackward, blasConvForward } from "../../src/backend/native/conv.js";
+import { blasConvKernels } from "../../src/backend/native/conv.js";
 import { blasCandidates, findBlas } from "../../src/backend/native/blas.js";
 import { backendLoads } from "../helpers/backends.js";
 import { filled } from "../helpers/filled.js";
@@ -145,15 +145,15 @@ describe("kernels on arrays in WebAssembly memory", () => {
         const outLen = g.n * g.cout * g.ho * g.wo;
         const out = new Float32Array(outLen);
         const outW = inWasm(new Float32Array(outLen));
-        blasConvForward(blas!, rt(), x, w, null, out, g);
-        blasConvForward(blas!, rt(), inWasm(x, 1), w, null, outW, g);
+        blasConvKernels(blas!, () => rt()).forward(x, w, null, out, g);
+        blasConvKernels(blas!, () => rt()).forward(inWasm(x, 1), w, null, outW, g);
         expect(Array.from(outW), `groups ${groups}`).toEqual(Array.from(out));
         const dout = filled(Float32Array, outLen, 22);
         const dx = filled(Float32Array, x.length, 23);
         const dw = new Float32Array(w.length);
         const [dxW, dwW] = [inWasm(dx), new Float32Array(w.length)];
-        blasConvBackward(blas!, rt(), x, w, dout, dx, dw, null, g);
-        blasConvBackward(blas!, rt(), inWasm(x), w, inWasm(dout), dxW, dwW, null, g);
+        blasConvKernels(blas!, () => rt()).backward(x, w, dout, dx, dw, null, g);
+        blasConvKernels(blas!, () => rt()).backward(inWasm(x), w, inWasm(dout), dxW, dwW, null, g);
         expect(Array.from(dxW), `groups ${groups}`).toEqual(Array.from(dx));
         expect(Array.from(dwW), `groups ${groups}`).toEqual(Array.from(dw));
         expect(dw.some((v) => v !== 0)).toBe(true);

@@ -6,7 +6,7 @@
  * input images (and, backward, the input gradient) cross between JS arrays and WebAssembly memory;
  * they are a fraction (1 / (kh*kw) of the columns for stride 1) of what the columns move.
  */
-import type { ConvGeometry } from "../backend.js";
+import type { Conv2dBackwardKernel, Conv2dForwardKernel, ConvGeometry } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 import { align, type WasmRuntime } from "../wasm/runtime.js";
 import { imageColumnsScratch, wasmImageColumns } from "../wasm/conv.js";
@@ -332,32 +332,20 @@ function convBackward(
   }
 }
 
-/** out [n, cout, ho, wo] = conv(x, w) + b for any groups. */
-export function blasConvForward(
+/**
+ * The conv2d kernels on the BLAS: forward (out = conv(x, w) + b) and backward (ADDS into dx, dw, db,
+ * each may be null), for any groups. The runtime is looked up at each call; `budget` caps the bytes
+ * of im2col columns one chunk of images may use.
+ */
+export function blasConvKernels(
   blas: Blas,
-  rt: WasmRuntime,
-  x: FloatArray,
-  w: FloatArray,
-  b: FloatArray | null,
-  out: FloatArray,
-  g: ConvGeometry,
+  runtime: () => WasmRuntime,
   budget = COLS_BUDGET_BYTES,
-): void {
-  blasSingleThreaded(blas, () => convForward(blas, rt, x, w, b, out, g, budget));
-}
-
-/** ADDS the gradients of conv2d into dx, dw, db (each may be null), for any groups. */
-export function blasConvBackward(
-  blas: Blas,
-  rt: WasmRuntime,
-  x: FloatArray,
-  w: FloatArray,
-  gOut: FloatArray,
-  dx: FloatArray | null,
-  dw: FloatArray | null,
-  db: FloatArray | null,
-  g: ConvGeometry,
-  budget = COLS_BUDGET_BYTES,
-): void {
-  blasSingleThreaded(blas, () => convBackward(blas, rt, x, w, gOut, dx, dw, db, g, budget));
+): { forward: Conv2dForwardKernel; backward: Conv2dBackwardKernel } {
+  return {
+    forward: (x, w, b, out, g) =>
+      blasSingleThreaded(blas, () => convForward(blas, runtime(), x, w, b, out, g, budget)),
+    backward: (x, w, gOut, dx, dw, db, g) =>
+      blasSingleThreaded(blas, () => convBackward(blas, runtime(), x, w, gOut, dx, dw, db, g, budget)),
+  };
 }

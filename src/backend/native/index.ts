@@ -6,7 +6,7 @@
  */
 
 export { blasGemm } from "./gemm.js";
-export { blasConvForward, blasConvBackward } from "./conv.js";
+export { blasConvKernels } from "./conv.js";
 export {
   blasCandidates,
   findBlas,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { ConvGeometry } from "../../../src/backend/backend.js";
 import { conv2dNaiveBackward, conv2dNaiveForward } from "../../../src/backend/js/conv.js";
-import { blasConvBackward, blasConvForward } from "../../../src/backend/native/conv.js";
+import { blasConvKernels } from "../../../src/backend/native/conv.js";
 import { blasCandidates, findBlas } from "../../../src/backend/native/blas.js";
 import { runtime } from "../../../src/backend/wasm/runtime.js";
 import { backendLoads } from "../../helpers/backends.js";
@@ -69,22 +69,22 @@ describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops",
         // a budget of one image's columns makes every image its own chunk
         for (const budget of [undefined, 1]) {
           const out = new T(outLen).fill(NaN);
-          blasConvForward(blas!, rt!, x, w, b, out, g, budget);
+          blasConvKernels(blas!, () => rt!, budget).forward(x, w, b, out, g);
           close(out, ref, `forward, budget ${budget}`);
           const [dx, dw, db] = start.map((a) => a.slice());
-          blasConvBackward(blas!, rt!, x, w, gOut, dx, dw, db, g, budget);
+          blasConvKernels(blas!, () => rt!, budget).backward(x, w, gOut, dx, dw, db, g);
           close(dx, refDx, `dx, budget ${budget}`);
           close(dw, refDw, `dw, budget ${budget}`);
           close(db, refDb, `db, budget ${budget}`);
         }
         // without bias, and with only some of the gradients
         const out = new T(outLen);
-        blasConvForward(blas!, rt!, x, w, null, out, g);
+        blasConvKernels(blas!, () => rt!).forward(x, w, null, out, g);
         const refNoBias = new T(outLen);
         conv2dNaiveForward(x, w, null, refNoBias, g);
         close(out, refNoBias, "forward without bias");
         const dwOnly = new T(w.length);
-        blasConvBackward(blas!, rt!, x, w, gOut, null, dwOnly, null, g);
+        blasConvKernels(blas!, () => rt!).backward(x, w, gOut, null, dwOnly, null, g);
         const refDwOnly = new T(w.length);
         conv2dNaiveBackward(x, w, gOut, null, refDwOnly, null, g);
         close(dwOnly, refDwOnly, "dw alone");
@@ -108,7 +108,7 @@ describe.runIf(blas && rt)("native conv2d bias gradient", () => {
       expect(blas!.sgemv && blas!.dgemv, "the system CBLAS exports cblas_sgemv and cblas_dgemv").toBeTruthy();
       for (const lib of [blas!, noGemv]) {
         const db = start.slice();
-        blasConvBackward(lib, rt!, x, w, gOut, null, null, db, g);
+        blasConvKernels(lib, () => rt!).backward(x, w, gOut, null, null, db, g);
         for (let i = 0; i < ref.length; i++) {
           expect(Math.abs(db[i] - ref[i])).toBeLessThan(T === Float32Array ? 2e-4 : 1e-11);
         }
