@@ -34,19 +34,30 @@ function typeRoots(cwd: string): Pick<ts.CompilerOptions, "typeRoots" | "types" 
   return { types: [], lib: ["lib.es2023.d.ts", "lib.dom.d.ts"] };
 }
 
-/** Options a tsconfig.json cannot change (the kernel would stop working). */
+/** Options a tsconfig.json cannot change (the kernel would stop working); setting one is warned about. */
 export const KERNEL_OWNED_OPTIONS: readonly string[] = [
   "target",
   "module",
   "moduleResolution",
-  "noEmit",
-  "declaration",
-  "emitDeclarationOnly",
-  "noEmitOnError",
   "isolatedModules",
   "verbatimModuleSyntax",
   "allowImportingTsExtensions",
   "noLib",
+];
+
+/**
+ * Options that only say what a build writes and where. They cannot change how a cell type-checks,
+ * so a project's tsconfig.json (which nearly always sets some) has them ignored without a warning.
+ */
+export const BUILD_OUTPUT_OPTIONS: readonly string[] = [
+  "noEmit",
+  "declaration",
+  "declarationMap",
+  "emitDeclarationOnly",
+  "noEmitOnError",
+  "sourceMap",
+  "inlineSourceMap",
+  "inlineSources",
   "outDir",
   "outFile",
   "declarationDir",
@@ -132,6 +143,7 @@ export function notebookCompilerOptions(cwd: string): NotebookCompilerOptions {
   const ignored: string[] = [];
   for (const [key, value] of Object.entries(parsed.options)) {
     if (key === "configFilePath") continue;
+    if (BUILD_OUTPUT_OPTIONS.includes(key)) continue;
     if (KERNEL_OWNED_OPTIONS.includes(key)) {
       if (value !== defaults[key]) ignored.push(key);
       continue;

@@ -76,15 +76,29 @@ describe("compiler options", () => {
 
   it("options the kernel needs stay the kernel's, with one warning naming them", () => {
     const dir = folder("owned", {
-      "tsconfig.json": `{ "compilerOptions": { "module": "commonjs", "noEmit": true, "strict": false } }`,
+      "tsconfig.json": `{ "compilerOptions": { "module": "commonjs", "isolatedModules": true, "noEmit": true, "strict": false } }`,
     });
     const r = notebookCompilerOptions(dir);
     expect(r.options.module).toBe(ts.ModuleKind.ESNext);
+    expect(r.options.isolatedModules).toBe(false);
     expect(r.options.noEmit).toBeUndefined();
     expect(r.options.strict).toBe(false);
     expect(r.warnings).toHaveLength(1);
     expect(r.warnings[0]).toContain(join(dir, "tsconfig.json"));
-    expect(r.warnings[0]).toMatch(/module, noEmit are ignored/);
+    expect(r.warnings[0]).toMatch(/module, isolatedModules are ignored/);
+  });
+
+  it("a project's build-output options are ignored without a warning", () => {
+    const dir = folder("build-output", {
+      "tsconfig.json": `{ "compilerOptions": { "outDir": "dist", "rootDir": ".", "sourceMap": true, "noEmit": true, "composite": true, "strict": false } }`,
+    });
+    const r = notebookCompilerOptions(dir);
+    expect(r.warnings).toEqual([]);
+    expect(r.options.outDir).toBeUndefined();
+    expect(r.options.sourceMap).toBeUndefined();
+    expect(r.options.composite).toBeUndefined();
+    expect(r.options.emitDeclarationOnly).toBe(true);
+    expect(r.options.strict).toBe(false);
   });
 
   it("a broken tsconfig.json is an error naming its path; the defaults apply", () => {
