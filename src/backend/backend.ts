@@ -107,7 +107,11 @@ export type AvgPool2dArgs = Pool2dArgs & { countIncludePad: boolean };
  */
 // ---- Optimizer updates over many parameters at once ----
 
-/** SGD on every listed parameter (momentumBuffers null: no momentum). */
+/**
+ * SGD on every listed parameter (momentumBuffers null: no momentum). The eager step passes a list
+ * of one, whose gradient may be the other float dtype than its parameter (the arithmetic is done in
+ * float64 either way).
+ */
 export interface SgdUpdateArgs {
   params: FloatArray[];
   grads: FloatArray[];

@@ -2,7 +2,7 @@ import { backend } from "../backend/index.js";
 import type { FloatArray, TypedArray } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { check, Optimizer, type ParamGroup, type ParamState, type ParamsInput } from "./optimizer.js";
-import { floatArrays } from "./sgd.js";
+import { asFloat, floatArrays } from "./sgd.js";
 
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
@@ -34,55 +34,21 @@ function validateAdam(name: string, o: AdamOptions): void {
   check.boolean(name, "maximize", o.maximize);
 }
 
-/** The shared update of Adam (L2 penalty in the gradient) and AdamW (decoupled decay). */
-function adamUpdate(
-  buffer: (state: ParamState, key: string, param: Tensor) => FloatArray,
-  decoupled: boolean,
-  param: Tensor,
-  p: FloatArray,
-  g: TypedArray,
-  group: ParamGroup<AdamOptions>,
-  state: ParamState,
-): void {
-  const { lr, eps, weightDecay: wd, amsgrad, maximize } = group;
-  const [beta1, beta2] = group.betas;
-  const step = ((state.step as number | undefined) ?? 0) + 1;
-  state.step = step;
-  const m = buffer(state, "expAvg", param);
-  const v = buffer(state, "expAvgSq", param);
-  const vmax = amsgrad ? buffer(state, "maxExpAvgSq", param) : null;
-  const stepSize = lr / (1 - beta1 ** step);
-  const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
-  const decay = 1 - lr * wd;
-  const n = p.length;
-  for (let i = 0; i < n; i++) {
-    let gi = maximize ? -g[i] : g[i];
-    if (decoupled) {
-      if (wd !== 0) p[i] = p[i] * decay;
-    } else if (wd !== 0) gi += wd * p[i];
-    m[i] = m[i] * beta1 + (1 - beta1) * gi;
-    v[i] = v[i] * beta2 + (1 - beta2) * (gi * gi);
-    let second = v[i];
-    if (vmax !== null) {
-      if (second > vmax[i]) vmax[i] = second;
-      second = vmax[i];
-    }
-    const denom = Math.sqrt(second) / bc2Sqrt + eps;
-    p[i] = p[i] - stepSize * (m[i] / denom);
-  }
-}
+type BufferFn = (state: ParamState, key: string, param: Tensor) => FloatArray;
 
-/** adamUpdate over a group's parameters in one call (the same arithmetic as adamUpdate above). */
-function adamGroup(
-  buffer: (state: ParamState, key: string, param: Tensor) => FloatArray,
+/**
+ * The update of Adam (L2 penalty in the gradient) and AdamW (decoupled decay) on the listed
+ * parameters in one adamUpdate call: every parameter of a group (a compiled step) or one (eager).
+ */
+function adamRun(
+  buffer: BufferFn,
   decoupled: boolean,
   group: ParamGroup<AdamOptions>,
   params: readonly Tensor[],
-  grads: readonly TypedArray[],
+  ps: FloatArray[],
+  gs: FloatArray[],
   states: readonly ParamState[],
-): boolean {
-  const ps = floatArrays(params, grads);
-  if (ps === null) return false;
+): void {
   const { lr, eps, weightDecay, amsgrad, maximize } = group;
   const [beta1, beta2] = group.betas;
   const n = params.length;
@@ -103,7 +69,7 @@ function adamGroup(
   }
   backend().adamUpdate({
     params: ps,
-    grads: grads as FloatArray[],
+    grads: gs,
     expAvg,
     expAvgSq,
     maxExpAvgSq,
@@ -117,6 +83,20 @@ function adamGroup(
     decoupled,
     maximize,
   });
+}
+
+/** A group's parameters in one call, when every gradient is a float array of its parameter's dtype. */
+function adamGroup(
+  buffer: BufferFn,
+  decoupled: boolean,
+  group: ParamGroup<AdamOptions>,
+  params: readonly Tensor[],
+  grads: readonly TypedArray[],
+  states: readonly ParamState[],
+): boolean {
+  const ps = floatArrays(params, grads);
+  if (ps === null) return false;
+  adamRun(buffer, decoupled, group, params, ps, grads as FloatArray[], states);
   return true;
 }
 
@@ -145,7 +125,7 @@ export class Adam extends Optimizer<AdamOptions> {
     group: ParamGroup<AdamOptions>,
     state: ParamState,
   ): void {
-    adamUpdate((s, k, t) => this.buffer(s, k, t), false, param, p, g, group, state);
+    adamRun((s, k, t) => this.buffer(s, k, t), false, group, [param], [p], [asFloat(g)], [state]);
   }
 
   protected override fusedKernel(): string {
@@ -187,7 +167,7 @@ export class AdamW extends Optimizer<AdamOptions> {
     group: ParamGroup<AdamOptions>,
     state: ParamState,
   ): void {
-    adamUpdate((s, k, t) => this.buffer(s, k, t), true, param, p, g, group, state);
+    adamRun((s, k, t) => this.buffer(s, k, t), true, group, [param], [p], [asFloat(g)], [state]);
   }
 
   protected override fusedKernel(): string {

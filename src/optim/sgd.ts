@@ -50,7 +50,7 @@ export class SGD extends Optimizer<SGDOptions> {
     return "sgdUpdate";
   }
 
-  /** Every parameter of the group in one sgdUpdate call (bit-equal to updateParam). */
+  /** Every parameter of the group in one sgdUpdate call (a compiled step). */
   protected override updateGroup(
     group: ParamGroup<SGDOptions>,
     params: readonly Tensor[],
@@ -59,7 +59,29 @@ export class SGD extends Optimizer<SGDOptions> {
   ): boolean {
     const ps = floatArrays(params, grads);
     if (ps === null) return false;
-    const first = new Uint8Array(params.length);
+    this.run(group, ps, grads as FloatArray[], params, states);
+    return true;
+  }
+
+  /** One parameter: the same kernel with a list of one (the eager step). */
+  protected updateParam(
+    param: Tensor,
+    p: FloatArray,
+    g: TypedArray,
+    group: ParamGroup<SGDOptions>,
+    state: ParamState,
+  ): void {
+    this.run(group, [p], [asFloat(g)], [param], [state]);
+  }
+
+  private run(
+    group: ParamGroup<SGDOptions>,
+    ps: FloatArray[],
+    gs: FloatArray[],
+    params: readonly Tensor[],
+    states: readonly ParamState[],
+  ): void {
+    const first = new Uint8Array(ps.length);
     let momentumBuffers: FloatArray[] | null = null;
     if (group.momentum !== 0) {
       momentumBuffers = params.map((param, k) => {
@@ -70,7 +92,7 @@ export class SGD extends Optimizer<SGDOptions> {
     const { lr, momentum, dampening, weightDecay, nesterov, maximize } = group;
     backend().sgdUpdate({
       params: ps,
-      grads: grads as FloatArray[],
+      grads: gs,
       momentumBuffers,
       first,
       lr,
@@ -80,60 +102,15 @@ export class SGD extends Optimizer<SGDOptions> {
       nesterov,
       maximize,
     });
-    return true;
-  }
-
-  protected updateParam(
-    param: Tensor,
-    p: FloatArray,
-    g: TypedArray,
-    group: ParamGroup<SGDOptions>,
-    state: ParamState,
-  ): void {
-    const { lr, momentum, dampening, weightDecay: wd, nesterov, maximize } = group;
-    const n = p.length;
-    if (momentum === 0) {
-      // the common case (plain SGD) gets one loop per array type, so that each stays monomorphic
-      if (p instanceof Float32Array && g instanceof Float32Array) plainStep32(p, g, lr, wd, maximize);
-      else if (p instanceof Float64Array && g instanceof Float64Array) plainStep64(p, g, lr, wd, maximize);
-      else plainStep(p, g, lr, wd, maximize);
-      return;
-    }
-    const first = !("momentumBuffer" in state);
-    const buf = this.buffer(state, "momentumBuffer", param);
-    const keep = 1 - dampening;
-    for (let i = 0; i < n; i++) {
-      let d = maximize ? -g[i] : g[i];
-      if (wd !== 0) d += wd * p[i];
-      const b = first ? d : buf[i] * momentum + keep * d;
-      buf[i] = b;
-      const step = nesterov ? d + momentum * buf[i] : buf[i];
-      p[i] = p[i] - lr * step;
-    }
   }
 }
 
-// p -= lr * d with d = ±g (+ wd * p), element by element, as PyTorch's SGD without momentum
-function plainStep(p: FloatArray, g: TypedArray, lr: number, wd: number, maximize: boolean): void {
-  for (let i = 0; i < p.length; i++) {
-    let d = maximize ? -g[i] : g[i];
-    if (wd !== 0) d += wd * p[i];
-    p[i] = p[i] - lr * d;
-  }
-}
-function plainStep32(p: Float32Array, g: Float32Array, lr: number, wd: number, maximize: boolean): void {
-  for (let i = 0; i < p.length; i++) {
-    let d = maximize ? -g[i] : g[i];
-    if (wd !== 0) d += wd * p[i];
-    p[i] = p[i] - lr * d;
-  }
-}
-function plainStep64(p: Float64Array, g: Float64Array, lr: number, wd: number, maximize: boolean): void {
-  for (let i = 0; i < p.length; i++) {
-    let d = maximize ? -g[i] : g[i];
-    if (wd !== 0) d += wd * p[i];
-    p[i] = p[i] - lr * d;
-  }
+/**
+ * A gradient's array as a float array: itself, or (a gradient of an integer dtype) its values in
+ * a Float64Array, which holds each exactly, so that the update computes what it would from it.
+ */
+export function asFloat(g: TypedArray): FloatArray {
+  return g instanceof Float32Array || g instanceof Float64Array ? g : Float64Array.from(g);
 }
 
 /** The parameters' arrays, when each gradient is a float array of its parameter's dtype (else null). */

@@ -1,29 +1,51 @@
 /**
- * Optimizer updates over a list of parameters in one call (what a compiled training step runs in
- * place of one update per parameter). The arithmetic of each element is the per-parameter update's
- * (src/optim/sgd.ts, adam.ts), in the same order and with the same stores to the state arrays, so
- * the results are bit-equal to it in float32 and float64.
+ * The optimizer updates: SGD and Adam over a list of parameters in one call. Both the eager step
+ * (src/optim/sgd.ts, adam.ts: a list of one parameter) and a compiled step (every parameter of a
+ * group) run these loops, so each optimizer's arithmetic is written once; the order of the
+ * operations and the stores to the state arrays are PyTorch's.
  */
 import type { AdamUpdateArgs, SgdUpdateArgs } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 
-function sgdOne(
-  p: FloatArray,
-  g: FloatArray,
-  buf: FloatArray | null,
-  first: boolean,
-  a: SgdUpdateArgs,
-): void {
-  const { lr, momentum, dampening, weightDecay: wd, nesterov, maximize } = a;
+// p -= lr * d with d = ±g (+ wd * p): one loop per array type, so that each stays monomorphic, and
+// the branches on the options outside the loop (the common case, plain descent, is two loads and a
+// multiply-subtract per element)
+function plain32(p: Float32Array, g: Float32Array, lr: number, wd: number, maximize: boolean): void {
   const n = p.length;
-  if (buf === null) {
-    for (let i = 0; i < n; i++) {
-      let d = maximize ? -g[i] : g[i];
-      if (wd !== 0) d += wd * p[i];
-      p[i] = p[i] - lr * d;
-    }
+  if (wd === 0 && !maximize) {
+    for (let i = 0; i < n; i++) p[i] = p[i] - lr * g[i];
     return;
   }
+  for (let i = 0; i < n; i++) {
+    let d = maximize ? -g[i] : g[i];
+    if (wd !== 0) d += wd * p[i];
+    p[i] = p[i] - lr * d;
+  }
+}
+function plain64(p: Float64Array, g: Float64Array, lr: number, wd: number, maximize: boolean): void {
+  const n = p.length;
+  if (wd === 0 && !maximize) {
+    for (let i = 0; i < n; i++) p[i] = p[i] - lr * g[i];
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    let d = maximize ? -g[i] : g[i];
+    if (wd !== 0) d += wd * p[i];
+    p[i] = p[i] - lr * d;
+  }
+}
+function plainMixed(p: FloatArray, g: FloatArray, lr: number, wd: number, maximize: boolean): void {
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    let d = maximize ? -g[i] : g[i];
+    if (wd !== 0) d += wd * p[i];
+    p[i] = p[i] - lr * d;
+  }
+}
+
+function momentumStep(p: FloatArray, g: FloatArray, buf: FloatArray, first: boolean, a: SgdUpdateArgs): void {
+  const { lr, momentum, dampening, weightDecay: wd, nesterov, maximize } = a;
+  const n = p.length;
   const keep = 1 - dampening;
   for (let i = 0; i < n; i++) {
     let d = maximize ? -g[i] : g[i];
@@ -37,8 +59,14 @@ function sgdOne(
 
 /** SGD (momentum, dampening, weight decay, Nesterov, maximize) on every listed parameter. */
 export function sgdUpdate(a: SgdUpdateArgs): void {
+  const { lr, weightDecay: wd, maximize } = a;
   for (let k = 0; k < a.params.length; k++) {
-    sgdOne(a.params[k], a.grads[k], a.momentumBuffers ? a.momentumBuffers[k] : null, a.first[k] === 1, a);
+    const p = a.params[k];
+    const g = a.grads[k];
+    if (a.momentumBuffers !== null) momentumStep(p, g, a.momentumBuffers[k], a.first[k] === 1, a);
+    else if (p instanceof Float32Array && g instanceof Float32Array) plain32(p, g, lr, wd, maximize);
+    else if (p instanceof Float64Array && g instanceof Float64Array) plain64(p, g, lr, wd, maximize);
+    else plainMixed(p, g, lr, wd, maximize);
   }
 }
 
