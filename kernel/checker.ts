@@ -38,6 +38,8 @@ export interface CheckerOptions {
   builtinTypes: (name: string) => BuiltinTypes | undefined;
   /** Resolve packages cnnlab itself depends on from any notebook folder (default true). */
   fallbackToPackage?: boolean;
+  /** Check a cell in the last program when it can (default true; false: a new program each time). */
+  reuseChecker?: boolean;
   log?: (line: string) => void;
 }
 
@@ -45,6 +47,24 @@ export interface CheckResult {
   /** Syntactic and semantic diagnostics of the checked file, errors and others. */
   diagnostics: ts.Diagnostic[];
 }
+
+/**
+ * TypeScript internals that #checkInBase uses (there at run time, not in the public typings): when
+ * one is missing (another TypeScript version), every cell gets a new program as before.
+ */
+interface TsInternals {
+  bindSourceFile(file: ts.SourceFile, options: ts.CompilerOptions): void;
+  getSetExternalModuleIndicator(options: ts.CompilerOptions): (file: ts.SourceFile) => void;
+}
+type ModuleLookup = (
+  file: ts.SourceFile,
+  name: string,
+  mode: ts.ResolutionMode,
+) => ts.ResolvedModuleWithFailedLookupLocations | undefined;
+interface ProgramInternals {
+  getResolvedModule: ModuleLookup;
+}
+const tsi = ts as unknown as Partial<TsInternals>;
 
 const CELL_PREFIX = "__cnnlab_cell_";
 const cellModulePattern = new RegExp(`^\\./${CELL_PREFIX}(\\d+)$`);
@@ -80,6 +100,10 @@ export class Checker {
   readonly #resolved = new Map<string, ts.ResolvedModuleWithFailedLookupLocations>();
   readonly #typeRefs = new Map<string, ts.ResolvedTypeReferenceDirectiveWithFailedLookupLocations>();
   readonly ls: ts.LanguageService;
+  readonly #lsHost: ts.LanguageServiceHost;
+  #base: { program: ts.Program; cell: ts.SourceFile; changeable: [string, string][] } | undefined;
+  readonly #baseResolutions = new Map<string, Map<string, ts.ResolvedModuleWithFailedLookupLocations>>();
+  #reuseSeq = 0;
 
   constructor(options: CheckerOptions) {
     this.#opts = options;
@@ -101,7 +125,8 @@ export class Checker {
       this.compilerOptions,
       this.#moduleCache.getPackageJsonInfoCache(),
     );
-    this.ls = ts.createLanguageService(this.#host(), ts.createDocumentRegistry());
+    this.#lsHost = this.#host();
+    this.ls = ts.createLanguageService(this.#lsHost, ts.createDocumentRegistry());
   }
 
   /** The module name later cells import cell `k`'s names by. */
@@ -117,12 +142,114 @@ export class Checker {
    */
   check(text: string): CheckResult {
     this.#checked = text;
+    const fast = this.#checkInBase(text);
+    if (fast) return fast;
     this.#setVirtual(this.#cellFile, text);
     this.#current = this.#cellFile;
     const program = this.#program();
     const sf = program.getSourceFile(this.#cellFile);
     if (!sf) throw new Error(`the cell file ${this.#cellFile} is not in the program`);
-    return { diagnostics: [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)] };
+    const diagnostics = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
+    this.#setBase(program, sf);
+    this.stats.programs++;
+    return { diagnostics };
+  }
+
+  /** How many checks built a program and how many reused the last one's checker (for tests). */
+  readonly stats = { programs: 0, reused: 0 };
+
+  /**
+   * The program (and its checker, with every library type it has resolved so far) that later
+   * cells are checked against when they need no file it lacks (#checkInBase).
+   */
+  #setBase(program: ts.Program, cell: ts.SourceFile): void {
+    if (this.#base?.program === program) return;
+    // A cell that augments the global scope would be seen by the cells checked in its program.
+    if (!moduleReferences(cell)) {
+      this.#base = undefined;
+      return;
+    }
+    const p = program as unknown as Partial<ProgramInternals>;
+    if (typeof p.getResolvedModule !== "function") return;
+    const own = p.getResolvedModule.bind(program);
+    const extra = this.#baseResolutions;
+    extra.clear();
+    // The checker resolves a file's imports through its program: a file checked in that program
+    // after the fact (#checkInBase) gets its own answers.
+    p.getResolvedModule = (f, name, mode) =>
+      extra.get(f.fileName)?.get(`${name}\0${mode ?? ""}`) ?? own(f, name, mode);
+    const changeable: [string, string][] = [];
+    for (const f of program.getSourceFiles()) {
+      const d = this.#disk.get(f.fileName);
+      if (d?.mtime !== undefined) changeable.push([f.fileName, d.version]);
+    }
+    this.#base = { program, cell, changeable };
+  }
+
+  /**
+   * Checks `text` in the last program instead of a new one, when that gives what a new program
+   * would: the text is a module that only imports files that program has (unchanged), and
+   * augments nothing global. The program's checker then only checks the new file: the library's
+   * types, already resolved by earlier cells, are not resolved again. Undefined: build a program.
+   */
+  #checkInBase(text: string): CheckResult | undefined {
+    const base = this.#base;
+    const { bindSourceFile, getSetExternalModuleIndicator } = tsi;
+    if (!base || this.#opts.reuseChecker === false || !bindSourceFile || !getSetExternalModuleIndicator)
+      return undefined;
+    for (const [path, version] of base.changeable)
+      if (this.#diskFile(path).version !== version) return undefined;
+    const { program, cell } = base;
+    const options = program.getCompilerOptions();
+    const fileName = join(this.cwd, `__cnnlab_cell_check_${++this.#reuseSeq}.ts`);
+    const sf = ts.createSourceFile(
+      fileName,
+      text,
+      {
+        languageVersion: cell.languageVersion,
+        impliedNodeFormat: cell.impliedNodeFormat,
+        setExternalModuleIndicator: getSetExternalModuleIndicator(options),
+      },
+      true,
+      ts.ScriptKind.TS,
+    );
+    const refs = moduleReferences(sf);
+    if (!refs || !ts.isExternalModule(sf)) return undefined;
+    const resolutions = new Map<string, ts.ResolvedModuleWithFailedLookupLocations>();
+    for (const lit of refs) {
+      const r = this.#resolveModule(lit, fileName, undefined, options, sf, this.#lsHost);
+      const file = r.resolvedModule && program.getSourceFile(r.resolvedModule.resolvedFileName);
+      if (!file || this.#stale(file)) return undefined;
+      resolutions.set(`${lit.text}\0${ts.getModeForUsageLocation(sf, lit, options) ?? ""}`, r);
+    }
+    const internal = sf as ts.SourceFile & {
+      path: string;
+      resolvedPath: string;
+      originalFileName: string;
+      packageJsonScope?: unknown;
+      packageJsonLocations?: unknown;
+    };
+    const from = cell as typeof internal;
+    internal.path = internal.resolvedPath = internal.originalFileName = fileName;
+    internal.packageJsonScope = from.packageJsonScope;
+    internal.packageJsonLocations = from.packageJsonLocations;
+    bindSourceFile(sf, options);
+    this.#baseResolutions.clear();
+    this.#baseResolutions.set(fileName, resolutions);
+    try {
+      const diagnostics = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
+      this.stats.reused++;
+      return { diagnostics };
+    } finally {
+      this.#baseResolutions.clear();
+    }
+  }
+
+  /** A file of the base program that a new program would read again (its text changed on disk). */
+  #stale(file: ts.SourceFile): boolean {
+    const d = this.#disk.get(file.fileName);
+    if (d?.mtime === undefined) return false;
+    return !this.#base?.changeable.some(([path, v]) => path === file.fileName && v === d.version);
   }
 
   /**
@@ -332,6 +459,37 @@ export class Checker {
     if (r.resolvedModule && this.#isStatic(r.resolvedModule.resolvedFileName)) this.#resolved.set(key, r);
     return r;
   }
+}
+
+/**
+ * The module specifiers of a file, or undefined when it has what only a new program handles:
+ * triple-slash references, `declare module "x"` or `declare global` (augmentations the checker
+ * merges when it starts), `export as namespace`.
+ */
+function moduleReferences(sf: ts.SourceFile): ts.StringLiteralLike[] | undefined {
+  if (sf.referencedFiles.length || sf.typeReferenceDirectives.length || sf.libReferenceDirectives.length)
+    return undefined;
+  const refs: ts.StringLiteralLike[] = [];
+  let ok = true;
+  const visit = (n: ts.Node): void => {
+    if (!ok) return;
+    if (ts.isModuleDeclaration(n) && (!ts.isIdentifier(n.name) || n.name.text === "global")) ok = false;
+    else if (ts.isNamespaceExportDeclaration(n)) ok = false;
+    else if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier) {
+      if (ts.isStringLiteralLike(n.moduleSpecifier)) refs.push(n.moduleSpecifier);
+    } else if (ts.isExternalModuleReference(n)) {
+      if (ts.isStringLiteralLike(n.expression)) refs.push(n.expression);
+    } else if (ts.isImportTypeNode(n)) {
+      if (ts.isLiteralTypeNode(n.argument) && ts.isStringLiteralLike(n.argument.literal))
+        refs.push(n.argument.literal);
+    } else if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const a = n.arguments[0];
+      if (a && ts.isStringLiteralLike(a)) refs.push(a);
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return ok ? refs : undefined;
 }
 
 function resolved(

@@ -72,6 +72,8 @@ export interface TsEngineOptions {
   warmUp?: boolean;
   /** Register the loader hooks for importing local .ts files (default true). */
   registerTsHooks?: boolean;
+  /** Check a cell against the last program's checker when it can (default true, see Checker). */
+  reuseChecker?: boolean;
   log?: (line: string) => void;
 }
 
@@ -194,6 +196,11 @@ export class TsEngine implements Engine {
     return this.#readyPromise;
   }
 
+  /** How many checks built a new program and how many reused the last one (Checker.stats). */
+  get checkStats(): { programs: number; reused: number } {
+    return { ...this.#checker.stats };
+  }
+
   // ---------------------------------------------------------------- setup
 
   async #init(): Promise<void> {
@@ -231,6 +238,7 @@ export class TsEngine implements Engine {
       compilerOptions: compilerOptions.options,
       globals: KERNEL_GLOBALS_DTS,
       builtinTypes: (name) => this.builtins.types(name),
+      reuseChecker: this.#opts.reuseChecker,
       log: (line) => this.#log(line),
     });
     this.#inspector = new Inspector(this.#checker, (own) => this.#appendix(own));

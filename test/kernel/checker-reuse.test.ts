@@ -1,0 +1,112 @@
+/**
+ * Checking a cell against the last program's checker (Checker#checkInBase) must report exactly
+ * what a new program per cell reports: the same cells through two engines, one that reuses the
+ * checker and one that builds a program for every check (the behaviour before the reuse), give
+ * the same outcomes, errors included; and TypeScript's documented error codes appear where
+ * they must.
+ */
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { ExecuteOutcome } from "../../kernel/engine.js";
+import { TsEngine } from "../../kernel/ts-engine.js";
+
+const dir = mkdtempSync(join(tmpdir(), "cnnlab-reuse-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function start(reuseChecker: boolean): { engine: TsEngine; run: (code: string) => Promise<ExecuteOutcome> } {
+  const engine = new TsEngine({ cwd: dir, registerTsHooks: false, warmUp: false, reuseChecker });
+  engine.setIO({
+    stdout: () => undefined,
+    stderr: () => undefined,
+    display: () => undefined,
+    clearOutput: () => undefined,
+    lateError: () => undefined,
+  });
+  let count = 0;
+  return { engine, run: (code) => engine.execute(code, { executionCount: ++count, silent: false }) };
+}
+
+const outcome = (r: ExecuteOutcome) =>
+  r.status === "ok"
+    ? { ok: r.result?.data["text/plain"] }
+    : { ename: r.ename, evalue: r.evalue, tb: r.traceback };
+
+function helper(signature: string, body: string, mtime: number): void {
+  writeFileSync(join(dir, "helper.js"), `exports.f = function f(x) { return ${body}; };\n`);
+  writeFileSync(join(dir, "helper.d.ts"), `export declare function f(${signature}): number;\n`);
+  for (const f of ["helper.js", "helper.d.ts"]) utimesSync(join(dir, f), mtime, mtime);
+}
+
+/** Cells in order; `code` names the TypeScript error code the cell must fail with (when it does). */
+const cells: { src: string; code?: number; before?: () => void }[] = [
+  { src: "const a = 1;" },
+  { src: "a + 1" },
+  { src: "const s: string = a;", code: 2322 },
+  { src: "a.foo", code: 2339 },
+  { src: "let b = 2;" },
+  { src: 'b = "x"', code: 2322 },
+  { src: "b += 1;\nb" },
+  { src: '// @ts-expect-error\nconst c: number = "no";\nc' },
+  { src: "// @ts-expect-error\nconst d: number = 1;", code: 2578 },
+  { src: "interface P { x: number }\nconst p: P = { x: 1, y: 2 };", code: 2353 },
+  { src: "interface P { x: number }\nconst p: P = { x: 1 };\np.x" },
+  { src: "function g(x: number): string { return x; }", code: 2322 },
+  { src: "namespace N { export const k = 1; }\nN.k" },
+  { src: "N.k + p.x" },
+  { src: "await Promise.resolve(3)" },
+  { src: "const 1x = 2;", code: 1351 },
+  { src: "declare global { var gg: number }\nglobalThis.gg = 5;" },
+  // as with a program per cell: a later cell's check does not see a cell's `declare global`
+  { src: "gg + 1", code: 2304 },
+  { src: 'import { f } from "./helper.js";\nf(2)', before: () => helper("x: number", "x * 2", 1_000_000) },
+  { src: 'import { f } from "./helper.js";\nf("two")', code: 2345 },
+  // the module's declaration changes on disk: the next check sees the new one
+  {
+    src: 'import { f } from "./helper.js";\nf("two")',
+    before: () => helper("x: string", "x.length", 2_000_000),
+  },
+  { src: 'import { f } from "./helper.js";\nf(2)', code: 2345 },
+  { src: "const t = tensor([1, 2, 3]);\nt.mul(2).sum().item()" },
+  { src: "t.mul(3).sum().item()" },
+  { src: "t.noSuchMethod()", code: 2339 },
+  { src: "const lin = new nn.Linear(3, 2);\nlin.forward(t.reshape([1, 3])).shape" },
+  { src: "lin.forward(t.reshape([1, 3])).relu().sum().item() > -1" },
+  { src: "lin.forward(1)", code: 2345 },
+  { src: 'const m = await import("./helper.js");\nm.f("abc")' },
+  { src: "const u: number = undefined;\nu" },
+  { src: "cnnlab.tensor([1]).shape" },
+];
+
+describe("checking a cell against the last program's checker", () => {
+  it("reports what a new program per cell reports, cell by cell", async () => {
+    // One engine after the other: cells run in this realm, so both would share their globals.
+    // Each engine preloads the library's names as globals and its cells add theirs: removed after
+    // the first engine's run, so that the second starts from the same realm.
+    const runAll = async (run: (code: string) => Promise<ExecuteOutcome>) => {
+      const before = new Set(Reflect.ownKeys(globalThis));
+      const out: ReturnType<typeof outcome>[] = [];
+      for (const c of cells) {
+        c.before?.();
+        out.push(outcome(await run(c.src)));
+      }
+      for (const k of Reflect.ownKeys(globalThis)) if (!before.has(k)) Reflect.deleteProperty(globalThis, k);
+      return out;
+    };
+    const reuse = start(true);
+    const withReuse = await runAll(reuse.run);
+    const fresh = start(false);
+    const withoutReuse = await runAll(fresh.run);
+    cells.forEach((c, i) => {
+      const a = withReuse[i];
+      expect(a, c.src).toEqual(withoutReuse[i]);
+      if (c.code !== undefined) expect(JSON.stringify(a), c.src).toContain(`error TS${c.code}:`);
+      else expect(a, c.src).not.toHaveProperty("ename");
+    });
+    const used = reuse.engine.checkStats;
+    // most cells need no file the last program lacks
+    expect(used.reused).toBeGreaterThanOrEqual(cells.length / 2);
+    expect(fresh.engine.checkStats.reused).toBe(0);
+  }, 300_000);
+});
