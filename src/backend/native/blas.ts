@@ -88,6 +88,15 @@ export function koffi(): Koffi | null {
   return koffiModule;
 }
 
+/** The FFI module's resolved path (what worker threads load), or null where it does not resolve. */
+export function koffiPath(): string | null {
+  try {
+    return createRequire(import.meta.url).resolve("koffi");
+  } catch {
+    return null;
+  }
+}
+
 export function koffiLoadError(): string {
   return koffiError;
 }

@@ -5,19 +5,26 @@
  * GEMM per image and group, writing the output in NCHW order with no layout shuffle. Only the
  * input images (and, backward, the input gradient) cross between JS arrays and WebAssembly memory;
  * they are a fraction (1 / (kh*kw) of the columns for stride 1) of what the columns move.
+ *
+ * At two threads or more (groups 1), cnnlab's first pool worker loads the same library through the
+ * FFI and runs the GEMMs of half of each chunk's images, while the calling thread runs the other
+ * half: each on one BLAS thread, so that the two cores work on the convolution at once instead of
+ * OpenBLAS's threads waiting on each small GEMM. The worker's operands and results live in
+ * WebAssembly memory (the weights, its half of the output gradient in; its half of the output,
+ * or its dW partial, out): a copy of half of the output, against half of the GEMMs.
  */
 import type { Conv2dBackwardKernel, Conv2dForwardKernel, ConvGeometry } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 import { align, type WasmRuntime } from "../wasm/runtime.js";
 import { imageColumnsScratch, wasmImageColumns } from "../wasm/conv.js";
-import type { Blas } from "./blas.js";
-import { getNumThreads } from "../wasm/threads.js";
+import { koffiPath, type Blas } from "./blas.js";
+import { BLAS_GEMMS, G, getNumThreads, getPool, setWorkerBlas, type ThreadPool } from "../wasm/threads.js";
 
 /**
  * Runs `fn` with the BLAS on one thread. The per-image GEMMs of a convolution are small (W5: 32 x
  * 1024 x 147), and handing each to OpenBLAS's second thread and waiting for it made the W5 step
- * at two threads 1.9x slower than at one (145 vs 78 ms, same run); the im2col passes still use
- * cnnlab's threads.
+ * at two threads 1.9x slower than at one (145 vs 78 ms, same run); the im2col passes and the
+ * worker's share (blasWorker) use cnnlab's threads instead.
  */
 function blasSingleThreaded(blas: Blas, fn: () => void): void {
   const nt = getNumThreads();
@@ -34,6 +41,7 @@ function blasSingleThreaded(blas: Blas, fn: () => void): void {
  * Bytes of im2col columns one pass may hold by default; larger batches run in chunks of images, so
  * that a chunk's columns are still in cache when the BLAS reads them (4 MB measured faster than
  * 64 MB on the W5 shapes: 21 vs 26 ms forward, 24 vs 33 ms backward for the 7x7 conv at one thread).
+ * With a BLAS worker (two threads) a chunk is twice that: each thread's half is this size.
  */
 const COLS_BUDGET_BYTES = 1 << 22;
 
@@ -110,6 +118,11 @@ interface Plan {
   imgOff: number;
   colsOff: number;
   scrOff: number;
+  /** With a BLAS worker: the weights, the bias, one chunk's output (or output gradient), a dW partial. */
+  wOff: number;
+  bOff: number;
+  cOff: number;
+  dwOff: number;
 }
 
 function plan(rt: WasmRuntime, x: FloatArray, g: ConvGeometry, budget: number): Plan {
@@ -122,8 +135,29 @@ function plan(rt: WasmRuntime, x: FloatArray, g: ConvGeometry, budget: number): 
   const imgOff = rt.arenaOffset;
   const colsOff = align(imgOff + nb * chw * es, 64);
   const scrOff = align(colsOff + nb * K * L * es, 64);
-  rt.ensureArena(scrOff + imageColumnsScratch(g, es) - rt.arenaOffset);
-  return { f64, es, K, Kg: K / g.groups, Fg: g.cout / g.groups, L, chw, nb, imgOff, colsOff, scrOff };
+  const wOff = align(scrOff + Math.max(1, getNumThreads()) * imageColumnsScratch(g, es), 64);
+  const bOff = align(wOff + g.cout * K * es, 64);
+  const cOff = align(bOff + g.cout * es, 64);
+  const dwOff = align(cOff + nb * g.cout * L * es, 64);
+  rt.ensureArena(dwOff + g.cout * K * es - rt.arenaOffset);
+  const Kg = K / g.groups;
+  return {
+    f64,
+    es,
+    K,
+    Kg,
+    Fg: g.cout / g.groups,
+    L,
+    chw,
+    nb,
+    imgOff,
+    colsOff,
+    scrOff,
+    wOff,
+    bOff,
+    cOff,
+    dwOff,
+  };
 }
 
 function view(rt: WasmRuntime, f64: boolean, off: number, len: number): FloatArray {
@@ -138,6 +172,92 @@ function unfold(rt: WasmRuntime, p: Plan, x: FloatArray, g: ConvGeometry, n0: nu
   return view(rt, p.f64, p.colsOff, m * p.K * p.L);
 }
 
+/** One BLAS_GEMMS job (see wasm/threads.ts): byte offsets into WebAssembly memory, strides in elements. */
+type GemmJob = { [F in keyof typeof G]: number };
+
+/** False once a worker failed to run BLAS jobs (its FFI or library did not load): then one thread. */
+let workerBlas: boolean | undefined;
+
+/**
+ * The pool to split a convolution's GEMMs with: at two threads or more, its first worker runs the
+ * GEMMs of half of each chunk's images on the BLAS (one BLAS thread each), while the calling
+ * thread runs the other half. Null when one thread is asked for or no worker can.
+ */
+function blasWorker(rt: WasmRuntime, blas: Blas, g: ConvGeometry): ThreadPool | null {
+  if (getNumThreads() < 2 || g.groups !== 1 || g.n < 2 || workerBlas === false) return null;
+  if (workerBlas === undefined) {
+    const k = koffiPath();
+    if (!k) return null;
+    setWorkerBlas(k, blas.path);
+    workerBlas = true;
+  }
+  const pool = getPool(rt);
+  return pool.ready(1) >= 1 ? pool : null;
+}
+
+/**
+ * Whether the pool's workers run convolution GEMMs on the BLAS: undefined before the first
+ * convolution at two threads, false after a worker could not load the FFI or the library.
+ */
+export function convWorkerBlas(): boolean | undefined {
+  return workerBlas;
+}
+
+/** The job on the calling thread (what a worker runs, for when none can). */
+function runHere(blas: Blas, rt: WasmRuntime, j: GemmJob): void {
+  const f64 = j.f64 === 1;
+  const es = f64 ? 8 : 4;
+  const M = f64 ? rt.f64 : rt.f32;
+  const gemm = gemmOf(blas, f64);
+  const beta = j.bias >= 0 ? 1 : j.beta;
+  for (let i = 0; i < j.count; i++) {
+    const c = j.c / es + i * j.cStride;
+    if (j.bias >= 0)
+      for (let r = 0; r < j.m; r++) M.fill(M[j.bias / es + r], c + r * j.ldc, c + r * j.ldc + j.n);
+    gemm(
+      j.ta,
+      j.tb,
+      j.m,
+      j.n,
+      j.k,
+      M.subarray(j.a / es + i * j.aStride),
+      j.lda,
+      M.subarray(j.b / es + i * j.bStride),
+      j.ldb,
+      beta,
+      M.subarray(c),
+      j.ldc,
+    );
+  }
+}
+
+/** Runs `job` on the pool's first worker while the calling thread runs `own()`. */
+function split(pool: ThreadPool, blas: Blas, rt: WasmRuntime, job: GemmJob, own: () => void): void {
+  const I = rt.ctrl;
+  let ownError: unknown = null;
+  try {
+    pool.run(
+      2,
+      (base) => {
+        for (const [k, v] of Object.entries(job)) I[base + G[k as keyof typeof G]] = v;
+        I[base] = BLAS_GEMMS;
+      },
+      () => {
+        try {
+          own();
+        } catch (e) {
+          ownError = e;
+        }
+      },
+    );
+  } catch {
+    // the worker could not run the BLAS: its share runs here, and later calls stay on one thread
+    workerBlas = false;
+    runHere(blas, rt, job);
+  }
+  if (ownError !== null) throw ownError;
+}
+
 /** out [n, cout, ho, wo] = conv(x, w) + b for any groups. */
 function convForward(
   blas: Blas,
@@ -149,36 +269,72 @@ function convForward(
   g: ConvGeometry,
   budget = COLS_BUDGET_BYTES,
 ): void {
-  const p = plan(rt, x, g, budget);
+  const pool = blasWorker(rt, blas, g);
+  const p = plan(rt, x, g, pool ? 2 * budget : budget);
   const { K, Kg, Fg, L } = p;
   const gemm = gemmOf(blas, p.f64);
   if (K === 0) {
     for (let i = 0; i < g.n * g.cout; i++) out.fill(b ? b[i % g.cout] : 0, i * L, (i + 1) * L);
     return;
   }
+  const FL = g.cout * L;
+  if (pool) {
+    rt.write(p.wOff, w);
+    if (b) rt.write(p.bOff, b);
+  }
   for (let n0 = 0; n0 < g.n; n0 += p.nb) {
     const m = Math.min(p.nb, g.n - n0);
     const cols = unfold(rt, p, x, g, n0, m);
-    for (let i = 0; i < m; i++) {
-      const o = (n0 + i) * g.cout * L;
-      if (b) for (let f = 0; f < g.cout; f++) out.fill(b[f], o + f * L, o + (f + 1) * L);
-      for (let gi = 0; gi < g.groups; gi++) {
-        gemm(
-          NO_TRANS,
-          NO_TRANS,
-          Fg,
-          L,
-          Kg,
-          w.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
-          Kg,
-          cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
-          L,
-          b ? 1 : 0,
-          out.subarray(o + gi * Fg * L, o + (gi + 1) * Fg * L),
-          L,
-        );
+    const ownImages = (upTo: number): void => {
+      for (let i = 0; i < upTo; i++) {
+        const o = (n0 + i) * FL;
+        if (b) for (let f = 0; f < g.cout; f++) out.fill(b[f], o + f * L, o + (f + 1) * L);
+        for (let gi = 0; gi < g.groups; gi++) {
+          gemm(
+            NO_TRANS,
+            NO_TRANS,
+            Fg,
+            L,
+            Kg,
+            w.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
+            Kg,
+            cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
+            L,
+            b ? 1 : 0,
+            out.subarray(o + gi * Fg * L, o + (gi + 1) * Fg * L),
+            L,
+          );
+        }
       }
+    };
+    // with a worker, it computes images [h, m) of the chunk into WebAssembly memory, copied out after
+    const h = pool && m >= 2 ? Math.ceil(m / 2) : m;
+    if (h === m) {
+      ownImages(m);
+      continue;
     }
+    const job: GemmJob = {
+      f64: p.f64 ? 1 : 0,
+      ta: NO_TRANS,
+      tb: NO_TRANS,
+      m: g.cout,
+      n: L,
+      k: K,
+      a: p.wOff,
+      lda: K,
+      aStride: 0,
+      b: p.colsOff + h * K * L * p.es,
+      ldb: L,
+      bStride: K * L,
+      c: p.cOff,
+      ldc: L,
+      cStride: FL,
+      beta: 0,
+      count: m - h,
+      bias: b ? p.bOff : -1,
+    };
+    split(pool!, blas, rt, job, () => ownImages(h));
+    rt.read(p.cOff, out.subarray((n0 + h) * FL, (n0 + m) * FL));
   }
 }
 
@@ -271,58 +427,122 @@ function convBackward(
   if (db && !blasBiasGrad(blas, gOut, db, g.n, g.cout, g.ho * g.wo))
     addBiasGrad(gOut, db, g.n, g.cout, g.ho * g.wo);
   if ((!dx && !dw) || g.n === 0) return;
-  const p = plan(rt, x, g, budget);
+  const pool = blasWorker(rt, blas, g);
+  const p = plan(rt, x, g, pool ? 2 * budget : budget);
   const { K, Kg, Fg, L } = p;
   if (K === 0 || L === 0) return;
   const gemm = gemmOf(blas, p.f64);
+  const FL = g.cout * L;
+  // with a worker: the weights for its dx share, and its own dW partial (added into dw at the end)
+  const dwPart = pool && dw ? view(rt, p.f64, p.dwOff, dw.length) : null;
+  if (pool) {
+    if (dx) rt.write(p.wOff, w);
+    dwPart?.fill(0);
+  }
   for (let n0 = 0; n0 < g.n; n0 += p.nb) {
     const m = Math.min(p.nb, g.n - n0);
     const gChunk = (i: number, gi: number) => {
-      const o = (n0 + i) * g.cout * L;
+      const o = (n0 + i) * FL;
       return gOut.subarray(o + gi * Fg * L, o + (gi + 1) * Fg * L);
     };
+    // with a worker, it takes images [h, m) of the chunk, reading their output gradient from
+    // WebAssembly memory
+    const h = pool && m >= 2 ? Math.ceil(m / 2) : m;
+    const gAt = h < m ? rt.place(p.cOff, gOut.subarray((n0 + h) * FL, (n0 + m) * FL)) : -1;
+    const job = (j: Omit<GemmJob, "f64" | "count" | "bias">): GemmJob => ({
+      ...j,
+      f64: p.f64 ? 1 : 0,
+      count: m - h,
+      bias: -1,
+    });
     if (dw) {
       const cols = unfold(rt, p, x, g, n0, m);
       // dW_g [Fg, Kg] += dOut_g [Fg, L] · cols_g^T [L, Kg], image by image in order
-      for (let i = 0; i < m; i++) {
-        for (let gi = 0; gi < g.groups; gi++) {
-          gemm(
-            NO_TRANS,
-            TRANS,
-            Fg,
-            Kg,
-            L,
-            gChunk(i, gi),
-            L,
-            cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
-            L,
-            1,
-            dw.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
-            Kg,
-          );
+      const ownImages = (upTo: number): void => {
+        for (let i = 0; i < upTo; i++) {
+          for (let gi = 0; gi < g.groups; gi++) {
+            gemm(
+              NO_TRANS,
+              TRANS,
+              Fg,
+              Kg,
+              L,
+              gChunk(i, gi),
+              L,
+              cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
+              L,
+              1,
+              dw.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
+              Kg,
+            );
+          }
         }
+      };
+      if (h === m) ownImages(m);
+      else {
+        const j = job({
+          ta: NO_TRANS,
+          tb: TRANS,
+          m: g.cout,
+          n: K,
+          k: L,
+          a: gAt,
+          lda: L,
+          aStride: FL,
+          b: p.colsOff + h * K * L * p.es,
+          ldb: L,
+          bStride: K * L,
+          c: p.dwOff,
+          ldc: K,
+          cStride: 0,
+          beta: 1,
+        });
+        split(pool!, blas, rt, j, () => ownImages(h));
       }
     }
     if (dx) {
       // dCols_g [Kg, L] = W_g^T [Kg, Fg] · dOut_g [Fg, L], then dx += col2im(dCols)
       const cols = view(rt, p.f64, p.colsOff, m * K * L);
-      for (let i = 0; i < m; i++) {
-        for (let gi = 0; gi < g.groups; gi++) {
-          gemm(
-            TRANS,
-            NO_TRANS,
-            Kg,
-            L,
-            Fg,
-            w.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
-            Kg,
-            gChunk(i, gi),
-            L,
-            0,
-            cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
-            L,
-          );
+      const ownImages = (upTo: number): void => {
+        for (let i = 0; i < upTo; i++) {
+          for (let gi = 0; gi < g.groups; gi++) {
+            gemm(
+              TRANS,
+              NO_TRANS,
+              Kg,
+              L,
+              Fg,
+              w.subarray(gi * Fg * Kg, (gi + 1) * Fg * Kg),
+              Kg,
+              gChunk(i, gi),
+              L,
+              0,
+              cols.subarray((i * K + gi * Kg) * L, (i * K + (gi + 1) * Kg) * L),
+              L,
+            );
+          }
         }
+      };
+      if (h === m) ownImages(m);
+      else {
+        const j = job({
+          ta: TRANS,
+          tb: NO_TRANS,
+          m: K,
+          n: L,
+          k: g.cout,
+          a: p.wOff,
+          lda: K,
+          aStride: 0,
+          b: gAt,
+          ldb: L,
+          bStride: FL,
+          c: p.colsOff + h * K * L * p.es,
+          ldc: L,
+          cStride: K * L,
+          beta: 0,
+        });
+        split(pool!, blas, rt, j, () => ownImages(h));
       }
       const dxChunk = dx.subarray(n0 * p.chw, (n0 + m) * p.chw);
       const at = rt.place(p.imgOff, dxChunk);
@@ -330,6 +550,7 @@ function convBackward(
       rt.read(at, dxChunk);
     }
   }
+  if (dw && dwPart) for (let i = 0; i < dw.length; i++) dw[i] += dwPart[i];
 }
 
 /**

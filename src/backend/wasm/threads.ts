@@ -46,12 +46,52 @@ export const F = {
   tmp: 20,
 } as const;
 
+/**
+ * A job of GEMMs that a worker runs on the system's CBLAS (the native backend's), on matrices in
+ * the shared WebAssembly memory: `count` products C_i = alpha·op(A_i)·op(B_i) + beta·C_i with
+ * A_i = A + i·aStride elements (B, C alike); byte offsets. When bias >= 0, each C_i's rows are first
+ * filled with bias[row] (then beta is 1). The worker loads the FFI and the library named by
+ * setWorkerBlas() on its first such job.
+ */
+export const BLAS_GEMMS = 100;
+export const G = {
+  f64: 1,
+  ta: 2,
+  tb: 3,
+  m: 4,
+  n: 5,
+  k: 6,
+  a: 7,
+  lda: 8,
+  aStride: 9,
+  b: 10,
+  ldb: 11,
+  bStride: 12,
+  c: 13,
+  ldc: 14,
+  cStride: 15,
+  beta: 16,
+  count: 17,
+  bias: 18,
+} as const;
+
+// Where workers find the FFI module and the BLAS: a JSON string (length in the first Int32), shared.
+const blasConfig = new SharedArrayBuffer(4096);
+
+/** Names the FFI module's path and the CBLAS library that workers load for BLAS_GEMMS jobs. */
+export function setWorkerBlas(koffiPath: string, libraryPath: string): void {
+  const bytes = new TextEncoder().encode(JSON.stringify({ koffi: koffiPath, lib: libraryPath }));
+  if (bytes.length + 4 > blasConfig.byteLength) throw new RangeError("setWorkerBlas: paths too long");
+  new Uint8Array(blasConfig).set(bytes, 4);
+  Atomics.store(new Int32Array(blasConfig), 0, bytes.length);
+}
+
 // The worker: plain JavaScript run with `eval: true`, so it works the same from .ts sources (tsx,
 // vitest) and from the compiled dist/ files. Op codes 1 and 2 run the GEMM's two phases (as
 // wasmGemm does on the calling thread), the others one kernel export (PARAM_OPS).
 const WORKER_SOURCE = `"use strict";
 const { workerData } = require("node:worker_threads");
-const { module, memory, ctrl, slot, gen } = workerData;
+const { module, memory, ctrl, slot, gen, blasConfig } = workerData;
 const I = new Int32Array(memory.buffer, ctrl, 2048);
 const S = ${SLOT_BASE} + slot * ${SLOT_INTS};
 let x = null;
@@ -85,6 +125,41 @@ function run(op) {
   (d ? x.gemm64 : x.gemm32)(f(${F.ap}), f(${F.bp}), f(${F.c}), f(${F.m}), f(${F.n}), f(${F.k}), f(${F.acc}),
     f(${F.i0}), f(${F.i1}), f(${F.j0}), f(${F.j1}), f(${F.tmp}));
 }
+let blas = null;
+let f32 = null;
+let f64 = null;
+function gemms() {
+  if (blas === null) {
+    const len = Atomics.load(new Int32Array(blasConfig), 0);
+    if (len <= 0) throw new Error("no BLAS configured for the workers");
+    const cfg = JSON.parse(new TextDecoder().decode(new Uint8Array(blasConfig).slice(4, 4 + len)));
+    const lib = require(cfg.koffi).load(cfg.lib);
+    const args = "int, int, int, int, int, int";
+    blas = {
+      s: lib.func("void cblas_sgemm(" + args + ", float, float *, int, float *, int, float, float *, int)"),
+      d: lib.func("void cblas_dgemm(" + args + ", double, double *, int, double *, int, double, double *, int)"),
+    };
+  }
+  if (f32 === null || f32.buffer.byteLength !== memory.buffer.byteLength) {
+    f32 = new Float32Array(memory.buffer);
+    f64 = new Float64Array(memory.buffer);
+  }
+  const f = (i) => I[S + i];
+  const d = f(${G.f64}) === 1;
+  const M = d ? f64 : f32;
+  const es = d ? 8 : 4;
+  const gemm = d ? blas.d : blas.s;
+  const m = f(${G.m}), n = f(${G.n}), k = f(${G.k}), ldc = f(${G.ldc}), bias = f(${G.bias});
+  const a = f(${G.a}) / es, b = f(${G.b}) / es, c = f(${G.c}) / es;
+  const as = f(${G.aStride}), bs = f(${G.bStride}), cs = f(${G.cStride});
+  const beta = bias >= 0 ? 1 : f(${G.beta});
+  for (let i = 0; i < f(${G.count}); i++) {
+    const ci = c + i * cs;
+    if (bias >= 0) for (let r = 0; r < m; r++) M.fill(M[bias / es + r], ci + r * ldc, ci + r * ldc + n);
+    gemm(101, f(${G.ta}), f(${G.tb}), m, n, k, 1, M.subarray(a + i * as), f(${G.lda}),
+      M.subarray(b + i * bs), f(${G.ldb}), beta, M.subarray(ci), ldc);
+  }
+}
 const KERNEL_OF = ${JSON.stringify(PARAM_OPS)};
 let seq = workerData.seq;
 while (x !== null) {
@@ -98,6 +173,7 @@ while (x !== null) {
   if (op === 0) continue;
   try {
     if (op <= ${OPS.gemm64}) run(op);
+    else if (op === ${BLAS_GEMMS}) gemms();
     else x[KERNEL_OF[op]](ctrl + (S + 1) * 4);
   } catch (e) {
     Atomics.store(I, ${ERR}, 1);
@@ -163,6 +239,7 @@ export class ThreadPool {
           slot,
           gen: this.gen,
           seq: Atomics.load(I, SEQ),
+          blasConfig,
         },
         // No inherited flags: the worker is plain CommonJS (a parent's --input-type=module or loader
         // hooks such as tsx would break or slow its start).

@@ -1,9 +1,10 @@
 // The native backend's conv2d kernels (WebAssembly im2col, BLAS GEMMs) against the JavaScript loop
 // reference, including chunked batches, groups, strides, dilation and the adding contract of backward.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { ConvGeometry } from "../../../src/backend/backend.js";
 import { conv2dNaiveBackward, conv2dNaiveForward } from "../../../src/backend/js/conv.js";
-import { blasConvKernels } from "../../../src/backend/native/conv.js";
+import { blasConvKernels, convWorkerBlas } from "../../../src/backend/native/conv.js";
+import { getNumThreads, setNumThreads } from "../../../src/backend/wasm/threads.js";
 import { blasCandidates, findBlas } from "../../../src/backend/native/blas.js";
 import { runtime } from "../../../src/backend/wasm/runtime.js";
 import { backendLoads } from "../../helpers/backends.js";
@@ -37,17 +38,29 @@ const CASES: [string, ConvGeometry][] = [
   ["groups 3, stride [1, 2]", geometry(2, 6, 7, 7, 9, [3, 3], { groups: 3, s: [1, 2], p: [1, 1] })],
   ["depthwise", geometry(2, 4, 8, 8, 4, [3, 3], { groups: 4, p: [1, 1] })],
   ["1x1", geometry(3, 5, 6, 6, 7, [1, 1])],
+  ["8 images, 5x5 pad 2", geometry(8, 3, 10, 10, 4, [5, 5], { p: [2, 2] })],
 ];
 
 const blas = backendLoads("native") ? findBlas(blasCandidates(process.env, process.platform)).blas : null;
 const rt = runtime();
 
+const threadsBefore = getNumThreads();
+afterAll(() => setNumThreads(threadsBefore));
+
+// at 2 threads a worker runs half of each chunk's GEMMs on the BLAS (dx, dw and out are then
+// assembled from both threads' shares)
 describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops", () => {
-  describe.each([Float32Array, Float64Array] as Ctor[])("%o", (T) => {
+  describe.each([
+    [Float32Array, 1],
+    [Float32Array, 2],
+    [Float64Array, 1],
+    [Float64Array, 2],
+  ] as [Ctor, number][])("%o, %i threads", (T, threads) => {
     const tol = T === Float32Array ? 2e-5 : 1e-12;
     it.each(CASES)(
       "%s: forward, and backward adding into given gradients (whole batch and one image per chunk)",
       (_, g) => {
+        setNumThreads(threads);
         const K = (g.c / g.groups) * g.kh * g.kw;
         const x = filled(T, g.n * g.c * g.h * g.w, 1);
         const w = filled(T, g.cout * K, 2);
@@ -66,8 +79,10 @@ describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops",
           for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]));
           expect(worst, what).toBeLessThan(tol * 10);
         };
-        // a budget of one image's columns makes every image its own chunk
-        for (const budget of [undefined, 1]) {
+        // a budget of one image's columns makes every image its own chunk; of three images'
+        // columns, chunks of three and a shorter last one (each split between two threads)
+        const threeImages = 3 * g.c * g.kh * g.kw * g.ho * g.wo * T.BYTES_PER_ELEMENT;
+        for (const budget of [undefined, 1, threeImages]) {
           const out = new T(outLen).fill(NaN);
           blasConvKernels(blas!, () => rt!, budget).forward(x, w, b, out, g);
           close(out, ref, `forward, budget ${budget}`);
@@ -88,6 +103,8 @@ describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops",
         const refDwOnly = new T(w.length);
         conv2dNaiveBackward(x, w, gOut, null, refDwOnly, null, g);
         close(dwOnly, refDwOnly, "dw alone");
+        // a worker took part (no fallback to one thread) where there are two threads and images
+        if (threads === 2 && g.groups === 1 && g.n >= 2) expect(convWorkerBlas()).toBe(true);
       },
     );
   });
