@@ -63,11 +63,24 @@ type ModuleLookup = (
 ) => ts.ResolvedModuleWithFailedLookupLocations | undefined;
 interface ProgramInternals {
   getResolvedModule: ModuleLookup;
+  getSourceFileByPath(path: string): ts.SourceFile | undefined;
+}
+
+/** The program cells are checked in when they can (Checker#checkInBase). */
+interface Base {
+  program: ts.Program;
+  /** Its cell file (the cell that was checked when it was built). */
+  cell: ts.SourceFile;
+  /** Its files that can change on disk, with their versions then. */
+  changeable: [string, string][];
+  /** Earlier cells' modules committed after it was built, parsed and bound for it. */
+  attached: Map<string, ts.SourceFile>;
 }
 const tsi = ts as unknown as Partial<TsInternals>;
 
 const CELL_PREFIX = "__cnnlab_cell_";
 const cellModulePattern = new RegExp(`^\\./${CELL_PREFIX}(\\d+)$`);
+const cellFilePattern = new RegExp(`^${CELL_PREFIX}\\d+\\.ts$`);
 
 interface VirtualFile {
   text: string;
@@ -101,7 +114,7 @@ export class Checker {
   readonly #typeRefs = new Map<string, ts.ResolvedTypeReferenceDirectiveWithFailedLookupLocations>();
   readonly ls: ts.LanguageService;
   readonly #lsHost: ts.LanguageServiceHost;
-  #base: { program: ts.Program; cell: ts.SourceFile; changeable: [string, string][] } | undefined;
+  #base: Base | undefined;
   readonly #baseResolutions = new Map<string, Map<string, ts.ResolvedModuleWithFailedLookupLocations>>();
   #reuseSeq = 0;
 
@@ -164,44 +177,71 @@ export class Checker {
    */
   #setBase(program: ts.Program, cell: ts.SourceFile): void {
     if (this.#base?.program === program) return;
+    this.#base = undefined;
+    this.#baseResolutions.clear();
     // A cell that augments the global scope would be seen by the cells checked in its program.
-    if (!moduleReferences(cell)) {
-      this.#base = undefined;
-      return;
-    }
+    if (!moduleReferences(cell)) return;
     const p = program as unknown as Partial<ProgramInternals>;
-    if (typeof p.getResolvedModule !== "function") return;
-    const own = p.getResolvedModule.bind(program);
+    if (typeof p.getResolvedModule !== "function" || typeof p.getSourceFileByPath !== "function") return;
+    const ownModule = p.getResolvedModule.bind(program);
+    const ownFile = program.getSourceFile.bind(program);
+    const ownFileByPath = p.getSourceFileByPath.bind(program);
     const extra = this.#baseResolutions;
-    extra.clear();
-    // The checker resolves a file's imports through its program: a file checked in that program
-    // after the fact (#checkInBase) gets its own answers.
+    const attached = new Map<string, ts.SourceFile>();
+    // The checker resolves a file's imports and finds files through its program: files checked
+    // or attached after the fact (#checkInBase, #attachCellModule) get their own answers.
     p.getResolvedModule = (f, name, mode) =>
-      extra.get(f.fileName)?.get(`${name}\0${mode ?? ""}`) ?? own(f, name, mode);
+      extra.get(f.fileName)?.get(`${name}\0${mode ?? ""}`) ?? ownModule(f, name, mode);
+    program.getSourceFile = (name) => attached.get(name) ?? ownFile(name);
+    p.getSourceFileByPath = (path) => attached.get(path) ?? ownFileByPath(path);
     const changeable: [string, string][] = [];
     for (const f of program.getSourceFiles()) {
       const d = this.#disk.get(f.fileName);
       if (d?.mtime !== undefined) changeable.push([f.fileName, d.version]);
     }
-    this.#base = { program, cell, changeable };
+    this.#base = { program, cell, changeable, attached };
   }
 
   /**
    * Checks `text` in the last program instead of a new one, when that gives what a new program
-   * would: the text is a module that only imports files that program has (unchanged), and
-   * augments nothing global. The program's checker then only checks the new file: the library's
-   * types, already resolved by earlier cells, are not resolved again. Undefined: build a program.
+   * would: the text is a module that only imports files that program has (unchanged) or earlier
+   * cells' modules (attached to it), and augments nothing global. The program's checker then only
+   * checks the new file: the library's types, already resolved by earlier cells, are not
+   * resolved again. Undefined: build a program.
    */
   #checkInBase(text: string): CheckResult | undefined {
     const base = this.#base;
-    const { bindSourceFile, getSetExternalModuleIndicator } = tsi;
-    if (!base || this.#opts.reuseChecker === false || !bindSourceFile || !getSetExternalModuleIndicator)
+    if (
+      !base ||
+      this.#opts.reuseChecker === false ||
+      !tsi.bindSourceFile ||
+      !tsi.getSetExternalModuleIndicator
+    )
       return undefined;
     for (const [path, version] of base.changeable)
       if (this.#diskFile(path).version !== version) return undefined;
+    const fileName = join(this.cwd, `__cnnlab_cell_check_${++this.#reuseSeq}.ts`);
+    const sf = this.#parseForBase(base, fileName, text);
+    if (!sf) return undefined;
+    const { program } = base;
+    try {
+      const diagnostics = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
+      this.stats.reused++;
+      return { diagnostics };
+    } finally {
+      this.#baseResolutions.delete(fileName);
+    }
+  }
+
+  /**
+   * Parses and binds `text` as file `fileName` of the base program, its imports resolved (to the
+   * program's files or attached cell modules); undefined when it needs what only a new program
+   * handles.
+   */
+  #parseForBase(base: Base, fileName: string, text: string): ts.SourceFile | undefined {
+    const { bindSourceFile, getSetExternalModuleIndicator } = tsi as TsInternals;
     const { program, cell } = base;
     const options = program.getCompilerOptions();
-    const fileName = join(this.cwd, `__cnnlab_cell_check_${++this.#reuseSeq}.ts`);
     const sf = ts.createSourceFile(
       fileName,
       text,
@@ -218,8 +258,7 @@ export class Checker {
     const resolutions = new Map<string, ts.ResolvedModuleWithFailedLookupLocations>();
     for (const lit of refs) {
       const r = this.#resolveModule(lit, fileName, undefined, options, sf, this.#lsHost);
-      const file = r.resolvedModule && program.getSourceFile(r.resolvedModule.resolvedFileName);
-      if (!file || this.#stale(file)) return undefined;
+      if (!r.resolvedModule || !this.#fileInBase(base, r.resolvedModule.resolvedFileName)) return undefined;
       resolutions.set(`${lit.text}\0${ts.getModeForUsageLocation(sf, lit, options) ?? ""}`, r);
     }
     const internal = sf as ts.SourceFile & {
@@ -234,22 +273,26 @@ export class Checker {
     internal.packageJsonScope = from.packageJsonScope;
     internal.packageJsonLocations = from.packageJsonLocations;
     bindSourceFile(sf, options);
-    this.#baseResolutions.clear();
     this.#baseResolutions.set(fileName, resolutions);
-    try {
-      const diagnostics = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)];
-      this.stats.reused++;
-      return { diagnostics };
-    } finally {
-      this.#baseResolutions.clear();
-    }
+    return sf;
   }
 
-  /** A file of the base program that a new program would read again (its text changed on disk). */
-  #stale(file: ts.SourceFile): boolean {
-    const d = this.#disk.get(file.fileName);
-    if (d?.mtime === undefined) return false;
-    return !this.#base?.changeable.some(([path, v]) => path === file.fileName && v === d.version);
+  /**
+   * Whether the base program has `path` as a new program would read it: one of its files,
+   * unchanged on disk, or an earlier cell's module (attached to the program on first use).
+   */
+  #fileInBase(base: Base, path: string): boolean {
+    const file = base.program.getSourceFile(path);
+    if (file) {
+      const d = this.#disk.get(path);
+      return d?.mtime === undefined || base.changeable.some(([p, v]) => p === path && v === d.version);
+    }
+    const v = this.#virtual.get(path);
+    if (!v || !cellFilePattern.test(path.slice(this.cwd.length + 1))) return false;
+    const sf = this.#parseForBase(base, path, v.text);
+    if (!sf) return false;
+    base.attached.set(path, sf);
+    return true;
   }
 
   /**

@@ -77,6 +77,19 @@ const cells: { src: string; code?: number; before?: () => void }[] = [
   { src: 'const m = await import("./helper.js");\nm.f("abc")' },
   { src: "const u: number = undefined;\nu" },
   { src: "cnnlab.tensor([1]).shape" },
+  // each cell uses names of the cells just before it (their modules come after the last program)
+  { src: "class Acc { total = 0; add(v: number) { this.total += v; return this; } }" },
+  { src: "const acc = new Acc().add(2);" },
+  { src: 'acc.add("x")', code: 2345 },
+  { src: "type Pair<T> = [T, T];\nconst pr: Pair<number> = [1, 2];" },
+  { src: "const pr2: Pair<string> = pr;", code: 2322 },
+  { src: "let counter = 0;" },
+  { src: "counter = counter + acc.total + pr[1];\ncounter" },
+  { src: "enum Color { Red, Green }" },
+  { src: "Color.Green + counter" },
+  { src: "Color.Blue", code: 2339 },
+  { src: "const acc = 5;\nacc + Color.Red" },
+  { src: "acc.add(1)", code: 2339 },
 ];
 
 describe("checking a cell against the last program's checker", () => {
