@@ -5,8 +5,9 @@
  * Built-in modules of the kernel (`cnnlab`, `tslab`) come from `builtins`, the same instances
  * imports get.
  */
-import { createRequire } from "node:module";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { createRequire, Module } from "node:module";
+import { basename, isAbsolute, join } from "node:path";
 import { packageRoot } from "./paths.js";
 
 export function makeCellRequire(cwd: string, builtins: (name: string) => unknown): NodeJS.Require {
@@ -45,4 +46,30 @@ export function makeCellRequire(cwd: string, builtins: (name: string) => unknown
   cellRequire.extensions = fromCwd.extensions;
   cellRequire.main = undefined;
   return cellRequire;
+}
+
+/**
+ * `__filename` in cells: the notebook's path when the kernel knows it (JPY_SESSION_NAME, which
+ * Jupyter servers and `cnnlab run` set: the notebook's path, or a path whose file name is a
+ * notebook in the kernel's folder), else `<cwd>/[cell]`.
+ */
+export function cellFilename(cwd: string, sessionName = process.env.JPY_SESSION_NAME): string {
+  if (sessionName) {
+    if (isAbsolute(sessionName) && existsSync(sessionName)) return sessionName;
+    const nb = join(cwd, basename(sessionName));
+    if (existsSync(nb)) return nb;
+  }
+  return join(cwd, "[cell]");
+}
+
+/**
+ * `module` and `exports` in cells: a CommonJS module object for `filename` (as Node's REPL has
+ * one), whose `require` is the cells' own.
+ */
+export function makeCellModule(filename: string, cwd: string, cellRequire: NodeJS.Require): NodeJS.Module {
+  const m = new Module(filename) as NodeJS.Module & { paths: string[] };
+  m.filename = filename;
+  m.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(cwd);
+  m.require = cellRequire;
+  return m;
 }

@@ -29,7 +29,7 @@ import type {
 import { KernelHandler } from "./handler.js";
 import { kernelBanner, languageInfo } from "./info.js";
 import { InterruptControl, KeyboardInterrupt } from "./interrupt.js";
-import { makeCellRequire } from "./cell-require.js";
+import { cellFilename, makeCellModule, makeCellRequire } from "./cell-require.js";
 import { packageVersion } from "./paths.js";
 import { installStdinGlobals, StdinNotImplementedError } from "./stdin.js";
 import { backendSummary } from "../src/backend/index.js";
@@ -138,11 +138,18 @@ class LazyEngine implements Engine {
       failCell: (e) => this.#loaded?.runner.failRunning(e),
     });
     // The same built-in modules (cnnlab, tslab) imports get (builtin-modules.ts).
-    const cellRequire = makeCellRequire(process.cwd(), (name) => this.#loaded?.builtins.value(name));
-    // @types/node declares both for every file; in a cell they are the notebook's folder's.
+    const cwd = process.cwd();
+    const cellRequire = makeCellRequire(cwd, (name) => this.#loaded?.builtins.value(name));
+    const filename = cellFilename(cwd);
+    const cellModule = makeCellModule(filename, cwd, cellRequire);
+    // @types/node declares these for every file; in a cell they are those of a CommonJS module in
+    // the notebook's folder (the notebook itself when the kernel knows its name).
     for (const [name, value] of [
       ["require", cellRequire],
-      ["__dirname", process.cwd()],
+      ["__dirname", cwd],
+      ["__filename", filename],
+      ["module", cellModule],
+      ["exports", cellModule.exports],
     ] as const)
       Object.defineProperty(globalThis, name, {
         value,
@@ -267,6 +274,16 @@ function main(): void {
     exitKernel(n);
     return undefined as never;
   }) as typeof process.exit;
+  let terminating = false;
+  const terminate = (why: string) => {
+    if (terminating) return;
+    terminating = true;
+    log(`${why}: exiting`);
+    shuttingDown = true;
+    exiting = true;
+    post({ kind: "close" });
+    setTimeout(() => reallyExit(0), 2000).unref();
+  };
   let engineTimer: ReturnType<typeof setTimeout> | undefined;
   let engineStarted = false;
   const loadEngine = () => {
@@ -304,6 +321,9 @@ function main(): void {
         log(`the socket thread terminated execution ${m.seq}`);
         engine.terminated(m.seq);
         break;
+      case "terminate":
+        terminate(m.why);
+        break;
       case "closed":
         void worker.terminate().then(() => reallyExit(exitCode));
         break;
@@ -327,24 +347,10 @@ function main(): void {
     engine.interrupt();
     handler.interruptInput();
   });
-  // Exit with the Jupyter process that started us (it sets JPY_PARENT_PID), like ipykernel.
-  const parentPid = Number(process.env.JPY_PARENT_PID);
-  if (parentPid > 1) {
-    setInterval(() => {
-      try {
-        process.kill(parentPid, 0);
-      } catch {
-        log(`parent process ${parentPid} is gone: exiting`);
-        post({ kind: "close" });
-        setTimeout(() => reallyExit(0), 1000).unref();
-      }
-    }, 3000).unref();
-  }
-  process.on("SIGTERM", () => {
-    log("SIGTERM");
-    post({ kind: "close" });
-    setTimeout(() => reallyExit(0), 2000).unref();
-  });
+  // SIGTERM, and the exit of the Jupyter process that started us (JPY_PARENT_PID, like ipykernel):
+  // the socket thread sees both while a cell runs, interrupts it and sends "terminate"; this
+  // listener covers a Node whose socket thread cannot watch signals.
+  process.on("SIGTERM", () => terminate("SIGTERM"));
 }
 
 main();

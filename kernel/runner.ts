@@ -174,7 +174,9 @@ export async function runNotebook(notebookPath: string, options: RunOptions = {}
   }
   const start: StartOptions = {
     cwd: options.cwd ?? dirname(path),
-    env: options.env,
+    // The kernel exits when this process does, even killed while a cell runs (JPY_PARENT_PID, as
+    // Jupyter sets it), and knows its notebook (`__filename` in cells).
+    env: { JPY_PARENT_PID: String(process.pid), JPY_SESSION_NAME: path, ...options.env },
     nodeArgs: options.nodeArgs,
     argv: options.kernelArgv,
   };

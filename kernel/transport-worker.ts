@@ -68,6 +68,8 @@ export type ToMain =
   | { kind: "interrupt" }
   /** Execution `seq` had its JavaScript terminated. */
   | { kind: "terminated"; seq: number }
+  /** SIGTERM arrived or the Jupyter parent process is gone: exit (the running cell was interrupted). */
+  | { kind: "terminate"; why: string }
   | { kind: "closed" }
   | { kind: "fatal"; error: string };
 
@@ -351,6 +353,13 @@ function onControl(type: string): void {
  * Node has no such binding (the main thread then handles SIGINT when it is free).
  */
 function listenForSigint(): boolean {
+  return watchSignal(2, "SIGINT", () => {
+    interruptMain("SIGINT");
+    port.postMessage({ kind: "interrupt" } satisfies ToMain);
+  });
+}
+
+function watchSignal(signum: number, name: string, onSignal: () => void): boolean {
   try {
     const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding(
       "signal_wrap",
@@ -361,16 +370,49 @@ function listenForSigint(): boolean {
       unref(): void;
     };
     const watcher = new SignalWrap();
-    watcher.onsignal = () => {
-      interruptMain("SIGINT");
-      port.postMessage({ kind: "interrupt" } satisfies ToMain);
-    };
-    if (watcher.start(2) !== 0) return false;
+    watcher.onsignal = onSignal;
+    if (watcher.start(signum) !== 0) return false;
     watcher.unref();
     return true;
   } catch (e) {
-    log(`no SIGINT watcher in the socket thread: ${(e as Error).message}`);
+    log(`no ${name} watcher in the socket thread: ${(e as Error).message}`);
     return false;
+  }
+}
+
+/** How long the main thread has to exit after SIGTERM before this thread kills the process. */
+const TERMINATE_GRACE_MS = 3000;
+let terminating = false;
+
+/**
+ * SIGTERM, or the exit of the Jupyter process that started the kernel (JPY_PARENT_PID), seen by
+ * this thread: the main thread's listeners cannot run while a cell keeps it busy. The running
+ * cell is interrupted and the main thread asked to exit; if it has not TERMINATE_GRACE_MS later,
+ * this thread closes the sockets and kills the process.
+ */
+function terminateKernel(why: string): void {
+  if (terminating) return;
+  terminating = true;
+  log(`${why}: the kernel exits`);
+  interruptMain(why);
+  port.postMessage({ kind: "terminate", why } satisfies ToMain);
+  setTimeout(() => {
+    log(`the main thread did not exit ${TERMINATE_GRACE_MS} ms after ${why}: killing the process`);
+    void close().then(() => process.kill(process.pid, "SIGKILL"));
+  }, TERMINATE_GRACE_MS).unref();
+}
+
+function watchTermination(): void {
+  watchSignal(15, "SIGTERM", () => terminateKernel("SIGTERM"));
+  const parentPid = Number(process.env.JPY_PARENT_PID);
+  if (parentPid > 1) {
+    setInterval(() => {
+      try {
+        process.kill(parentPid, 0);
+      } catch {
+        terminateKernel(`the parent process ${parentPid} is gone`);
+      }
+    }, 1000).unref();
   }
 }
 
@@ -419,6 +461,7 @@ async function main(): Promise<void> {
     `listening on ${c.transport}://${c.ip} shell=${c.shell_port} control=${c.control_port} iopub=${c.iopub_port} stdin=${c.stdin_port} hb=${c.hb_port}`,
   );
   port.postMessage({ kind: "ready", signals: listenForSigint() } satisfies ToMain);
+  watchTermination();
   void receiveLoop(shell, "shell");
   void receiveLoop(control, "control");
   void heartbeat();
