@@ -75,6 +75,8 @@ interface Entry {
   arena: Arena | null;
   replans: number;
   lastReplay: { served: number; fresh: number } | null;
+  /** Bytes the traced call (an eager step) allocated. */
+  eagerBytes: number;
 }
 
 /** A key for the arguments: tensors by shape, dtype and requiresGrad, other values by value. */
@@ -178,11 +180,20 @@ export function compile<F extends (...args: any[]) => any>(
     }
     const recorder = new TraceRecorder(name, args);
     const previous = setRecorder(recorder);
+    // what the eager (traced) call allocates, for the memory report
+    let eagerBytes = 0;
+    const previousHook = setAllocationHook({
+      take: () => undefined,
+      made: (a) => {
+        eagerBytes += (a as ArrayBufferView).byteLength;
+      },
+    });
     let result: unknown;
     try {
       result = fn(...args);
     } finally {
       setRecorder(previous);
+      setAllocationHook(previousHook);
     }
     if (result instanceof Promise) {
       throw new Error(
@@ -218,6 +229,7 @@ export function compile<F extends (...args: any[]) => any>(
       arena: null,
       replans: 0,
       lastReplay: null,
+      eagerBytes,
     });
     return result;
   };
@@ -257,7 +269,7 @@ export function compile<F extends (...args: any[]) => any>(
       forEachTensor(result, (t) => {
         if (t.gradFn !== null) reachable.push(t);
       });
-      entry.memory = planning.finish(reachable);
+      entry.memory = { ...planning.finish(reachable), eagerAllocatedBytes: entry.eagerBytes };
       // on the wasm and native backends, in WebAssembly memory (kernels then need no copies)
       entry.arena = new Arena(entry.memory, backend().name !== "js");
     } else if (arena) {

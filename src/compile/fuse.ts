@@ -2,8 +2,7 @@
  * Fusion: rewrites of a traced graph that compute the same numbers with fewer passes over memory.
  * The backward follows by itself, since a replay's ops build their own graph nodes.
  *
- * - ReLU before a max-pool runs after it instead (max and ReLU commute, and the gradients agree:
- *   a window whose maximum is not positive gets none either way), on a tensor kernel²× smaller.
+ * - maxPool2d runs the same kernels on the arena's arrays where they are (pool.ts, in-place.ts).
  * - ReLU after a linear or conv2d op (through a reshape) becomes the op's epilogue: applied in
  *   place to the op's output, its backward masks the incoming gradient with that output before the
  *   op's own backward runs.
@@ -14,14 +13,15 @@
  *   runs as one loop (each step rounded to float32 as the separate ops store it).
  */
 import { defineOp, type AppliedFunction, type FunctionDef } from "../autograd/function.js";
-import { backend } from "../backend/index.js";
-import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
+import { isFloatArray, reluBackward as jsReluBackward, reluForward } from "../backend/js/activation.js";
+import { relu, reluBackward } from "./in-place.js";
 import { allocate, allocateForOverwrite } from "../tensor/dtype.js";
 import { Tensor } from "../tensor/tensor.js";
 import { pointwiseOf } from "../ops/elementwise.js";
 import { contiguousData } from "../ops/util.js";
 import type { FusedMeta } from "../optim/optimizer.js";
 import type { Ref, Unit } from "./graph.js";
+import { MaxPoolInPlace } from "./pool.js";
 
 /** Ops whose backward reads only their inputs, so their output may be changed in place. */
 const EPILOGUE_OPS = new Set(["linear", "conv2d"]);
@@ -37,8 +37,7 @@ function withReluEpilogue(def: FunctionDef<any[]>): AppliedFunction<any[]> {
     forward(ctx, ...args) {
       const out = def.forward(ctx, ...args);
       const d = out.data;
-      const be = backend();
-      if (be.relu && isFloatArray(d)) be.relu(d, d);
+      if (isFloatArray(d)) relu(d, d);
       else reluForward(d, d);
       ctx.reluOutput = out;
       return out;
@@ -48,10 +47,8 @@ function withReluEpilogue(def: FunctionDef<any[]>): AppliedFunction<any[]> {
       const masked = allocateForOverwrite(g.dtype, g.numel());
       const gd = contiguousData(g);
       const yd = contiguousData(y);
-      const be = backend();
-      if (be.reluBackward && isFloatArray(gd) && isFloatArray(yd) && isFloatArray(masked))
-        be.reluBackward(gd, yd, masked);
-      else reluBackward(gd, yd, masked);
+      if (isFloatArray(gd) && isFloatArray(yd) && isFloatArray(masked)) reluBackward(gd, yd, masked);
+      else jsReluBackward(gd, yd, masked);
       return def.backward(ctx, Tensor.fromData(masked, g.shape));
     },
   });
@@ -129,17 +126,11 @@ export function fuse(
   for (const u of units) u.args.forEach((r) => countUses(r, uses));
   countUses(output, uses);
   const usedOnce = (id: number | null) => id !== null && uses.get(id) === 1;
-  // which op reads each value first (ReLU before a max-pool is better moved than fused)
-  const reader = new Map<number, string>();
-  for (const u of units) {
-    const id = valueId(u.args[0]);
-    if (id !== null && !reader.has(id)) reader.set(id, u.name);
-  }
   const out: Unit[] = [];
   const producer = new Map<number, Unit>();
   /** The original units behind each fused elementwise chain. */
   const chains = new Map<Unit, Unit[]>();
-  let next = valueCount;
+  const next = valueCount;
   const push = (u: Unit) => {
     out.push(u);
     const id = valueId(u.result);
@@ -148,41 +139,19 @@ export function fuse(
   for (const u of units) {
     const input = valueId(u.args[0]);
     const from = input === null ? undefined : producer.get(input);
-    // relu → maxPool2d  ⇒  maxPool2d → relu
-    if (
-      u.kind === "op" &&
-      u.name === "maxPool2d" &&
-      from?.kind === "op" &&
-      from.name === "relu" &&
-      usedOnce(input) &&
-      from.args[0]?.kind !== "const"
-    ) {
-      out.splice(out.indexOf(from), 1);
-      const pooled = next++;
-      const fusedFrom = ["relu", "maxPool2d"];
+    // maxPool2d: the same op on the kernels that work in WebAssembly memory in place (pool.ts)
+    if (u.kind === "op" && u.name === "maxPool2d") {
       push({
         ...u,
-        name: "maxPool2d (ReLU after)",
-        args: [from.args[0], ...u.args.slice(1)],
-        result: { kind: "value", id: pooled },
-        outputs: u.outputs.map((o) => ({ ...o, id: pooled })),
-        fusedFrom,
-      });
-      push({
-        ...from,
-        index: u.index,
-        name: "relu (after maxPool2d)",
-        args: [{ kind: "value", id: pooled }],
-        result: u.result,
-        outputs: u.outputs,
-        fusedFrom,
+        kind: "fused",
+        name: "maxPool2d (in place)",
+        run: (...a: unknown[]) => MaxPoolInPlace.apply(...(a as Parameters<typeof MaxPoolInPlace.apply>)),
+        fusedFrom: ["maxPool2d"],
       });
       continue;
     }
     // linear/conv2d [→ reshape] → relu  ⇒  linear/conv2d with a ReLU epilogue
-    const resultId = valueId(u.result);
-    const beforePool = resultId !== null && usedOnce(resultId) && reader.get(resultId) === "maxPool2d";
-    if (u.kind === "op" && u.name === "relu" && usedOnce(input) && from && !beforePool) {
+    if (u.kind === "op" && u.name === "relu" && usedOnce(input) && from) {
       let producerUnit: Unit | undefined = from;
       if (from.kind === "op" && from.name === "reshape") {
         const z = valueId(from.args[0]);

@@ -36,8 +36,10 @@ export interface BufferSlot {
 export interface MemoryReport {
   /** Bytes of the arena (what a replay uses for the arrays allocate() makes). */
   readonly arenaBytes: number;
-  /** What one eager step allocates (every array once, nothing reused). */
+  /** What one eager step allocates: the traced call's arrays (compile.ts; the planner's own count is `plannedBytes`). */
   readonly eagerAllocatedBytes: number;
+  /** What a replay would allocate with no arena (every planned array once, nothing reused). */
+  readonly plannedBytes: number;
   /** The most bytes alive at once if each array died right after its last use (eager's best case). */
   readonly peakLiveBytes: number;
   readonly persistentBytes: number;
@@ -197,6 +199,7 @@ function pack(recs: readonly Rec[], end: number): MemoryReport {
   return {
     arenaBytes,
     eagerAllocatedBytes: recs.reduce((s, r) => s + r.bytes, 0),
+    plannedBytes: recs.reduce((s, r) => s + r.bytes, 0),
     peakLiveBytes,
     persistentBytes: recs.filter((r) => r.persistent).reduce((s, r) => s + r.bytes, 0),
     buffers: recs.length,

@@ -19,6 +19,7 @@ import {
   randint,
   randn,
   setBackend,
+  setNumThreads,
   tensor,
   Tensor,
   type DType,
@@ -288,7 +289,7 @@ describe("compile: nn layers and optimizers, compiled vs eager over several step
       const g = step.graph(0);
       expect(g.lastReplay).toEqual({ served: g.memory!.buffers, fresh: 0 });
       const names = g.units.map((u) => u.name);
-      expect(names).toContain("maxPool2d (ReLU after)");
+      expect(names).toContain("conv2d+relu");
       expect(names).toContain("linear+relu");
     });
   }
@@ -408,7 +409,48 @@ describe("compile: nn layers and optimizers, compiled vs eager over several step
 
 describe("compile: fused kernels against the unfused ops", () => {
   for (const backendName of listBackends()) {
-    it(`conv2d+relu and linear+relu epilogues, relu moved after maxPool2d (${backendName})`, () => {
+    it(`conv2d → relu → maxPool2d: values and input gradient as eager, with ties, odd sizes, overlapping windows, float32/64, 1 and 2 threads (${backendName})`, () => {
+      setBackend(backendName);
+      const cases = [
+        { shape: [2, 3, 9, 11], pool: { kernelSize: 2, stride: 2 } },
+        { shape: [2, 3, 9, 11], pool: { kernelSize: 3, stride: 2, padding: 1 } },
+        // large enough for the WebAssembly kernels to split the planes across threads
+        { shape: [8, 16, 32, 32], pool: { kernelSize: 2, stride: 2 } },
+      ];
+      for (const threads of [1, 2]) {
+        setNumThreads(threads);
+        for (const dtype of ["float32", "float64"] as const) {
+          for (const { shape, pool } of cases) {
+            manualSeed(3);
+            // halves in [-2, 2]: many ties, zeros and negative windows
+            const x = randint(-4, 5, shape).to(dtype).div(2).requiresGrad_();
+            // weights in {-1, 0, 1}: the convolution's outputs are halves too (ties, zeros)
+            const k = randint(-1, 2, [4, shape[1], 3, 3]).to(dtype);
+            const w = randn([shape[0], 4, 1, 1], { dtype });
+            const f = (x: Tensor) => {
+              const y = F.maxPool2d(F.relu(F.conv2d(x, k, { padding: 1 })), pool);
+              y.mul(w).sum().backward();
+              return y;
+            };
+            const expected = f(x);
+            const expectedGrad = x.grad!.clone();
+            const step = compile(f);
+            for (let i = 0; i < 4; i++) {
+              x.grad = null;
+              const y = step(x);
+              const what = `${dtype} ${shape} ${JSON.stringify(pool)} ${threads}T call ${i}`;
+              expectSame(y, expected, `${what}: output`);
+              expectSame(x.grad, expectedGrad, `${what}: input gradient`);
+            }
+            const names = step.graph(0).units.map((u) => u.name);
+            expect(names).toEqual(expect.arrayContaining(["conv2d+relu", "maxPool2d (in place)"]));
+          }
+        }
+      }
+      setNumThreads(1);
+    });
+
+    it(`conv2d+relu and linear+relu epilogues, maxPool2d in place (${backendName})`, () => {
       setBackend(backendName);
       const make = () => {
         manualSeed(1);
@@ -454,7 +496,7 @@ describe("compile: fused kernels against the unfused ops", () => {
         expectSame(p.grad, pe[i].grad, `grad ${i}`);
       });
       const names = fusedStep.graph(0).units.map((u) => u.name);
-      expect(names).toEqual(expect.arrayContaining(["conv2d+relu", "maxPool2d (ReLU after)", "linear+relu"]));
+      expect(names).toEqual(expect.arrayContaining(["conv2d+relu", "maxPool2d (in place)", "linear+relu"]));
       expect(unfusedStep.graph(0).units.some((u) => u.fusedFrom)).toBe(false);
     });
   }
