@@ -1,13 +1,17 @@
 // W5 compiled: the training step of bench/train-step.ts through compile(), timed in the same process
 // as the eager step (alternating runs), float32, at 1 and 2 threads on the selected backend; plus the
 // losses of 20 compiled and 20 eager steps from the same seed, and the memory of each.
-//   node --import tsx bench/compile.ts [--smoke] [--threads 1,2]
+// With --torch, PyTorch's W5 step (bench/peers/torch_peer.py, run as bench/run.ts runs it) is
+// measured in the same run before each thread count's rounds, and the compiled row carries the
+// ratios (vsTorch: compiled / PyTorch time; speedup: eager / compiled time).
+//   node --import tsx bench/compile.ts [--smoke] [--threads 1,2] [--torch]
 // Prints one JSON line per measurement (the format of bench/timing.ts's row()).
+import { spawnSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import { compile, setNumThreads } from "../src/index.js";
 import { shutdownThreads } from "../src/backend/wasm/index.js";
 import { bench, row, type BenchOptions, type Row } from "./timing.js";
-import { CASES, FULL, SMOKE, netFlops, type NetShape } from "./peers/shapes.js";
+import { CASES, FULL, SMOKE, netFlops, type NetShape, type Workloads } from "./peers/shapes.js";
 import { selectBackend, SYS } from "./pool.js";
 import { makeTrainStep } from "./train-step.js";
 
@@ -33,8 +37,34 @@ export function compiledLosses(t: NetShape, steps: number) {
   };
 }
 
+/** PyTorch's W5 float32 row at `threads` threads (its own process), or an { error } row. */
+export function torchStep(w: Workloads, threads: number): Record<string, unknown> {
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads) };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  if (threads === 2) env.OPENBLAS_THREAD_TIMEOUT = "4";
+  const r = spawnSync(
+    "/usr/bin/python3",
+    ["bench/peers/torch_peer.py", JSON.stringify({ threads, only: ["W5"], workloads: w })],
+    { encoding: "utf8", env },
+  );
+  const rows = (r.stdout ?? "")
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return (
+    rows.find((x) => x.case === CASES.step32) ??
+    rows.find((x) => "missing" in x) ?? { error: `torch_peer.py: ${r.stderr?.slice(0, 300) ?? r.error}` }
+  );
+}
+
 /** Eager and compiled W5 float32, measured alternately at each thread count. */
-export function benchCompiled(t: NetShape, threadCounts: number[], smoke: boolean): Row[] {
+export function benchCompiled(
+  t: NetShape,
+  threadCounts: number[],
+  smoke: boolean,
+  torch: Workloads | null = null,
+): Row[] {
   const opts: BenchOptions = smoke
     ? { warmup: 1, minRuns: 2, minTimeS: 0 }
     : { warmup: 3, minRuns: 10, minTimeS: 2 };
@@ -44,22 +74,35 @@ export function benchCompiled(t: NetShape, threadCounts: number[], smoke: boolea
   const check = compiledLosses(t, smoke ? 3 : 20);
   const rows: Row[] = [];
   for (const threads of threadCounts) {
+    const peer = torch ? torchStep(torch, threads) : null;
     setNumThreads(threads);
     // two rounds each, alternating, so that both see the same machine
     const timings = [0, 1].flatMap(() => [
       { name: "eager", t: bench(() => eager.stepLoss(), opts) },
       { name: "compiled", t: bench(() => step(), opts) },
     ]);
-    for (const name of ["eager", "compiled"]) {
-      const best = timings.filter((x) => x.name === name).sort((a, b) => a.t.ms - b.t.ms)[0].t;
-      rows.push(
-        row(SYS, threads, "W5", CASES.step32, best, netFlops(t), {
-          dtype: "float32",
-          mode: name,
-          ...(name === "compiled" ? check : {}),
-        }),
-      );
-    }
+    const best = (name: string) =>
+      timings.filter((x) => x.name === name).sort((a, b) => a.t.ms - b.t.ms)[0].t;
+    const eagerT = best("eager");
+    const compiledT = best("compiled");
+    const torchMs = typeof peer?.ms === "number" ? peer.ms : null;
+    const ratios = {
+      speedup: +(eagerT.ms / compiledT.ms).toFixed(3),
+      speedupCpu: +(eagerT.cpuMs / compiledT.cpuMs).toFixed(3),
+      ...(torchMs !== null ? { torchMs, vsTorch: +(compiledT.ms / torchMs).toFixed(3) } : {}),
+    };
+    rows.push(
+      row(SYS, threads, "W5", CASES.step32, eagerT, netFlops(t), { dtype: "float32", mode: "eager" }),
+    );
+    rows.push(
+      row(SYS, threads, "W5", CASES.step32, compiledT, netFlops(t), {
+        dtype: "float32",
+        mode: "compiled",
+        ...ratios,
+        ...check,
+      }),
+    );
+    if (peer) rows.push({ ...(peer as unknown as Row), threads });
   }
   return rows;
 }
@@ -74,7 +117,8 @@ async function main(): Promise<void> {
   const threadCounts = (argValue("--threads") ?? "1,2").split(",").map(Number);
   const backendNote = selectBackend();
   try {
-    for (const r of benchCompiled((smoke ? SMOKE : FULL).net, threadCounts, smoke))
+    const w = smoke ? SMOKE : FULL;
+    for (const r of benchCompiled(w.net, threadCounts, smoke, process.argv.includes("--torch") ? w : null))
       console.log(JSON.stringify({ ...r, backend: backendNote }));
   } finally {
     await shutdownThreads();
