@@ -42,6 +42,8 @@ export function torchStep(w: Workloads, threads: number): Record<string, unknown
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads) };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
+  // the native backend sets OpenBLAS variables in this process; the peer gets bench/run.ts's
+  delete env.OPENBLAS_THREAD_TIMEOUT;
   if (threads === 2) env.OPENBLAS_THREAD_TIMEOUT = "4";
   const r = spawnSync(
     "/usr/bin/python3",
