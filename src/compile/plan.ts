@@ -40,7 +40,7 @@ export interface MemoryReport {
   readonly eagerAllocatedBytes: number;
   /** What a replay would allocate with no arena (every planned array once, nothing reused). */
   readonly plannedBytes: number;
-  /** The most bytes alive at once if each array died right after its last use (eager's best case). */
+  /** The most bytes of the replay's arrays alive at once, each dying right after its last use. */
   readonly peakLiveBytes: number;
   readonly persistentBytes: number;
   readonly buffers: number;
