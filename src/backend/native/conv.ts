@@ -17,6 +17,7 @@ import type { Conv2dBackwardKernel, Conv2dForwardKernel, ConvGeometry } from "..
 import type { FloatArray } from "../../tensor/dtype.js";
 import { align, type WasmRuntime } from "../wasm/runtime.js";
 import { imageColumnsScratch, wasmImageColumns } from "../wasm/conv.js";
+import { PARALLEL_MIN_FLOPS } from "../wasm/gemm.js";
 import { koffiPath, type Blas } from "./blas.js";
 import { BLAS_GEMMS, G, getNumThreads, getPool, setWorkerBlas, type ThreadPool } from "../wasm/threads.js";
 
@@ -185,6 +186,8 @@ let workerBlas: boolean | undefined;
  */
 function blasWorker(rt: WasmRuntime, blas: Blas, g: ConvGeometry): ThreadPool | null {
   if (getNumThreads() < 2 || g.groups !== 1 || g.n < 2 || workerBlas === false) return null;
+  // a small convolution is not worth waking the worker and copying its share
+  if (2 * g.cout * g.c * g.kh * g.kw * g.ho * g.wo * g.n < PARALLEL_MIN_FLOPS) return null;
   if (workerBlas === undefined) {
     const k = koffiPath();
     if (!k) return null;

@@ -25,8 +25,8 @@ describe.runIf(blas && rt)("native conv2d when the worker cannot run the BLAS", 
   it("runs the worker's share on the calling thread, then stays on one thread", () => {
     setNumThreads(2);
     const g: ConvGeometry = {
-      ...{ n: 4, c: 3, h: 9, w: 9, cout: 5, groups: 1, kh: 3, kw: 3 },
-      ...{ sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, ho: 9, wo: 9 },
+      ...{ n: 4, c: 8, h: 16, w: 16, cout: 16, groups: 1, kh: 3, kw: 3 },
+      ...{ sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, ho: 16, wo: 16 },
     };
     const x = filled(Float32Array, g.n * g.c * g.h * g.w, 1);
     const w = filled(Float32Array, g.cout * g.c * g.kh * g.kw, 2);

@@ -5,6 +5,7 @@ import type { ConvGeometry } from "../../../src/backend/backend.js";
 import { conv2dNaiveBackward, conv2dNaiveForward } from "../../../src/backend/js/conv.js";
 import { blasConvKernels, convWorkerBlas } from "../../../src/backend/native/conv.js";
 import { getNumThreads, setNumThreads } from "../../../src/backend/wasm/threads.js";
+import { PARALLEL_MIN_FLOPS } from "../../../src/backend/wasm/gemm.js";
 import { blasCandidates, findBlas } from "../../../src/backend/native/blas.js";
 import { runtime } from "../../../src/backend/wasm/runtime.js";
 import { backendLoads } from "../../helpers/backends.js";
@@ -39,6 +40,9 @@ const CASES: [string, ConvGeometry][] = [
   ["depthwise", geometry(2, 4, 8, 8, 4, [3, 3], { groups: 4, p: [1, 1] })],
   ["1x1", geometry(3, 5, 6, 6, 7, [1, 1])],
   ["8 images, 5x5 pad 2", geometry(8, 3, 10, 10, 4, [5, 5], { p: [2, 2] })],
+  // large enough (2*F*K*L*n >= 2^21 flops) for the worker to take a share at 2 threads
+  ["8 images, 16 filters 5x5 on 16x16", geometry(8, 3, 16, 16, 16, [5, 5], { p: [2, 2] })],
+  ["7 images, stride 2", geometry(7, 8, 24, 24, 16, [3, 3], { s: [2, 2], p: [1, 1] })],
 ];
 
 const blas = backendLoads("native") ? findBlas(blasCandidates(process.env, process.platform)).blas : null;
@@ -103,8 +107,10 @@ describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops",
         const refDwOnly = new T(w.length);
         conv2dNaiveBackward(x, w, gOut, null, refDwOnly, null, g);
         close(dwOnly, refDwOnly, "dw alone");
-        // a worker took part (no fallback to one thread) where there are two threads and images
-        if (threads === 2 && g.groups === 1 && g.n >= 2) expect(convWorkerBlas()).toBe(true);
+        // a worker took part (no fallback to one thread) where there are two threads and work enough
+        const flops = 2 * g.cout * g.c * g.kh * g.kw * g.ho * g.wo * g.n;
+        if (threads === 2 && g.groups === 1 && flops >= PARALLEL_MIN_FLOPS)
+          expect(convWorkerBlas()).toBe(true);
       },
     );
   });
