@@ -327,20 +327,30 @@ export class Checker {
     }
   }
 
-  /** The exported names of module `name` as seen from a cell (identifiers only, no default). */
+  /**
+   * The exported names of module `name` as seen from a cell (identifiers only, no default). Asked
+   * through the cell file, so that the program it builds (the first one, which reads every
+   * library) is the one the next cells are checked in (#checkInBase).
+   */
   exportsOf(name: string): string[] {
-    return this.withScratch(`export * from ${JSON.stringify(name)};\n`, (file, ls) => {
-      const program = ls.getProgram();
-      const checker = program?.getTypeChecker();
-      const sf = program?.getSourceFile(file);
-      if (!sf || !checker) return [];
+    const before = this.#current;
+    this.#setVirtual(this.#cellFile, `export * from ${JSON.stringify(name)};\n`);
+    this.#current = this.#cellFile;
+    try {
+      const program = this.#program();
+      const checker = program.getTypeChecker();
+      const sf = program.getSourceFile(this.#cellFile);
+      if (!sf) return [];
+      this.#setBase(program, sf);
       const sym = checker.getSymbolAtLocation(sf);
       if (!sym) return [];
       return checker
         .getExportsOfModule(sym)
         .map((s) => s.name)
         .filter((n) => n !== "default" && /^[A-Za-z_$][\w$]*$/.test(n));
-    });
+    } finally {
+      this.#current = before ?? this.#cellFile;
+    }
   }
 
   #program(): ts.Program {

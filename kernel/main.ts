@@ -32,6 +32,7 @@ import { InterruptControl, KeyboardInterrupt } from "./interrupt.js";
 import { cellFilename, makeCellModule, makeCellRequire } from "./cell-require.js";
 import { packageVersion } from "./paths.js";
 import { installStdinGlobals, StdinNotImplementedError } from "./stdin.js";
+import { loadTypeScript, saveTypeScriptCache } from "./ts-code-cache.js";
 import { backendSummary } from "../src/backend/index.js";
 import type { ToMain, ToWorker, WorkerInit } from "./transport-worker.js";
 import type { TsEngine } from "./ts-engine.js";
@@ -94,6 +95,12 @@ function captureProcessOutput(io: EngineIO): void {
   patch(process.stderr, "stderr");
 }
 
+/** Writes TypeScript's code cache once (ts-code-cache.ts), when the kernel is idle. */
+function saveCodeCache(): void {
+  const saved = saveTypeScriptCache();
+  if (saved) log(saved);
+}
+
 /** Defers loading TypeScript and the library until after the kernel is reachable. */
 class LazyEngine implements Engine {
   readonly languageInfo = languageInfo;
@@ -108,20 +115,28 @@ class LazyEngine implements Engine {
   #loaded: TsEngine | undefined;
 
   #get(): Promise<TsEngine> {
-    this.#engine ??= import("./ts-engine.js").then(async ({ TsEngine }) => {
-      const e = new TsEngine({
-        cwd: process.cwd(),
-        reportProcessErrors: true,
-        control,
-        log,
-        grading: process.env.CNNLAB_GRADING === "1",
+    this.#engine ??= Promise.resolve()
+      .then(() => {
+        const t = performance.now();
+        const what = loadTypeScript();
+        log(`${what} (${Math.round(performance.now() - t)} ms)`);
+      })
+      .then(() => import("./ts-engine.js"))
+      .then(async ({ TsEngine }) => {
+        const e = new TsEngine({
+          onWarm: saveCodeCache,
+          cwd: process.cwd(),
+          reportProcessErrors: true,
+          control,
+          log,
+          grading: process.env.CNNLAB_GRADING === "1",
+        });
+        if (this.#io) e.setIO(this.#io);
+        await e.ready();
+        this.#loaded = e;
+        log("engine ready");
+        return e;
       });
-      if (this.#io) e.setIO(this.#io);
-      await e.ready();
-      this.#loaded = e;
-      log("engine ready");
-      return e;
-    });
     return this.#engine;
   }
   async ready(): Promise<void> {
@@ -173,6 +188,8 @@ class LazyEngine implements Engine {
         return { status: "error", ename: e.name, evalue: e.message, traceback: [`${e.name}: ${e.message}`] };
       }
       const outcome = await engine.execute(code, o);
+      // A request stopped the warm-up before it ended: the code cache is written after this cell.
+      setTimeout(saveCodeCache, 200).unref();
       if (outcome.status === "error" && outcome.ename === "SystemExit" && exitRequested !== undefined) {
         const code = exitRequested;
         exiting = true;

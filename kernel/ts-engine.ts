@@ -74,6 +74,8 @@ export interface TsEngineOptions {
   registerTsHooks?: boolean;
   /** Check a cell against the last program's checker when it can (default true, see Checker). */
   reuseChecker?: boolean;
+  /** Called once the start-up warm-up has checked and compiled all its cells. */
+  onWarm?: () => void;
   log?: (line: string) => void;
 }
 
@@ -216,7 +218,9 @@ export class TsEngine implements Engine {
       this.#log(`no library preloaded: ${lib.js} does not exist (build the package)`);
     } else if (lib) {
       try {
+        const t = performance.now();
         this.#libraryNs = (await import(pathToFileURL(lib.js).href)) as Record<string, unknown>;
+        this.#log(`library loaded (${Math.round(performance.now() - t)} ms)`);
         this.#builtinContext.library = this.#libraryNs;
         // The library's state registry (the same module instance the library registered into).
         const stateJs = join(dirname(lib.js), "runtime", "state.js");
@@ -242,7 +246,11 @@ export class TsEngine implements Engine {
       log: (line) => this.#log(line),
     });
     this.#inspector = new Inspector(this.#checker, (own) => this.#appendix(own));
-    if (this.#builtinContext.libraryDts) this.#libraryTypeNames = this.#checker.exportsOf("cnnlab");
+    if (this.#builtinContext.libraryDts) {
+      const t = performance.now();
+      this.#libraryTypeNames = this.#checker.exportsOf("cnnlab");
+      this.#log(`library declarations read and checked (${Math.round(performance.now() - t)} ms)`);
+    }
     this.#installGlobals();
     if (this.#opts.grading) {
       freezeIntrinsics();
@@ -272,6 +280,7 @@ export class TsEngine implements Engine {
     ];
     if (step >= cells.length) {
       this.#log("checker warm");
+      this.#opts.onWarm?.();
       return;
     }
     const code = cells[step];
