@@ -256,6 +256,22 @@ describe("optimizer behaviour", () => {
     }
   });
 
+  it("plain SGD rounds once per element: p − lr·g in float64, then stored (lengths 1 to 7 and 1027)", () => {
+    for (const dtype of ["float32", "float64"] as const) {
+      for (const n of [1, 2, 3, 4, 5, 6, 7, 1027]) {
+        const p0 = Array.from({ length: n }, (_, i) => Math.sin(i + 1) * 3);
+        const g0 = Array.from({ length: n }, (_, i) => Math.cos(i * 7 + 2));
+        const p = tensor(p0, { dtype, requiresGrad: true });
+        p.grad = tensor(g0, { dtype });
+        const lr = 0.1;
+        new optim.SGD([p], { lr }).step();
+        const round = dtype === "float32" ? Math.fround : (v: number) => v;
+        const expected = p0.map((v, i) => round(round(v) - lr * round(g0[i])));
+        expect(p.toArray(), `${dtype} n=${n}`).toEqual(expected);
+      }
+    }
+  });
+
   it("evaluates a closure with gradients on and returns its loss", () => {
     const p = tensor([3], { dtype: "float64", requiresGrad: true });
     const opt = new optim.SGD([p], { lr: 0.25 });
