@@ -12,10 +12,14 @@
  *    folder are read once and never change; other disk files (a notebook's own modules) are re-read
  *    when their modification time changes.
  *
- * Speed: every check is a new program (TypeScript has no incremental checker), so everything that
- * can be reused is: the roots stay the same two files, SourceFiles come back from the document
- * registry by version, disk files are never re-read, module and type-reference resolutions are
- * cached, and only the checked file's diagnostics are computed. Earlier cells are modules in
+ * Speed: TypeScript has no incremental checker, and a new program re-merges every library's
+ * globals and resolves the library's types again. So a cell is checked in the last program when
+ * that gives what a new one would (#checkInBase): parsed and bound for it, its imports answered by
+ * this file's resolution, earlier cells' modules attached the same way; the checker then only
+ * checks the new file. When a new program is needed, everything that can be reused is: the roots
+ * stay the same two files, SourceFiles come back from the document registry by version, disk
+ * files are never re-read, module and type-reference resolutions are cached, and only the checked
+ * file's diagnostics are computed. Earlier cells are modules in
  * source form, not emitted declarations: a declaration emit costs more than the whole check (it
  * searches the global scope for a name to print each inferred type by), while the checker infers
  * only what a cell uses from them.
