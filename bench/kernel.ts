@@ -17,7 +17,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KernelClient } from "../kernel/client.js";
@@ -163,8 +163,14 @@ const tslabPeer = (bin: string): Peer => ({
   nn: (i) => `w.map((v) => Math.max(0, v * ${i})).reduce((a, b) => a + b, 0)`,
 });
 
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+
 async function main(): Promise<void> {
   if (!existsSync(kernelMainJs)) throw new Error(`${kernelMainJs} missing: run npm run build first`);
+  const loadBefore = load();
   const rows: Row[] = [await measure(cnnlab)];
   if (pythonHas("ipykernel")) rows.push(await measure(ipykernel));
   else rows.push({ kernel: "ipykernel", note: "not installed (Debian: python3-ipykernel)" });
@@ -204,6 +210,7 @@ async function main(): Promise<void> {
         `${r.kernel}: ${SERIES} cells, each declaring a new tensor: median of the first 100 ${fmt(r.seriesFirst)} ms, of the last 100 ${fmt(r.seriesLast)} ms (last/first ${(r.seriesLast / r.seriesFirst).toFixed(2)})`,
       );
   out.push("(cnnlab type-checks every cell before running it.)");
+  out.push(`load average (1, 5, 15 min) before: ${loadBefore}, after: ${load()}`);
   process.stdout.write(out.join("\n") + "\n");
 }
 
