@@ -154,17 +154,22 @@ function warmUp(sgemm: CblasGemm<Float32Array>, n = 512): void {
 /**
  * Loads one library as a CBLAS; throws with the reason when it is missing or is not a CBLAS.
  * OpenBLAS's worker threads are told to sleep soon after a call (OPENBLAS_THREAD_TIMEOUT, when
- * unset), so that they do not spin against cnnlab's own thread pool between GEMMs.
+ * unset, for the load only), so that they do not spin against cnnlab's own thread pool between GEMMs.
  */
 export function loadBlas(path: string): Blas {
   const k = koffi();
   if (!k) throw new Error(koffiLoadError());
-  process.env.OPENBLAS_THREAD_TIMEOUT ??= "4";
+  // OpenBLAS reads its environment once, when the library is loaded; the variable is then taken
+  // back, so that programs a cell starts do not inherit a setting cnnlab made for itself.
+  const setTimeoutHere = process.env.OPENBLAS_THREAD_TIMEOUT === undefined;
+  if (setTimeoutHere) process.env.OPENBLAS_THREAD_TIMEOUT = "4";
   let lib: ReturnType<Koffi["load"]>;
   try {
     lib = k.load(path);
   } catch (e) {
     throw new Error(`cannot load: ${(e as Error).message.split("\n")[0]}`);
+  } finally {
+    if (setTimeoutHere) delete process.env.OPENBLAS_THREAD_TIMEOUT;
   }
   const gemmArgs = "int, int, int, int, int, int";
   const sgemm = optionalFunc(

@@ -211,6 +211,35 @@ describe("the backends of this machine", () => {
     },
   );
 
+  const openblasHere = existsSync("/usr/lib/x86_64-linux-gnu/libopenblas.so.0");
+  it.runIf(openblasHere || CI)(
+    "OPENBLAS_THREAD_TIMEOUT is set for OpenBLAS's load only: programs started later do not inherit it, a user's own value stays",
+    () => {
+      const envOf = (extra: Record<string, string>) => {
+        const env: Record<string, string | undefined> = {
+          ...process.env,
+          CNNLAB_BACKEND: "native",
+          ...extra,
+        };
+        if (!("OPENBLAS_THREAD_TIMEOUT" in extra)) delete env.OPENBLAS_THREAD_TIMEOUT;
+        return env;
+      };
+      const script =
+        'import("./src/index.ts").then(async (m) => { const cp = await import("node:child_process"); ' +
+        "console.log(m.backendInfo().name, String(process.env.OPENBLAS_THREAD_TIMEOUT), " +
+        'cp.execFileSync("sh", ["-c", "echo ${OPENBLAS_THREAD_TIMEOUT-unset}"]).toString().trim()) })';
+      const run = (extra: Record<string, string>) =>
+        spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+          cwd: root,
+          env: envOf(extra),
+          encoding: "utf8",
+          timeout: 60_000,
+        }).stdout.trim();
+      expect(run({})).toBe("native undefined unset");
+      expect(run({ OPENBLAS_THREAD_TIMEOUT: "7" })).toBe("native 7 7");
+    },
+  );
+
   it("`cnnlab --version` names the backend", () => {
     const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--version"], {
       cwd: root,
