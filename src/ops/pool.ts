@@ -102,47 +102,55 @@ function finish(out: Tensor, unbatched: boolean): Tensor {
 
 // ---------------------------------------------------------------- max pooling
 
-function runMaxPool(args: MaxPool2dArgs, backward: boolean): void {
-  if (backward) backend().maxPool2dBackward(args);
-  else backend().maxPool2d(args);
+/** The kernels a max-pool op runs: the backend's, or a compiled graph's (compile/pool.ts). */
+export interface MaxPoolKernels {
+  forward(args: MaxPool2dArgs): void;
+  backward(args: MaxPool2dArgs): void;
 }
 
-const MaxPool: AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> = defineOp({
-  name: "maxPool2d",
-  nodeName: "MaxPool2DWithIndicesBackward",
-  forward(
-    ctx: Ctx<{ window: Window2d; indices: Int32Array; dtype: DType }>,
-    x: Tensor,
-    win: Window2d,
-    sink: { indices?: Tensor },
-  ) {
-    const shape = [win.n, win.c, win.ho, win.wo];
-    const size = win.n * win.c * win.ho * win.wo;
-    // every output and index is written
-    const out = allocateForOverwrite(x.dtype, size) as FloatArray;
-    const indices = allocateForOverwrite("int32", size) as Int32Array;
-    runMaxPool({ ...win, x: contiguousData(x) as FloatArray, out, indices }, false);
-    ctx.window = win;
-    ctx.indices = indices;
-    ctx.dtype = x.dtype;
-    sink.indices = Tensor.fromData(indices, shape);
-    return Tensor.fromData(out, shape);
-  },
-  backward(ctx, grad) {
-    const win = ctx.window;
-    const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
-    runMaxPool(
-      {
+/** The max-pool op (x, window, indices sink) on the given kernels. */
+export function maxPoolOp(
+  kernels: MaxPoolKernels,
+): AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> {
+  return defineOp({
+    name: "maxPool2d",
+    nodeName: "MaxPool2DWithIndicesBackward",
+    forward(
+      ctx: Ctx<{ window: Window2d; indices: Int32Array; dtype: DType }>,
+      x: Tensor,
+      win: Window2d,
+      sink: { indices?: Tensor },
+    ) {
+      const shape = [win.n, win.c, win.ho, win.wo];
+      const size = win.n * win.c * win.ho * win.wo;
+      // every output and index is written
+      const out = allocateForOverwrite(x.dtype, size) as FloatArray;
+      const indices = allocateForOverwrite("int32", size) as Int32Array;
+      kernels.forward({ ...win, x: contiguousData(x) as FloatArray, out, indices });
+      ctx.window = win;
+      ctx.indices = indices;
+      ctx.dtype = x.dtype;
+      sink.indices = Tensor.fromData(indices, shape);
+      return Tensor.fromData(out, shape);
+    },
+    backward(ctx, grad) {
+      const win = ctx.window;
+      const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
+      kernels.backward({
         ...win,
         x: dx,
         out: contiguousData(grad) as FloatArray,
         indices: ctx.indices,
         xIsZero: true,
-      },
-      true,
-    );
-    return [Tensor.fromData(dx, [win.n, win.c, win.h, win.w]), null, null];
-  },
+      });
+      return [Tensor.fromData(dx, [win.n, win.c, win.h, win.w]), null, null];
+    },
+  });
+}
+
+const MaxPool = maxPoolOp({
+  forward: (args) => backend().maxPool2d(args),
+  backward: (args) => backend().maxPool2dBackward(args),
 });
 
 /**
