@@ -38,6 +38,15 @@ export interface CompiledCell {
 
 export interface DeclaredName {
   mutable: boolean;
+  /** The cell exports it itself (`export const x`, `export { x }`). */
+  exported?: boolean;
+}
+
+function hasExportModifier(st: ts.Statement): boolean {
+  return (
+    (ts.canHaveModifiers(st) && ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) ===
+    true
+  );
 }
 
 /** Names a cell declares at top level (values and types), and whether each is assignable. */
@@ -68,6 +77,29 @@ export function declaredNames(sf: ts.SourceFile): Map<string, DeclaredName> {
       }
     } else if (ts.isImportEqualsDeclaration(st)) {
       names.set(st.name.text, { mutable: false });
+    }
+  }
+  for (const st of sf.statements) {
+    if (hasExportModifier(st)) {
+      const declared = ts.isVariableStatement(st)
+        ? st.declarationList.declarations.flatMap((d) => bindingNames(d.name))
+        : "name" in st && st.name && ts.isIdentifier(st.name as ts.Node)
+          ? [(st.name as ts.Identifier).text]
+          : [];
+      for (const n of declared) {
+        const d = names.get(n);
+        if (d) d.exported = true;
+      }
+    } else if (
+      ts.isExportDeclaration(st) &&
+      !st.moduleSpecifier &&
+      st.exportClause &&
+      ts.isNamedExports(st.exportClause)
+    ) {
+      for (const e of st.exportClause.elements) {
+        const d = names.get(e.name.text);
+        if (d && (e.propertyName ?? e.name).text === e.name.text) d.exported = true;
+      }
     }
   }
   return names;
@@ -125,7 +157,9 @@ export function typeCheckAppendix(a: AppendixInput): string {
   ) {
     lines.push(`import * as cnnlab from "cnnlab";`);
   }
-  lines.push(`export { ${[...a.own.keys()].join(", ")} };`);
+  // names the cell exports itself are exported already: a second export of one is an error
+  const unexported = [...a.own].filter(([, d]) => !d.exported).map(([name]) => name);
+  lines.push(`export { ${unexported.join(", ")} };`);
   return lines.join("\n");
 }
 
