@@ -42,11 +42,17 @@ export interface DeclaredName {
   exported?: boolean;
 }
 
-function hasExportModifier(st: ts.Statement): boolean {
-  return (
-    (ts.canHaveModifiers(st) && ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) ===
-    true
+/** Modifiers without `export` and `default`: a cell's declarations are the session's, not a module's. */
+function withoutExport<T extends ts.ModifierLike>(modifiers: ts.NodeArray<T> | undefined): T[] {
+  return (modifiers ?? []).filter(
+    (m) => m.kind !== ts.SyntaxKind.ExportKeyword && m.kind !== ts.SyntaxKind.DefaultKeyword,
   );
+}
+
+/** `export` without `default`: the statement exports its names under their own names. */
+function hasExportModifier(st: ts.Statement): boolean {
+  const kinds = ts.canHaveModifiers(st) ? (ts.getModifiers(st) ?? []).map((m) => m.kind) : [];
+  return kinds.includes(ts.SyntaxKind.ExportKeyword) && !kinds.includes(ts.SyntaxKind.DefaultKeyword);
 }
 
 /** Names a cell declares at top level (values and types), and whether each is assignable. */
@@ -374,9 +380,7 @@ export function compileCell(
         out.push(
           f.updateFunctionDeclaration(
             fn,
-            (fn.modifiers ?? []).filter(
-              (m) => m.kind !== ts.SyntaxKind.ExportKeyword && m.kind !== ts.SyntaxKind.DefaultKeyword,
-            ),
+            withoutExport(fn.modifiers),
             fn.asteriskToken,
             fn.name,
             fn.typeParameters,
@@ -400,11 +404,49 @@ export function compileCell(
         out.push(at(f.createExpressionStatement(f.createAssignment(f.createIdentifier(name), expr))));
         return;
       }
-      if (
-        (ts.isEnumDeclaration(visited) || ts.isModuleDeclaration(visited)) &&
-        ts.isIdentifier(visited.name)
-      ) {
-        out.push(visited, publish(visited.name.text));
+      if (ts.isEnumDeclaration(visited)) {
+        const en = f.updateEnumDeclaration(
+          visited,
+          withoutExport(visited.modifiers),
+          visited.name,
+          visited.members,
+        );
+        out.push(en, publish(visited.name.text));
+        return;
+      }
+      if (ts.isModuleDeclaration(visited) && ts.isIdentifier(visited.name)) {
+        const mod = f.updateModuleDeclaration(
+          visited,
+          withoutExport(visited.modifiers),
+          visited.name,
+          visited.body,
+        );
+        out.push(mod, publish(visited.name.text));
+        return;
+      }
+      // `export default function () {}` / `export default class {}`: a value nobody can name
+      if (ts.isFunctionDeclaration(visited) && visited.body) {
+        const fn = f.createFunctionExpression(
+          (visited.modifiers ?? []).filter((m) => m.kind === ts.SyntaxKind.AsyncKeyword) as ts.Modifier[],
+          visited.asteriskToken,
+          undefined,
+          visited.typeParameters,
+          visited.parameters,
+          visited.type,
+          visited.body,
+        );
+        out.push(at(f.createExpressionStatement(f.createParenthesizedExpression(fn))));
+        return;
+      }
+      if (ts.isClassDeclaration(visited)) {
+        const cls = f.createClassExpression(
+          (visited.modifiers ?? []).filter(ts.isDecorator),
+          undefined,
+          visited.typeParameters,
+          visited.heritageClauses,
+          visited.members,
+        );
+        out.push(at(f.createExpressionStatement(f.createParenthesizedExpression(cls))));
         return;
       }
       if (ts.isExportDeclaration(visited)) return;

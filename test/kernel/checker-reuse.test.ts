@@ -120,6 +120,14 @@ const cells: { src: string; code?: number; before?: () => void }[] = [
   { src: "exported * 2" },
   { src: "export function exf(): number {\n  return 2;\n}\nconst ex2 = 1;\nexport { ex2 };" },
   { src: "exf() + ex2 + exported" },
+  // exported declarations of every kind run as the session's own (no `export` reaches the script)
+  { src: "export enum ExE { A = 7 }\nexport namespace ExN {\n  export const q = 4;\n}" },
+  { src: "ExE.A + ExN.q" },
+  { src: "export default function () {\n  return 1;\n}" },
+  { src: "export default class {\n  v = 1;\n}" },
+  // a default export is not exported under its own name, but the session still knows it
+  { src: "export default async function named() {\n  return 2;\n}" },
+  { src: "await named()" },
   // in a module (every cell is one), `declare module "x"` augments a module that must exist
   { src: 'declare module "virtual-mod" { export const vm: number; }', code: 2664 },
   { src: 'import { vm } from "virtual-mod";\nvm', code: 2307 },
