@@ -3,8 +3,11 @@
  * through real sockets (kernel/client.ts) and measured as the round trip execute_request → reply
  * and idle:
  *  - start: process spawn → first kernel_info_reply;
- *  - first cell: a trivial cell sent right after that reply (nothing warmed yet), and the first
- *    cell of a second fresh kernel sent after it sat idle for IDLE_MS (what a person sees);
+ *  - first cell: a trivial cell sent as soon as the client is ready (kernel_info answered and
+ *    iopub delivering, as jupyter_client's wait_for_ready does), and the first cell of a second
+ *    fresh kernel sent after it sat idle for IDLE_MS (what a person sees);
+ *  - spawn → first result: process spawn → the reply to that first cell (what the two above
+ *    cannot hide between them: a kernel slow to deliver iopub delays the client's readiness);
  *  - trivial cell `1` (median of ROUNDS), and a trivial cell whose text changes every time
  *    (`1 + i`: no cache of an identical cell can answer it);
  *  - a small tensor cell and a small nn cell (each kernel's own library: cnnlab, torch, plain JS
@@ -45,6 +48,7 @@ interface Row {
   kernel: string;
   startMs?: number;
   firstCellMs?: number;
+  spawnToFirstMs?: number;
   firstCellIdleMs?: number;
   trivialMs?: number;
   varyingMs?: number;
@@ -77,12 +81,17 @@ async function medianOf(client: KernelClient, p: Peer, cell: (i: number) => stri
   return median(times);
 }
 
-async function firstCell(p: Peer, idleMs: number): Promise<{ startMs: number; firstMs: number }> {
+async function firstCell(
+  p: Peer,
+  idleMs: number,
+): Promise<{ startMs: number; firstMs: number; spawnToFirstMs: number }> {
   const client = await KernelClient.start({ argv: p.argv, cwd: NOTEBOOK_DIR, startTimeoutMs: 180_000 });
   try {
-    const startMs = (client.firstKernelInfoAt ?? Date.now()) - (client.startedAt ?? Date.now());
+    const spawned = client.startedAt ?? Date.now();
+    const startMs = (client.firstKernelInfoAt ?? Date.now()) - spawned;
     if (idleMs > 0) await sleep(idleMs);
-    return { startMs, firstMs: await run(client, p.kernel, p.trivial(0)) };
+    const firstMs = await run(client, p.kernel, p.trivial(0));
+    return { startMs, firstMs, spawnToFirstMs: Date.now() - spawned };
   } finally {
     await client.shutdown();
   }
@@ -93,7 +102,12 @@ async function measure(p: Peer): Promise<Row> {
   const idle = await firstCell(p, IDLE_MS);
   const client = await KernelClient.start({ argv: p.argv, cwd: NOTEBOOK_DIR, startTimeoutMs: 180_000 });
   try {
-    const row: Row = { kernel: p.kernel, startMs: cold.startMs, firstCellMs: cold.firstMs };
+    const row: Row = {
+      kernel: p.kernel,
+      startMs: cold.startMs,
+      firstCellMs: cold.firstMs,
+      spawnToFirstMs: cold.spawnToFirstMs,
+    };
     row.firstCellIdleMs = idle.firstMs;
     row.trivialMs = await medianOf(client, p, () => p.trivial(0));
     row.varyingMs = await medianOf(client, p, p.trivial);
@@ -188,6 +202,7 @@ async function main(): Promise<void> {
   const cols: [string, keyof Row][] = [
     ["start", "startMs"],
     ["first cell", "firstCellMs"],
+    ["spawn → first result", "spawnToFirstMs"],
     [`first after ${IDLE_MS / 1000}s idle`, "firstCellIdleMs"],
     ["`1`", "trivialMs"],
     ["`1 + i`", "varyingMs"],
