@@ -44,7 +44,20 @@ export interface CheckerOptions {
   fallbackToPackage?: boolean;
   /** Check a cell in the last program when it can (default true; false: a new program each time). */
   reuseChecker?: boolean;
+  /**
+   * Where the service's documents come from: the start-up snapshot's (snapshot.ts), parsed and
+   * bound already, or a new registry.
+   */
+  documentRegistry?: ts.DocumentRegistry;
+  /** Module and type-reference resolutions of the registry's files (Checker.lastingResolutions). */
+  resolutions?: LastingResolutions;
   log?: (line: string) => void;
+}
+
+/** Resolutions made from declaration files that never change, keyed as the checker keys them. */
+export interface LastingResolutions {
+  modules: [string, ts.ResolvedModuleWithFailedLookupLocations][];
+  typeRefs: [string, ts.ResolvedTypeReferenceDirectiveWithFailedLookupLocations][];
 }
 
 export interface CheckResult {
@@ -142,8 +155,10 @@ export class Checker {
       this.compilerOptions,
       this.#moduleCache.getPackageJsonInfoCache(),
     );
+    for (const [key, r] of options.resolutions?.modules ?? []) this.#resolved.set(key, r);
+    for (const [key, r] of options.resolutions?.typeRefs ?? []) this.#typeRefs.set(key, r);
     this.#lsHost = this.#host();
-    this.ls = ts.createLanguageService(this.#lsHost, ts.createDocumentRegistry());
+    this.ls = ts.createLanguageService(this.#lsHost, options.documentRegistry ?? ts.createDocumentRegistry());
   }
 
   /** The module name later cells import cell `k`'s names by. */
@@ -336,6 +351,28 @@ export class Checker {
    * through the cell file, so that the program it builds (the first one, which reads every
    * library) is the one the next cells are checked in (#checkInBase).
    */
+  /** The current program's files on disk that never change under the kernel (what a snapshot can hold). */
+  staticDiskFiles(): string[] {
+    const program = this.ls.getProgram();
+    if (!program) return [];
+    return program
+      .getSourceFiles()
+      .map((f) => f.fileName)
+      .filter((f) => !this.#virtual.has(f) && this.#isStatic(f));
+  }
+
+  /** The resolutions whose importing file is one of staticDiskFiles()'s (what a snapshot can hold). */
+  lastingResolutions(): LastingResolutions {
+    const lasting = (key: string) => {
+      const from = key.slice(0, key.indexOf("\0"));
+      return !this.#virtual.has(from) && this.#isStatic(from);
+    };
+    return {
+      modules: [...this.#resolved].filter(([key]) => lasting(key)),
+      typeRefs: [...this.#typeRefs].filter(([key]) => lasting(key)),
+    };
+  }
+
   exportsOf(name: string): string[] {
     const before = this.#current;
     this.#setVirtual(this.#cellFile, `export * from ${JSON.stringify(name)};\n`);
@@ -511,9 +548,14 @@ export class Checker {
         mode,
       );
     }
-    // Only lasting answers are kept: a module found in a package or the library (a notebook's own
-    // files may appear or move between cells).
-    if (r.resolvedModule && this.#isStatic(r.resolvedModule.resolvedFileName)) this.#resolved.set(key, r);
+    // Only lasting answers are kept: a module found in a package or the library, or any answer for
+    // an import in a package's or the library's own declarations (@types/node's imports of the
+    // ambient "node:fs", "events", ... resolve to no file, and finding that out walks every
+    // node_modules folder up to the root). A notebook's own files may appear or move between cells.
+    const lasting = r.resolvedModule
+      ? this.#isStatic(r.resolvedModule.resolvedFileName)
+      : !this.#virtual.has(containingFile) && this.#isStatic(containingFile);
+    if (lasting) this.#resolved.set(key, r);
     return r;
   }
 }

@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zmq from "zeromq";
-import { kernelMainJs, requireBuilt } from "./paths.js";
+import { kernelArgv, kernelMainJs, requireBuilt } from "./paths.js";
 import {
   deserialize,
   endpoint,
@@ -123,12 +123,7 @@ export class KernelClient {
     writeFileSync(file, JSON.stringify(connection));
     const argv = options.argv
       ? options.argv.map((a) => a.replace("{connection_file}", file))
-      : [
-          process.execPath,
-          ...(options.nodeArgs ?? []),
-          requireBuilt(kernelMainJs, "the compiled kernel"),
-          file,
-        ];
+      : (requireBuilt(kernelMainJs, "the compiled kernel"), kernelArgv(options.nodeArgs, file));
     const child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, ...options.env },

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, platform } from "node:os";
 import { delimiter, join } from "node:path";
-import { assetsDir, kernelMainJs } from "./paths.js";
+import { assetsDir, kernelArgv, kernelMainJs } from "./paths.js";
 
 export const KERNEL_NAME = "cnnlab";
 export const DISPLAY_NAME = "cnnlab (TypeScript)";
@@ -64,7 +64,7 @@ export function kernelsDir(loc: SpecLocation = {}): string {
 
 export function kernelJson(options: { nodeArgs?: string[]; env?: Record<string, string> } = {}): KernelJson {
   return {
-    argv: [process.execPath, ...(options.nodeArgs ?? []), kernelMainJs, "{connection_file}"],
+    argv: kernelArgv(options.nodeArgs),
     display_name: DISPLAY_NAME,
     language: "typescript",
     interrupt_mode: "message",

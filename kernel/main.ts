@@ -33,6 +33,7 @@ import { cellFilename, makeCellModule, makeCellRequire } from "./cell-require.js
 import { packageVersion } from "./paths.js";
 import { installStdinGlobals, StdinNotImplementedError } from "./stdin.js";
 import { loadTypeScript, saveTypeScriptCache } from "./ts-code-cache.js";
+import { adoptSnapshotTypeScript, consoleClass, requestSnapshot } from "./snapshot.js";
 import { backendSummary } from "../src/backend/index.js";
 import type { ToMain, ToWorker, WorkerInit } from "./transport-worker.js";
 import type { TsEngine } from "./ts-engine.js";
@@ -76,7 +77,7 @@ function captureProcessOutput(io: EngineIO): void {
         cb();
       },
     });
-  const cons = new Console({ stdout: mk("stdout"), stderr: mk("stderr"), colorMode: false });
+  const cons = new (consoleClass(Console))({ stdout: mk("stdout"), stderr: mk("stderr"), colorMode: false });
   Object.defineProperty(globalThis, "console", {
     value: cons,
     writable: true,
@@ -118,13 +119,16 @@ class LazyEngine implements Engine {
     this.#engine ??= Promise.resolve()
       .then(() => {
         const t = performance.now();
-        const what = loadTypeScript();
+        const what = adoptSnapshotTypeScript() ?? loadTypeScript();
         log(`${what} (${Math.round(performance.now() - t)} ms)`);
       })
       .then(() => import("./ts-engine.js"))
       .then(async ({ TsEngine }) => {
         const e = new TsEngine({
-          onWarm: saveCodeCache,
+          onWarm: () => {
+            saveCodeCache();
+            this.#requestSnapshotSoon();
+          },
           cwd: process.cwd(),
           reportProcessErrors: true,
           control,
@@ -141,6 +145,21 @@ class LazyEngine implements Engine {
   }
   async ready(): Promise<void> {
     await this.#get();
+  }
+  #snapshotRequested = false;
+  /** Once per kernel, a while after it is warm (snapshot.ts); never in a grading sandbox. */
+  #requestSnapshotSoon(): void {
+    if (this.#snapshotRequested || process.env.CNNLAB_GRADING === "1") return;
+    this.#snapshotRequested = true;
+    setTimeout(() => {
+      const engine = this.#loaded;
+      if (!engine) return;
+      try {
+        log(requestSnapshot(engine.snapshotContents()));
+      } catch (e) {
+        log(`no start-up snapshot: ${(e as Error).message}`);
+      }
+    }, 1000).unref();
   }
   setIO(io: EngineIO): void {
     this.#io = io;
@@ -190,6 +209,7 @@ class LazyEngine implements Engine {
       const outcome = await engine.execute(code, o);
       // A request stopped the warm-up before it ended: the code cache is written after this cell.
       setTimeout(saveCodeCache, 200).unref();
+      this.#requestSnapshotSoon();
       if (outcome.status === "error" && outcome.ename === "SystemExit" && exitRequested !== undefined) {
         const code = exitRequested;
         exiting = true;

@@ -1,5 +1,6 @@
 /** Locations inside the installed cnnlab package, valid from kernel/*.ts (tests) and dist/kernel/*.js. */
 import { existsSync, readFileSync } from "node:fs";
+import { platform } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -32,6 +33,18 @@ export const libraryDts = join(distDir, "src", "index.d.ts");
 export const kernelMainJs = join(distDir, "kernel", "main.js");
 export const tsHooksJs = join(distDir, "kernel", "ts-hooks.js");
 export const assetsDir = join(packageRoot, "kernel", "assets");
+/** Starts a kernel from its start-up snapshot when there is one (kernel/snapshot.ts). */
+export const launchSh = join(packageRoot, "kernel", "launch.sh");
+
+/**
+ * The command that starts a kernel: through launch.sh where there is a POSIX shell, else Node
+ * directly. `connectionFile` is the file's path or Jupyter's `{connection_file}` placeholder.
+ */
+export function kernelArgv(nodeArgs: readonly string[] = [], connectionFile = "{connection_file}"): string[] {
+  if (platform() === "win32" || !existsSync("/bin/sh") || !existsSync(launchSh))
+    return [process.execPath, ...nodeArgs, kernelMainJs, connectionFile];
+  return ["/bin/sh", launchSh, kernelMainJs, connectionFile, process.execPath, ...nodeArgs];
+}
 
 export function packageVersion(): string {
   try {

@@ -56,6 +56,7 @@ import { kernelBanner, languageInfo } from "./info.js";
 import { STDIN_GLOBAL_DECLARATIONS } from "./stdin.js";
 import { freezeIntrinsics, isLockedCell, lockGlobals } from "./lockdown.js";
 import { libraryDts, libraryJs, tsHooksJs } from "./paths.js";
+import { snapshotDocumentRegistry, type SnapshotContents } from "./snapshot.js";
 
 export interface TsEngineOptions {
   /** Working directory: relative imports resolve from here (default process.cwd()). */
@@ -205,14 +206,26 @@ export class TsEngine implements Engine {
 
   // ---------------------------------------------------------------- setup
 
-  async #init(): Promise<void> {
-    if (this.#opts.registerTsHooks !== false && existsSync(tsHooksJs)) {
-      try {
-        register(pathToFileURL(tsHooksJs).href);
-      } catch (e) {
-        this.#log(`could not register .ts loader hooks: ${(e as Error).message}`);
-      }
+  #tsHooks: "off" | "pending" | "registered" = "off";
+  /**
+   * Registers the hooks that let cells import .ts files (ts-hooks.ts). Registering waits for the
+   * module loader's own thread to start (0.05-0.15 s), so it is done when the kernel is idle after
+   * start-up, or before the first cell that could import anything (one that says import or require).
+   */
+  #registerTsHooks(): void {
+    if (this.#tsHooks !== "pending") return;
+    this.#tsHooks = "registered";
+    const t = performance.now();
+    try {
+      register(pathToFileURL(tsHooksJs).href);
+      this.#log(`.ts loader hooks registered (${Math.round(performance.now() - t)} ms)`);
+    } catch (e) {
+      this.#log(`could not register .ts loader hooks: ${(e as Error).message}`);
     }
+  }
+
+  async #init(): Promise<void> {
+    if (this.#opts.registerTsHooks !== false && existsSync(tsHooksJs)) this.#tsHooks = "pending";
     const lib = this.#opts.library === undefined ? { js: libraryJs, dts: libraryDts } : this.#opts.library;
     if (lib && !existsSync(lib.js)) {
       this.#log(`no library preloaded: ${lib.js} does not exist (build the package)`);
@@ -237,12 +250,16 @@ export class TsEngine implements Engine {
     for (const w of compilerOptions.warnings) this.#startupNotes.push(`warning: ${w}\n`);
     if (compilerOptions.error) this.#startupNotes.push(`error: ${compilerOptions.error}\n`);
     for (const note of this.#startupNotes) this.#log(note.trimEnd());
+    const documents = snapshotDocumentRegistry();
+    this.#log(documents.note);
     this.#checker = new Checker({
       cwd: this.cwd,
       compilerOptions: compilerOptions.options,
       globals: KERNEL_GLOBALS_DTS,
       builtinTypes: (name) => this.builtins.types(name),
       reuseChecker: this.#opts.reuseChecker,
+      documentRegistry: documents.registry,
+      resolutions: documents.resolutions,
       log: (line) => this.#log(line),
     });
     this.#inspector = new Inspector(this.#checker, (own) => this.#appendix(own));
@@ -281,6 +298,7 @@ export class TsEngine implements Engine {
     if (step >= cells.length) {
       this.#log("checker warm");
       this.#opts.onWarm?.();
+      startLater(() => this.#registerTsHooks());
       return;
     }
     const code = cells[step];
@@ -293,6 +311,16 @@ export class TsEngine implements Engine {
       return;
     }
     startLater(() => this.#warmUp(step + 1));
+  }
+
+  /** What a start-up snapshot of this kernel would hold (snapshot.ts requestSnapshot). */
+  snapshotContents(): SnapshotContents {
+    return {
+      compilerOptions: this.#checker.compilerOptions,
+      cwd: this.cwd,
+      files: this.#checker.staticDiskFiles(),
+      resolutions: this.#checker.lastingResolutions(),
+    };
   }
 
   #stopWarmUp(): void {
@@ -352,6 +380,8 @@ export class TsEngine implements Engine {
 
   async #execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome> {
     await this.ready();
+    if (/\b(?:import|require)\b/.test(code)) this.#registerTsHooks();
+    else if (this.#tsHooks === "pending") setTimeout(() => this.#registerTsHooks(), 100).unref();
     if (this.#libraryError) {
       this.#io?.stdout(`warning: ${this.#libraryError}\n`);
       this.#libraryError = undefined;

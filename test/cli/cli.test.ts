@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { decode } from "fast-png";
 import { jupyterSysPrefix, kernelsDir } from "../../kernel/kernelspec.js";
-import { kernelMainJs, packageRoot } from "../../kernel/paths.js";
+import { kernelMainJs, launchSh, packageRoot } from "../../kernel/paths.js";
 import { start } from "../../src/cli/start.js";
 import { codeCell, errorInMiddle, writeNotebook } from "../kernel/fixtures.js";
 import { assertBuilt, command, PYTHON } from "../kernel/integration.js";
@@ -40,8 +40,9 @@ describe("cnnlab CLI", () => {
       language: "typescript",
       interrupt_mode: "message",
     });
-    expect(spec.argv).toEqual([process.execPath, kernelMainJs, "{connection_file}"]);
-    expect(existsSync(spec.argv[1])).toBe(true);
+    // Through launch.sh (the start-up snapshot), which execs this Node on the compiled kernel.
+    expect(spec.argv).toEqual(["/bin/sh", launchSh, kernelMainJs, "{connection_file}", process.execPath]);
+    expect(existsSync(spec.argv[1]) && existsSync(spec.argv[2])).toBe(true);
     for (const size of [32, 64]) {
       const png = decode(readFileSync(join(specDir, `logo-${size}x${size}.png`)));
       expect([png.width, png.height]).toEqual([size, size]);
@@ -56,7 +57,12 @@ describe("cnnlab CLI", () => {
     const r = cnnlab(["install", "--node-arg=--max-old-space-size=4096"], { JUPYTER_DATA_DIR: data });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const spec = JSON.parse(readFileSync(join(data, "kernels", "cnnlab", "kernel.json"), "utf8"));
-    expect(spec.argv.slice(0, 3)).toEqual([process.execPath, "--max-old-space-size=4096", kernelMainJs]);
+    expect(spec.argv.slice(2)).toEqual([
+      kernelMainJs,
+      "{connection_file}",
+      process.execPath,
+      "--max-old-space-size=4096",
+    ]);
     expect(cnnlab(["install", "--user", "--prefix", "x"]).status).not.toBe(0);
   });
 
