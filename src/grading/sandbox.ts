@@ -176,9 +176,22 @@ function allPids(): number[] {
   return names.filter((n) => /^\d+$/.test(n)).map(Number);
 }
 
-/** Every process (host PIDs) in a PID namespace. */
+/**
+ * Whether a process has exited and only waits to be reaped: it runs nothing and holds nothing, and
+ * a parent that never reaps (a container's PID 1 that is no init) can keep it for ever.
+ */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return /^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+  } catch {
+    return false;
+  }
+}
+
+/** Every live process (host PIDs) in a PID namespace. */
 export function namespaceProcesses(ns: number): number[] {
-  return allPids().filter((p) => p !== process.pid && pidNamespace(p) === ns);
+  return allPids().filter((p) => p !== process.pid && pidNamespace(p) === ns && !isZombie(p));
 }
 
 /** `pid` and every process descending from it (by parent PID), as far as /proc shows them. */
@@ -203,7 +216,7 @@ export function processTree(pid: number): number[] {
     out.push(p);
     todo.push(...(children.get(p) ?? []));
   }
-  return out.filter((p) => existsSync(`/proc/${p}`));
+  return out.filter((p) => existsSync(`/proc/${p}`) && !isZombie(p));
 }
 
 /** Resident memory of some processes in bytes (VmRSS summed; gone processes count 0). */

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MemoryCgroup, bwrapArgs } from "../../src/grading/sandbox.js";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { MemoryCgroup, bwrapArgs, isZombie, processTree } from "../../src/grading/sandbox.js";
 
 describe("the sandbox's layout", () => {
   it("shows the install read-only, hides grader folders inside it, never the install itself", async () => {
@@ -66,5 +68,29 @@ describe("cgroup v2 memory limits", () => {
     expect(MemoryCgroup.create("k", 1e8, root, "0::/grader\n")).toBeUndefined();
     expect(MemoryCgroup.create("k", 1e8, root, "4:memory:/x\n")).toBeUndefined(); // cgroup v1
     expect(MemoryCgroup.create("k", 1e8, path.join(root, "missing"), "0::/grader\n")).toBeUndefined();
+  });
+});
+
+describe("which of a kernel's processes are still alive", () => {
+  it("an exited child nobody reaps (a zombie) is not counted: it runs nothing and cannot be killed", async () => {
+    // sh starts a child that exits at once, then becomes `sleep`, which never reaps it.
+    const parent = spawn("/bin/sh", ["-c", "true & exec sleep 30"], { stdio: "ignore" });
+    try {
+      let zombie: number | undefined;
+      for (let i = 0; i < 100 && zombie === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const children = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, "utf8")
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean)
+          .map(Number);
+        zombie = children.find((c) => isZombie(c));
+      }
+      expect(zombie, "no zombie child appeared").toBeDefined();
+      expect(isZombie(parent.pid!)).toBe(false);
+      expect(processTree(parent.pid!)).toEqual([parent.pid]);
+    } finally {
+      parent.kill("SIGKILL");
+    }
   });
 });

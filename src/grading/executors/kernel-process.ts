@@ -332,6 +332,9 @@ export class KernelProcess {
     for (let round = 0; ; round++) {
       const left = this.processes();
       this.killNow();
+      // Killing the namespace's init ends the rest, but not before the kernel gets the signal; one
+      // that outlives a round is killed directly.
+      if (round > 0) for (const p of left) killQuietly(p);
       if (left.length === 0 && (this.#child.exitCode !== null || this.#child.signalCode !== null)) break;
       if (round > 200) {
         throw new Error(`grading: processes ${left.join(", ")} of a kernel survived SIGKILL for 10 s`);
