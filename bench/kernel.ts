@@ -19,12 +19,13 @@
  * BENCH_ROUNDS (default 100), BENCH_SERIES (default 1000), BENCH_IDLE_MS (default 3000).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KernelClient } from "../kernel/client.js";
 import { kernelMainJs, packageRoot } from "../kernel/paths.js";
+import { snapshotBlobPath } from "../kernel/snapshot.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 100);
 const SERIES = Number(process.env.BENCH_SERIES ?? 1000);
@@ -182,8 +183,40 @@ const load = () =>
     .map((x) => x.toFixed(2))
     .join(" ");
 
+/**
+ * A kernel on a user's machine starts from the start-up snapshot that an earlier kernel built
+ * (kernel/snapshot.ts); a new build of cnnlab makes it stale. This starts one kernel and waits for
+ * any rebuild it asks for, so the cold kernels below start as a user's would; says what it found.
+ */
+async function primeSnapshot(): Promise<string> {
+  const log = join(NOTEBOOK_DIR, "prime.log");
+  const client = await KernelClient.start({ cwd: NOTEBOOK_DIR, env: { CNNLAB_KERNEL_LOG: log } });
+  try {
+    await run(client, "cnnlab", "1");
+    const lock = `${snapshotBlobPath()}.lock`;
+    const logText = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
+    const end = Date.now() + 120_000;
+    const started = Date.now();
+    const request =
+      /(building the start-up snapshot|the start-up snapshot is up to date|no start-up snapshot: .*|another kernel is building)/;
+    while (!request.test(logText())) {
+      if (Date.now() > end) return "start-up snapshot: the kernel did not say";
+      await sleep(100);
+    }
+    const said = request.exec(logText())?.[1];
+    while (existsSync(lock) && Date.now() < end) await sleep(200);
+    const from = /typescript from the start-up snapshot/.test(logText())
+      ? "this kernel started from one"
+      : "this kernel started without one";
+    return `start-up snapshot: ${said} (${from}; waited ${((Date.now() - started) / 1000).toFixed(1)} s)`;
+  } finally {
+    await client.shutdown();
+  }
+}
+
 async function main(): Promise<void> {
   if (!existsSync(kernelMainJs)) throw new Error(`${kernelMainJs} missing: run npm run build first`);
+  const snapshotNote = await primeSnapshot();
   const loadBefore = load();
   const rows: Row[] = [await measure(cnnlab)];
   if (pythonHas("ipykernel")) rows.push(await measure(ipykernel));
@@ -225,6 +258,7 @@ async function main(): Promise<void> {
         `${r.kernel}: ${SERIES} cells, each declaring a new tensor: median of the first 100 ${fmt(r.seriesFirst)} ms, of the last 100 ${fmt(r.seriesLast)} ms (last/first ${(r.seriesLast / r.seriesFirst).toFixed(2)})`,
       );
   out.push("(cnnlab type-checks every cell before running it.)");
+  out.push(snapshotNote);
   out.push(`load average (1, 5, 15 min) before: ${loadBefore}, after: ${load()}`);
   process.stdout.write(out.join("\n") + "\n");
 }
