@@ -174,12 +174,14 @@ function upToDate(blob: string, files: SnapshotFile[]): boolean {
   }
 }
 
-function takeLock(lock: string): boolean {
+/** Creates the lock file; false when another kernel holds it, the reason when it cannot be made. */
+function takeLock(lock: string): true | false | string {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       closeSync(openSync(lock, "wx"));
       return true;
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") return (e as Error).message;
       try {
         if (Date.now() - statSync(lock).mtimeMs < STALE_LOCK_MS) return false;
         rmSync(lock, { force: true });
@@ -218,7 +220,9 @@ export function requestSnapshot(contents: SnapshotContents): string {
     return `no start-up snapshot: ${(e as Error).message}`;
   }
   const lock = `${blob}.lock`;
-  if (!takeLock(lock)) return "another kernel is building the start-up snapshot";
+  const locked = takeLock(lock);
+  if (locked === false) return "another kernel is building the start-up snapshot";
+  if (locked !== true) return `no start-up snapshot: ${locked}`;
   const tmp = `${blob}.${process.pid}.tmp`;
   const manifestFile = `${tmp}.manifest.json`;
   const sidecarTmp = `${tmp}.json`;

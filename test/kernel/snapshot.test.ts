@@ -187,6 +187,26 @@ describe.skipIf(unsupported !== undefined)(skipTitle("the start-up snapshot", un
   }, 300_000);
 });
 
+describe.skipIf(unsupported !== undefined)(skipTitle("no usable cache folder", unsupported), () => {
+  it("the kernel works without a snapshot and its log says why", async () => {
+    const bad = join(root, "a-file");
+    writeFileSync(bad, "");
+    const { k, log } = await kernel({ CNNLAB_CACHE_DIR: join(bad, "cache") });
+    try {
+      expect(seen(await k.execute("[1, 2].length"))).toMatchObject({ status: "ok", result: "2" });
+      await waitFor(
+        "the kernel's word on the snapshot",
+        () => /no start-up snapshot: /.test(readLog(log)),
+        60_000,
+      );
+      expect(seen(await k.execute("3 * 3"))).toMatchObject({ status: "ok", result: "9" });
+    } finally {
+      await k.shutdown();
+    }
+    expect(readLog(log)).toMatch(/no start-up snapshot: .*ENOTDIR/);
+  }, 120_000);
+});
+
 describe("launch.sh", () => {
   const dir = join(root, "launch");
   mkdirSync(dir, { recursive: true });
