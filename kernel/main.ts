@@ -347,7 +347,7 @@ function main(): void {
         handler.receive(m.channel, m.msg, m.receivedAt);
         if (m.msg.header.msg_type === "kernel_info_request") {
           clearTimeout(engineTimer);
-          engineTimer = setTimeout(loadEngine, 30);
+          engineTimer = setTimeout(loadEngine, 0);
         }
         break;
       case "interrupt":
