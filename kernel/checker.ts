@@ -7,6 +7,8 @@
  *    scratch file for completion/inspection (`__cnnlab_scratch.ts`), the only other root;
  *  - one module per earlier cell that passed (`__cnnlab_cell_<k>.ts`: the text it was checked as,
  *    imported by later cells as `./__cnnlab_cell_<k>` for the names they use, see cellModule);
+ *    those that declare globals or augment a module are roots too, so every later cell sees them
+ *    (a cell declaring the same values again replaces the earlier one);
  *  - built-in modules (builtin-modules.ts): their declaration file, or their text as a virtual file;
  *  - everything else from disk. Files under node_modules, TypeScript's lib folder and cnnlab's dist
  *    folder are read once and never change; other disk files (a notebook's own modules) are re-read
@@ -123,6 +125,14 @@ export class Checker {
   readonly #disk = new Map<string, DiskFile>();
   readonly #staticDirs: string[];
   #current: string | undefined;
+  /**
+   * Earlier cells' modules that change the global scope or augment a module (`declare global`,
+   * `declare module "x"`, triple-slash references), in order: roots of every program, so later
+   * cells see what they declare. Each with the values it declares (cellGlobals).
+   */
+  readonly #globalCells = new Map<string, CellGlobals>();
+  /** Those the cell being checked replaces, left out of its program. */
+  readonly #superseded = new Set<string>();
   /** The text of the last check, waiting for commit(). */
   #checked: string | undefined;
   readonly #moduleCache: ts.ModuleResolutionCache;
@@ -174,6 +184,11 @@ export class Checker {
    */
   check(text: string): CheckResult {
     this.#checked = text;
+    this.#superseded.clear();
+    if (this.#globalCells.size > 0) {
+      const globals = cellGlobals(ts.createSourceFile(this.#cellFile, text, ts.ScriptTarget.ES2022, false));
+      if (globals) for (const f of this.#supersededBy(globals)) this.#superseded.add(f);
+    }
     const fast = this.#checkInBase(text);
     if (fast) return fast;
     this.#setVirtual(this.#cellFile, text);
@@ -321,8 +336,28 @@ export class Checker {
    */
   commit(k: number): void {
     if (this.#checked === undefined) throw new Error(`commit(${k}): no cell was checked`);
-    this.#setVirtual(join(this.cwd, `${CELL_PREFIX}${k}.ts`), this.#checked);
+    const path = join(this.cwd, `${CELL_PREFIX}${k}.ts`);
+    this.#setVirtual(path, this.#checked);
+    const globals = cellGlobals(ts.createSourceFile(path, this.#checked, ts.ScriptTarget.ES2022, false));
+    if (globals) {
+      for (const earlier of this.#supersededBy(globals)) this.#globalCells.delete(earlier);
+      this.#superseded.clear();
+      this.#globalCells.set(path, globals);
+      // The roots changed: the next cell gets a new program, which has this one.
+      this.#base = undefined;
+    }
     this.#checked = undefined;
+  }
+
+  /**
+   * The earlier global cells that one declaring `globals` replaces: those declaring one of the
+   * same values (a cell run again, as a later cell's `const x` shadows an earlier one's).
+   * Interfaces and namespaces merge instead, as across files.
+   */
+  #supersededBy(globals: CellGlobals): string[] {
+    return [...this.#globalCells]
+      .filter(([, g]) => [...g.values].some((n) => globals.values.has(n)))
+      .map(([path]) => path);
   }
 
   /** Prepares everything a first check needs (parses the libraries), e.g. while the kernel is idle. */
@@ -459,7 +494,11 @@ export class Checker {
       getCompilationSettings: () => this.compilerOptions,
       // Also what the program reads package.json scopes through (each file's module format).
       getModuleResolutionCache: () => this.#moduleCache,
-      getScriptFileNames: () => (this.#current ? [this.#globalsFile, this.#current] : [this.#globalsFile]),
+      getScriptFileNames: () => [
+        this.#globalsFile,
+        ...[...this.#globalCells.keys()].filter((f) => !this.#superseded.has(f)),
+        ...(this.#current ? [this.#current] : []),
+      ],
       getScriptVersion: (f) => {
         const v = this.#virtual.get(f);
         return v ? String(v.version) : this.#diskFile(f).version;
@@ -558,6 +597,47 @@ export class Checker {
     if (lasting) this.#resolved.set(key, r);
     return r;
   }
+}
+
+interface CellGlobals {
+  /**
+   * The values (var, let, const, function, class, enum, type alias) it declares in `declare
+   * global` (by name) and in `declare module "m"` augmentations (as `m` NUL name).
+   */
+  values: Set<string>;
+}
+
+/** What a cell's text declares in the global scope or adds to modules; undefined when nothing. */
+function cellGlobals(sf: ts.SourceFile): CellGlobals | undefined {
+  const refs =
+    sf.referencedFiles.length + sf.typeReferenceDirectives.length + sf.libReferenceDirectives.length;
+  const values = new Set<string>();
+  let augments = false;
+  for (const st of sf.statements) {
+    if (!ts.isModuleDeclaration(st)) continue;
+    const scope = ts.isStringLiteral(st.name)
+      ? `${st.name.text}\0`
+      : st.name.text === "global"
+        ? ""
+        : undefined;
+    if (scope === undefined) continue;
+    augments = true;
+    if (!st.body || !ts.isModuleBlock(st.body)) continue;
+    for (const d of st.body.statements) {
+      if (ts.isVariableStatement(d)) {
+        for (const v of d.declarationList.declarations)
+          if (ts.isIdentifier(v.name)) values.add(scope + v.name.text);
+      } else if (
+        (ts.isFunctionDeclaration(d) ||
+          ts.isClassDeclaration(d) ||
+          ts.isEnumDeclaration(d) ||
+          ts.isTypeAliasDeclaration(d)) &&
+        d.name
+      )
+        values.add(scope + d.name.text);
+    }
+  }
+  return augments || refs > 0 ? { values } : undefined;
 }
 
 /**

@@ -58,8 +58,11 @@ const cells: { src: string; code?: number; before?: () => void }[] = [
   { src: "await Promise.resolve(3)" },
   { src: "const 1x = 2;", code: 1351 },
   { src: "declare global { var gg: number }\nglobalThis.gg = 5;" },
-  // as with a program per cell: a later cell's check does not see a cell's `declare global`
-  { src: "gg + 1", code: 2304 },
+  // a later cell sees an earlier cell's `declare global` (that cell is a root of every program)
+  { src: "gg + 1" },
+  { src: "declare global { var gg: string }\nglobalThis.gg = 'run again';" },
+  { src: "gg.length" },
+  { src: "const g2: number = gg;", code: 2322 },
   { src: 'import { f } from "./helper.js";\nf(2)', before: () => helper("x: number", "x * 2", 1_000_000) },
   { src: 'import { f } from "./helper.js";\nf("two")', code: 2345 },
   // the module's declaration changes on disk: the next check sees the new one

@@ -220,4 +220,62 @@ describe("TsEngine", () => {
     expect(await engine.isComplete("const s = `abc")).toMatchObject({ status: "incomplete" });
     expect(await engine.isComplete("const = = 2")).toEqual({ status: "invalid" });
   });
+
+  it("a cell's global declarations and module augmentations are seen by later cells; running it again replaces them", async () => {
+    expect(
+      value(
+        await run(
+          "declare global {\n  var tallyG: number;\n  interface Sized { size: number }\n}\nglobalThis.tallyG = 3;\ntallyG",
+        ),
+      ),
+    ).toBe("3");
+    expect(value(await run("const box: Sized = { size: tallyG + 1 };\nbox.size"))).toBe("4");
+    // Run again with another type: the new declaration replaces the old (no TS2403 clash).
+    expect(
+      value(
+        await run("declare global {\n  var tallyG: string;\n}\nglobalThis.tallyG = 'abc';\ntallyG.length"),
+      ),
+    ).toBe("3");
+    expect(value(await run("tallyG.toUpperCase()"))).toBe("'ABC'");
+    expect(value(await run("const n: number = tallyG;"))).toMatch(/TS2322|not assignable to type 'number'/);
+    // Interfaces declared in two cells merge, as across files.
+    expect(value(await run("declare global { interface Shape2 { w: number } }\nexport {};"))).toBeUndefined();
+    expect(value(await run("declare global { interface Shape2 { h: number } }\nexport {};"))).toBeUndefined();
+    expect(value(await run("const s2: Shape2 = { w: 1, h: 2 };\ns2.w * 10 + s2.h"))).toBe("12");
+    expect(value(await run("const s3: Shape2 = { w: 1 };"))).toMatch(/Property 'h' is missing/);
+    // A module augmentation (a cell is a module, so `declare module "x"` augments an existing one).
+    expect(
+      value(
+        await run('declare module "fs" {\n  interface Stats {\n    cnnlabTag?: string;\n  }\n}\nexport {};'),
+      ),
+    ).toBeUndefined();
+    expect(
+      value(
+        await run(
+          'import type { Stats } from "fs";\nconst st: Partial<Stats> = { cnnlabTag: "x" };\nst.cnnlabTag',
+        ),
+      ),
+    ).toBe("'x'");
+    expect(
+      value(await run('import type { Stats } from "fs";\nconst st2: Partial<Stats> = { cnnlabTag: 1 };')),
+    ).toMatch(/not assignable to type 'string'/);
+    // A second augmentation of the same module merges with the first.
+    expect(
+      value(
+        await run('declare module "fs" {\n  interface Stats {\n    cnnlabRank?: number;\n  }\n}\nexport {};'),
+      ),
+    ).toBeUndefined();
+    expect(
+      value(
+        await run(
+          'import type { Stats } from "fs";\nconst st3: Partial<Stats> = { cnnlabTag: "a", cnnlabRank: 2 };\nst3.cnnlabRank',
+        ),
+      ),
+    ).toBe("2");
+    // A cell that failed its check declares nothing.
+    expect(value(await run("declare global { var neverKept: number }\nconst z: string = 1;"))).toMatch(
+      /^ERROR TypeScriptError/,
+    );
+    expect(value(await run("neverKept"))).toMatch(/Cannot find name 'neverKept'/);
+  });
 });
