@@ -209,9 +209,19 @@ export class TsEngine implements Engine {
   #tsHooks: "off" | "pending" | "registered" = "off";
   /**
    * Registers the hooks that let cells import .ts files (ts-hooks.ts). Registering waits for the
-   * module loader's own thread to start (0.05-0.15 s), so it is done when the kernel is idle after
-   * start-up, or before the first cell that could import anything (one that says import or require).
+   * module loader's own thread to start (0.05-0.15 s, more on a busy machine), so it is done when
+   * the kernel has been idle for a while, or before the first cell that could import anything (one
+   * that says import or require).
    */
+  #idleHooks: ReturnType<typeof setTimeout> | undefined;
+  /** Registers the hooks once no cell has run for a while (cells sent together are not held up). */
+  #registerTsHooksWhenIdle(): void {
+    if (this.#tsHooks !== "pending") return;
+    clearTimeout(this.#idleHooks);
+    this.#idleHooks = setTimeout(() => this.#registerTsHooks(), 500);
+    this.#idleHooks.unref();
+  }
+
   #registerTsHooks(): void {
     if (this.#tsHooks !== "pending") return;
     this.#tsHooks = "registered";
@@ -298,7 +308,7 @@ export class TsEngine implements Engine {
     if (step >= cells.length) {
       this.#log("checker warm");
       this.#opts.onWarm?.();
-      startLater(() => this.#registerTsHooks());
+      this.#registerTsHooksWhenIdle();
       return;
     }
     const code = cells[step];
@@ -370,18 +380,19 @@ export class TsEngine implements Engine {
 
   async execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome> {
     this.#stopWarmUp();
+    clearTimeout(this.#idleHooks);
     this.control.begin();
     try {
       return await this.#execute(code, options);
     } finally {
       this.control.end();
+      this.#registerTsHooksWhenIdle();
     }
   }
 
   async #execute(code: string, options: ExecuteOptions): Promise<ExecuteOutcome> {
     await this.ready();
     if (/\b(?:import|require)\b/.test(code)) this.#registerTsHooks();
-    else if (this.#tsHooks === "pending") setTimeout(() => this.#registerTsHooks(), 100).unref();
     if (this.#libraryError) {
       this.#io?.stdout(`warning: ${this.#libraryError}\n`);
       this.#libraryError = undefined;
