@@ -10,7 +10,8 @@
  *    under a temporary name and renamed into place only when Node exits cleanly, with a sidecar
  *    recording the files it holds; a lock file keeps concurrent kernels from building it twice.
  *  - launch.sh starts Node from the blob when one exists for that Node's version and machine
- *    (`kernel-<node version>-<machine>.blob` in the cache folder, ts-code-cache.ts's cacheDir())
+ *    (`kernel-<node version>-<machine>-<cksum of main.js's path>.blob` in the cache folder,
+ *    ts-code-cache.ts's cacheDir())
  *    and no Node options are given (Node refuses a snapshot built with other V8 flags).
  *  - The kernel then uses the snapshot's TypeScript only when it is the file `typescript` resolves
  *    to, unchanged, and its documents only when every file still has its size and modification
@@ -41,7 +42,7 @@ import {
   type SnapshotManifest,
 } from "./snapshot-format.js";
 import type { LastingResolutions } from "./checker.js";
-import { distDir } from "./paths.js";
+import { distDir, kernelMainJs } from "./paths.js";
 import { cacheDir } from "./ts-code-cache.js";
 
 const require = createRequire(import.meta.url);
@@ -50,9 +51,30 @@ const STALE_LOCK_MS = 10 * 60_000;
 
 export const snapshotBuilderJs = join(distDir, "kernel", "snapshot-builder.cjs");
 
-/** The blob launch.sh looks for, for this Node and machine. */
+const CKSUM_TABLE = Array.from({ length: 256 }, (_, i) => {
+  let c = i << 24;
+  for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+  return c >>> 0;
+});
+
+/** What POSIX `cksum` prints first for `text` (UTF-8): launch.sh names the blob with it. */
+export function cksum(text: string): number {
+  let crc = 0;
+  const step = (byte: number) => {
+    crc = ((crc << 8) ^ CKSUM_TABLE[((crc >>> 24) ^ byte) & 0xff]) >>> 0;
+  };
+  const bytes = Buffer.from(text, "utf8");
+  for (const b of bytes) step(b);
+  for (let n = bytes.length; n > 0; n = Math.floor(n / 256)) step(n & 0xff);
+  return ~crc >>> 0;
+}
+
+/**
+ * The blob launch.sh looks for: one per Node version, machine and cnnlab install (the kernel
+ * entry's path), so two installs on one machine do not replace each other's.
+ */
 export function snapshotBlobPath(): string {
-  return join(cacheDir(), `kernel-${process.version}-${machine()}.blob`);
+  return join(cacheDir(), `kernel-${process.version}-${machine()}-${cksum(kernelMainJs)}.blob`);
 }
 
 /** Why this process cannot build or use a snapshot, or undefined when it can. */

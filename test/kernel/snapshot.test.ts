@@ -27,7 +27,7 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { KernelClient, type ExecuteResult } from "../../kernel/client.js";
 import { kernelMainJs, launchSh, packageRoot } from "../../kernel/paths.js";
-import { snapshotUnsupported } from "../../kernel/snapshot.js";
+import { cksum, snapshotBlobPath, snapshotUnsupported } from "../../kernel/snapshot.js";
 import { assertBuilt, missing, skipTitle } from "./integration.js";
 
 const root = mkdtempSync(join(tmpdir(), "cnnlab-snapshot-"));
@@ -37,7 +37,8 @@ mkdirSync(cacheDir);
 mkdirSync(notebook);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const blob = join(cacheDir, `kernel-${process.version}-${machine()}.blob`);
+const blobName = `kernel-${process.version}-${machine()}-${cksum(kernelMainJs)}.blob`;
+const blob = join(cacheDir, blobName);
 const typesNode = join(notebook, "node_modules", "@types", "node");
 cpSync(dirname(createRequire(join(packageRoot, "noop.js")).resolve("@types/node/package.json")), typesNode, {
   recursive: true,
@@ -232,11 +233,16 @@ describe("launch.sh", () => {
     mkdirSync(cache, { recursive: true });
     const env = { CNNLAB_CACHE_DIR: cache };
     expect(launch(env)).toEqual(plain());
-    const own = join(cache, `kernel-${process.version}-${machine()}.blob`);
+    const own = join(cache, blobName);
     writeFileSync(own, "");
     expect(launch(env)).toEqual(plain()); // empty: not a blob
-    writeFileSync(join(cache, `kernel-v0.0.1-${machine()}.blob`), "x");
+    writeFileSync(join(cache, `kernel-v0.0.1-${machine()}-${cksum(kernelMainJs)}.blob`), "x");
     expect(launch(env)).toEqual(plain()); // another Node's
+    writeFileSync(
+      join(cache, `kernel-${process.version}-${machine()}-${cksum("/elsewhere/main.js")}.blob`),
+      "x",
+    );
+    expect(launch(env)).toEqual(plain()); // another install's
     writeFileSync(own, "x");
     expect(launch(env)).toEqual(["--snapshot-blob", own, kernelMainJs, "/tmp/conn file.json"]);
     // Node refuses a snapshot whose V8 flags differ: options, given or in NODE_OPTIONS, start plainly.
@@ -246,19 +252,26 @@ describe("launch.sh", () => {
     expect(launch({ ...env, CNNLAB_SNAPSHOT: "0" })).toEqual(plain());
   });
 
+  it("names the blob as the kernel does: cksum of the entry's path, as POSIX cksum prints it", () => {
+    expect(snapshotBlobPath().endsWith(blobName)).toBe(true);
+    for (const text of ["", "a", kernelMainJs, "/home/ünïcode/ﬁle/main.js", "x".repeat(70_000)]) {
+      const r = spawnSync("cksum", { input: text, encoding: "utf8" });
+      expect(r.status).toBe(0);
+      expect(cksum(text)).toBe(Number(r.stdout.split(" ")[0]));
+    }
+  });
+
   it("finds the cache folder as the kernel does: CNNLAB_CACHE_DIR, XDG_CACHE_HOME, then HOME", () => {
     const xdg = join(dir, "xdg");
     const home = join(dir, "home");
     for (const base of [join(xdg, "cnnlab"), join(home, ".cache", "cnnlab")]) {
       mkdirSync(base, { recursive: true });
-      writeFileSync(join(base, `kernel-${process.version}-${machine()}.blob`), "x");
+      writeFileSync(join(base, blobName), "x");
     }
     const blobArg = (out: string[]) => out[out.indexOf("--snapshot-blob") + 1];
-    expect(blobArg(launch({ XDG_CACHE_HOME: xdg, HOME: home }))).toBe(
-      join(xdg, "cnnlab", `kernel-${process.version}-${machine()}.blob`),
-    );
+    expect(blobArg(launch({ XDG_CACHE_HOME: xdg, HOME: home }))).toBe(join(xdg, "cnnlab", blobName));
     expect(blobArg(launch({ XDG_CACHE_HOME: "", HOME: home }))).toBe(
-      join(home, ".cache", "cnnlab", `kernel-${process.version}-${machine()}.blob`),
+      join(home, ".cache", "cnnlab", blobName),
     );
     expect(launch({})).toEqual(plain()); // no HOME, no cache folder: plainly
   });
