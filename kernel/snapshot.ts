@@ -1,7 +1,8 @@
 /**
  * The kernel's start-up snapshot (snapshot-builder.cts): a V8 heap holding TypeScript and the
  * declaration files every program reads, parsed and bound. A kernel started from it (launch.sh runs
- * `node --snapshot-blob <blob> main.js`) checks its first cell in milliseconds instead of seconds.
+ * `node --snapshot-blob <blob> main.js`) neither compiles TypeScript nor parses those files (over a
+ * second of a fresh kernel's first cell without it).
  *
  * Lifecycle:
  *  - A kernel that is warm (its first program built) and did not start from an up-to-date snapshot
@@ -9,10 +10,10 @@
  *    declaration files) and starts the builder as a detached, niced process. The blob is written
  *    under a temporary name and renamed into place only when Node exits cleanly, with a sidecar
  *    recording the files it holds; a lock file keeps concurrent kernels from building it twice.
- *  - launch.sh starts Node from the blob when one exists for that Node's version and machine
- *    (`kernel-<node version>-<machine>-<cksum of main.js's path>.blob` in the cache folder,
- *    ts-code-cache.ts's cacheDir())
- *    and no Node options are given (Node refuses a snapshot built with other V8 flags).
+ *  - launch.sh starts Node from the blob when one exists for that Node's version, machine and
+ *    install (`kernel-<node version>-<machine>-<cksum of main.js's path>.blob` in the cache
+ *    folder, ts-code-cache.ts's cacheDir()) and no Node options are given (Node refuses a snapshot
+ *    built with other V8 flags).
  *  - The kernel then uses the snapshot's TypeScript only when it is the file `typescript` resolves
  *    to, unchanged, and its documents only when every file still has its size and modification
  *    time: anything else and the kernel loads and parses as without a snapshot, and asks for a

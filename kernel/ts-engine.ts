@@ -207,12 +207,6 @@ export class TsEngine implements Engine {
   // ---------------------------------------------------------------- setup
 
   #tsHooks: "off" | "pending" | "registered" = "off";
-  /**
-   * Registers the hooks that let cells import .ts files (ts-hooks.ts). Registering waits for the
-   * module loader's own thread to start (0.05-0.15 s, more on a busy machine), so it is done when
-   * the kernel has been idle for a while, or before the first cell that could import anything (one
-   * that says import or require).
-   */
   #idleHooks: ReturnType<typeof setTimeout> | undefined;
   /** Registers the hooks once no cell has run for a while (cells sent together are not held up). */
   #registerTsHooksWhenIdle(): void {
@@ -222,6 +216,12 @@ export class TsEngine implements Engine {
     this.#idleHooks.unref();
   }
 
+  /**
+   * Registers the hooks that let cells import .ts files (ts-hooks.ts). Registering waits for the
+   * module loader's own thread to start (0.05-0.15 s, more on a busy machine), so it is done when
+   * the kernel has been idle for a while, or before the first cell that could import anything (one
+   * that says import or require); in grading mode at once, before the intrinsics are frozen.
+   */
   #registerTsHooks(): void {
     if (this.#tsHooks !== "pending") return;
     this.#tsHooks = "registered";
@@ -235,7 +235,10 @@ export class TsEngine implements Engine {
   }
 
   async #init(): Promise<void> {
-    if (this.#opts.registerTsHooks !== false && existsSync(tsHooksJs)) this.#tsHooks = "pending";
+    if (this.#opts.registerTsHooks !== false && existsSync(tsHooksJs)) {
+      this.#tsHooks = "pending";
+      if (this.#opts.grading) this.#registerTsHooks();
+    }
     const lib = this.#opts.library === undefined ? { js: libraryJs, dts: libraryDts } : this.#opts.library;
     if (lib && !existsSync(lib.js)) {
       this.#log(`no library preloaded: ${lib.js} does not exist (build the package)`);
