@@ -26,6 +26,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -183,7 +184,47 @@ export interface SnapshotContents {
 interface Sidecar {
   format: number;
   node: string;
+  /** The kernel entry of the install the blob is for. */
+  entry?: string;
   files: SnapshotFile[];
+}
+
+/** Blobs left without an install (a deleted checkout, an older clone) are this old at least. */
+const ORPHAN_MS = 60 * 60_000;
+
+/**
+ * Removes the cache folder's blobs of installs that are gone (their kernel entry no longer
+ * exists), and blobs without a sidecar that are over an hour old: every clone or install builds
+ * its own 40-50 MB blob, and nothing else would ever delete them. Returns how many were removed.
+ */
+export function removeOrphanSnapshots(dir = cacheDir()): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!/^kernel-.*\.blob$/.test(name)) continue;
+    const blob = join(dir, name);
+    let orphan: boolean;
+    try {
+      const side = JSON.parse(readFileSync(`${blob}.json`, "utf8")) as Sidecar;
+      const entry = side.entry ?? side.files[0]?.fileName;
+      orphan = entry !== undefined && !existsSync(entry);
+    } catch {
+      try {
+        orphan = Date.now() - statSync(blob).mtimeMs > ORPHAN_MS;
+      } catch {
+        orphan = false;
+      }
+    }
+    if (!orphan) continue;
+    for (const f of [blob, `${blob}.json`, `${blob}.log`]) rmSync(f, { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 function upToDate(blob: string, files: SnapshotFile[]): boolean {
@@ -242,6 +283,7 @@ export function requestSnapshot(contents: SnapshotContents): string {
   } catch (e) {
     return `no start-up snapshot: ${(e as Error).message}`;
   }
+  const orphans = removeOrphanSnapshots(dirname(blob));
   const lock = `${blob}.lock`;
   const locked = takeLock(lock);
   if (locked === false) return "another kernel is building the start-up snapshot";
@@ -267,7 +309,12 @@ export function requestSnapshot(contents: SnapshotContents): string {
     writeFileSync(entryFile, `var exports = {};\n${readFileSync(snapshotBuilderJs, "utf8")}`);
     writeFileSync(
       sidecarTmp,
-      JSON.stringify({ format: KERNEL_SNAPSHOT_FORMAT, node: process.version, files: stats }),
+      JSON.stringify({
+        format: KERNEL_SNAPSHOT_FORMAT,
+        node: process.version,
+        entry: kernelMainJs,
+        files: stats,
+      } satisfies Sidecar),
     );
     // A blob Node cannot read crashes the Node that starts from it, so the new blob is started
     // once (its main function runs the check script) before it and its sidecar are renamed into
@@ -292,7 +339,8 @@ export function requestSnapshot(contents: SnapshotContents): string {
     );
     child.on("error", () => rmSync(lock, { force: true }));
     child.unref();
-    return `building the start-up snapshot ${blob} (pid ${child.pid})`;
+    const cleaned = orphans > 0 ? `; removed ${orphans} blob(s) of installs that are gone` : "";
+    return `building the start-up snapshot ${blob} (pid ${child.pid})${cleaned}`;
   } catch (e) {
     rmSync(lock, { force: true });
     return `no start-up snapshot: ${(e as Error).message}`;

@@ -19,6 +19,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
@@ -27,7 +28,12 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { KernelClient, type ExecuteResult } from "../../kernel/client.js";
 import { kernelMainJs, launchSh, packageRoot } from "../../kernel/paths.js";
-import { cksum, snapshotBlobPath, snapshotUnsupported } from "../../kernel/snapshot.js";
+import {
+  cksum,
+  removeOrphanSnapshots,
+  snapshotBlobPath,
+  snapshotUnsupported,
+} from "../../kernel/snapshot.js";
 import { assertBuilt, missing, skipTitle } from "./integration.js";
 
 const root = mkdtempSync(join(tmpdir(), "cnnlab-snapshot-"));
@@ -206,6 +212,43 @@ describe.skipIf(unsupported !== undefined)(skipTitle("no usable cache folder", u
     }
     expect(readLog(log)).toMatch(/no start-up snapshot: .*ENOTDIR/);
   }, 120_000);
+});
+
+describe("blobs of installs that are gone", () => {
+  it("are removed with their sidecar and log; others, temporary files and code caches stay", () => {
+    const dir = join(root, "orphans");
+    mkdirSync(dir);
+    const write = (name: string, entry?: string) => {
+      writeFileSync(join(dir, name), "blob");
+      writeFileSync(join(dir, `${name}.log`), "log");
+      if (entry !== undefined)
+        writeFileSync(join(dir, `${name}.json`), JSON.stringify({ format: 1, node: "v0", entry, files: [] }));
+    };
+    write("kernel-v1-x-1.blob", kernelMainJs); // this install: kept
+    write("kernel-v1-x-2.blob", join(root, "deleted-clone", "dist", "kernel", "main.js")); // gone
+    write("kernel-v1-x-3.blob"); // no sidecar, two hours old: gone
+    utimesSync(
+      join(dir, "kernel-v1-x-3.blob"),
+      new Date(Date.now() - 7_200_000),
+      new Date(Date.now() - 7_200_000),
+    );
+    write("kernel-v1-x-4.blob"); // no sidecar, fresh (its sidecar may be on its way): kept
+    writeFileSync(join(dir, "kernel-v1-x-5.blob.77.tmp"), "building");
+    writeFileSync(join(dir, "typescript-5.9.3-abc.v8cache"), "cache");
+    expect(removeOrphanSnapshots(dir)).toBe(2);
+    expect(readdirSync(dir).sort()).toEqual(
+      [
+        "kernel-v1-x-1.blob",
+        "kernel-v1-x-1.blob.json",
+        "kernel-v1-x-1.blob.log",
+        "kernel-v1-x-4.blob",
+        "kernel-v1-x-4.blob.log",
+        "kernel-v1-x-5.blob.77.tmp",
+        "typescript-5.9.3-abc.v8cache",
+      ].sort(),
+    );
+    expect(removeOrphanSnapshots(join(root, "no-such-folder"))).toBe(0);
+  });
 });
 
 describe("launch.sh", () => {
