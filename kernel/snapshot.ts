@@ -117,7 +117,13 @@ export function consoleClass(fromModule: ConsoleClass | undefined): ConsoleClass
 }
 
 let adopted: KernelSnapshot | undefined;
-let startedFromSnapshot = false;
+let fromSnapshot = false;
+
+/** Whether this process started from a start-up snapshot whose documents it can use. */
+export function startedFromSnapshot(): boolean {
+  const snap = startupSnapshot();
+  return snap !== undefined && snap.format === KERNEL_SNAPSHOT_FORMAT && !changed(snap.files);
+}
 
 /**
  * Makes the snapshot's TypeScript the one every `require`/`import` of "typescript" gets, when this
@@ -127,7 +133,7 @@ let startedFromSnapshot = false;
 export function adoptSnapshotTypeScript(): string | undefined {
   const snap = startupSnapshot();
   if (!snap) return undefined;
-  startedFromSnapshot = true;
+  fromSnapshot = true;
   if (snap.format !== KERNEL_SNAPSHOT_FORMAT)
     return `start-up snapshot ignored: format ${snap.format}, this kernel reads ${KERNEL_SNAPSHOT_FORMAT}`;
   let file: string;
@@ -277,7 +283,7 @@ export function requestSnapshot(contents: SnapshotContents): string {
   }
   if (stats.length === 0) return "no start-up snapshot: the program has no declaration files on disk";
   if (adopted && !changed(adopted.files) && existsSync(blob)) return "the start-up snapshot is up to date";
-  if (!startedFromSnapshot && upToDate(blob, stats)) return "the start-up snapshot is up to date";
+  if (!fromSnapshot && upToDate(blob, stats)) return "the start-up snapshot is up to date";
   try {
     mkdirSync(dirname(blob), { recursive: true });
   } catch (e) {

@@ -234,29 +234,20 @@ export class TsEngine implements Engine {
     }
   }
 
-  async #init(): Promise<void> {
-    if (this.#opts.registerTsHooks !== false && existsSync(tsHooksJs)) {
-      this.#tsHooks = "pending";
-      if (this.#opts.grading) this.#registerTsHooks();
-    }
-    const lib = this.#opts.library === undefined ? { js: libraryJs, dts: libraryDts } : this.#opts.library;
-    if (lib && !existsSync(lib.js)) {
-      this.#log(`no library preloaded: ${lib.js} does not exist (build the package)`);
-    } else if (lib) {
-      try {
-        const t = performance.now();
-        this.#libraryNs = (await import(pathToFileURL(lib.js).href)) as Record<string, unknown>;
-        this.#log(`library loaded (${Math.round(performance.now() - t)} ms)`);
-        this.#builtinContext.library = this.#libraryNs;
-        // The library's state registry (the same module instance the library registered into).
-        const stateJs = join(dirname(lib.js), "runtime", "state.js");
-        if (existsSync(stateJs))
-          this.runner.state = (await import(pathToFileURL(stateJs).href)) as StateRegistry;
-      } catch (e) {
-        this.#libraryError = `the cnnlab library could not be loaded from ${lib.js}: ${(e as Error).message}`;
-        this.#log(this.#libraryError);
-      }
-    }
+  #library(): { js: string; dts: string } | null {
+    return this.#opts.library === undefined ? { js: libraryJs, dts: libraryDts } : this.#opts.library;
+  }
+
+  #typesPrepared = false;
+  /**
+   * The type side of start-up, which needs no library code: compiler options, the checker and the
+   * library's declarations. ready() does it first; a kernel started from the start-up snapshot
+   * calls it while its socket thread starts (it takes 0.05-0.1 s there, seconds without one).
+   */
+  prepareTypes(): void {
+    if (this.#typesPrepared) return;
+    this.#typesPrepared = true;
+    const lib = this.#library();
     if (lib && existsSync(lib.dts)) this.#builtinContext.libraryDts = lib.dts;
     const compilerOptions = notebookCompilerOptions(this.cwd);
     if (compilerOptions.configPath) this.#log(`compiler options from ${compilerOptions.configPath}`);
@@ -280,6 +271,32 @@ export class TsEngine implements Engine {
       const t = performance.now();
       this.#libraryTypeNames = this.#checker.exportsOf("cnnlab");
       this.#log(`library declarations read and checked (${Math.round(performance.now() - t)} ms)`);
+    }
+  }
+
+  async #init(): Promise<void> {
+    if (this.#opts.registerTsHooks !== false && existsSync(tsHooksJs)) {
+      this.#tsHooks = "pending";
+      if (this.#opts.grading) this.#registerTsHooks();
+    }
+    this.prepareTypes();
+    const lib = this.#library();
+    if (lib && !existsSync(lib.js)) {
+      this.#log(`no library preloaded: ${lib.js} does not exist (build the package)`);
+    } else if (lib) {
+      try {
+        const t = performance.now();
+        this.#libraryNs = (await import(pathToFileURL(lib.js).href)) as Record<string, unknown>;
+        this.#log(`library loaded (${Math.round(performance.now() - t)} ms)`);
+        this.#builtinContext.library = this.#libraryNs;
+        // The library's state registry (the same module instance the library registered into).
+        const stateJs = join(dirname(lib.js), "runtime", "state.js");
+        if (existsSync(stateJs))
+          this.runner.state = (await import(pathToFileURL(stateJs).href)) as StateRegistry;
+      } catch (e) {
+        this.#libraryError = `the cnnlab library could not be loaded from ${lib.js}: ${(e as Error).message}`;
+        this.#log(this.#libraryError);
+      }
     }
     this.#installGlobals();
     if (this.#opts.grading) {
