@@ -113,7 +113,12 @@ describe("interrupts", () => {
         timeoutMs: 60_000,
       },
     );
-    const r = await interrupted("matmul(matmul(huge, huge), huge).sum().item()", 300);
+    // Eight products of 58 GFLOP each: seconds even on a fast machine's BLAS, so the interrupt and
+    // the preemption 0.4 s after it both land inside the call.
+    const r = await interrupted(
+      "[1, 2, 3, 4, 5, 6, 7, 8].reduce((a) => matmul(a, huge), huge).sum().item()",
+      300,
+    );
     expect(r.reply.content.ename).toBe("KeyboardInterrupt");
     const check = await k.execute(
       'setBackend("js"); const jsRef = matmul(s1, s2); setBackend("wasm"); [matmul(s1, s2).sub(jsRef).abs().max().item() < 1e-4, matmul(huge, randn([3072, 64])).shape]',
