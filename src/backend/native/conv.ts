@@ -40,11 +40,15 @@ function blasSingleThreaded(blas: Blas, fn: () => void): void {
 
 /**
  * Bytes of im2col columns one pass may hold by default; larger batches run in chunks of images, so
- * that a chunk's columns are still in cache when the BLAS reads them (4 MB measured faster than
- * 64 MB on the W5 shapes: 21 vs 26 ms forward, 24 vs 33 ms backward for the 7x7 conv at one thread).
- * With a BLAS worker (two threads) a chunk is twice that: each thread's half is this size.
+ * that a chunk's columns are still in cache when the BLAS reads them. On one thread 1 MB (the
+ * columns of one W5 image, 0.6 MB, at a time): the W5 7x7 conv forward takes 7.9 ms with it
+ * against 9.6 ms with 4 MB, and W3's 3x3 conv forward + backward 20.7 vs 22.9 ms (same run,
+ * 2 MB of L2 per core). With a BLAS worker (two threads) each thread's half of a chunk is 4 MB:
+ * every chunk wakes the worker once, and smaller chunks made the two-thread W5 forward slower
+ * (8.5 ms at 1.3 MB, 7.0 ms at 4 MB).
  */
-const COLS_BUDGET_BYTES = 1 << 22;
+const COLS_BUDGET_BYTES = 1 << 20;
+const WORKER_COLS_BUDGET_BYTES = 1 << 22;
 
 const ROW_MAJOR = 101;
 const NO_TRANS = 111;
@@ -126,6 +130,12 @@ interface Plan {
   dwOff: number;
   /** The calling thread's dWᵀ partial (backward). */
   dwtOff: number;
+}
+
+/** The columns budget of one pass: `budget` given by the caller, else the default for one thread or two. */
+function chunkBudget(budget: number | undefined, pool: ThreadPool | null): number {
+  if (budget !== undefined) return pool ? 2 * budget : budget;
+  return pool ? 2 * WORKER_COLS_BUDGET_BYTES : COLS_BUDGET_BYTES;
 }
 
 function plan(rt: WasmRuntime, x: FloatArray, g: ConvGeometry, budget: number): Plan {
@@ -274,10 +284,10 @@ function convForward(
   b: FloatArray | null,
   out: FloatArray,
   g: ConvGeometry,
-  budget = COLS_BUDGET_BYTES,
+  budget?: number,
 ): void {
   const pool = blasWorker(rt, blas, g);
-  const p = plan(rt, x, g, pool ? 2 * budget : budget);
+  const p = plan(rt, x, g, chunkBudget(budget, pool));
   const { K, Kg, Fg, L } = p;
   const gemm = gemmOf(blas, p.f64);
   if (K === 0) {
@@ -429,13 +439,13 @@ function convBackward(
   dw: FloatArray | null,
   db: FloatArray | null,
   g: ConvGeometry,
-  budget = COLS_BUDGET_BYTES,
+  budget?: number,
 ): void {
   if (db && !blasBiasGrad(blas, gOut, db, g.n, g.cout, g.ho * g.wo))
     addBiasGrad(gOut, db, g.n, g.cout, g.ho * g.wo);
   if ((!dx && !dw) || g.n === 0) return;
   const pool = blasWorker(rt, blas, g);
-  const p = plan(rt, x, g, pool ? 2 * budget : budget);
+  const p = plan(rt, x, g, chunkBudget(budget, pool));
   const { K, Kg, Fg, L } = p;
   if (K === 0 || L === 0) return;
   const gemm = gemmOf(blas, p.f64);
@@ -586,12 +596,13 @@ function addTransposed(
 /**
  * The conv2d kernels on the BLAS: forward (out = conv(x, w) + b) and backward (ADDS into dx, dw, db,
  * each may be null), for any groups. The runtime is looked up at each call; `budget` caps the bytes
- * of im2col columns one chunk of images may use.
+ * of im2col columns each thread's share of a chunk of images may use (default: 1 MB on one thread,
+ * 4 MB each with the BLAS worker).
  */
 export function blasConvKernels(
   blas: Blas,
   runtime: () => WasmRuntime,
-  budget = COLS_BUDGET_BYTES,
+  budget?: number,
 ): { forward: Conv2dForwardKernel; backward: Conv2dBackwardKernel } {
   return {
     forward: (x, w, b, out, g) =>
