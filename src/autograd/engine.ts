@@ -1,11 +1,11 @@
 import { ones } from "../tensor/creation.js";
-import { releaseBuffer, setAllocationLog } from "../tensor/dtype.js";
+import { isBufferReuse, releaseBuffer, setAllocationLog } from "../tensor/dtype.js";
 import { shapesEqual, shapeToString } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import { activeRecorder, traced, traceNote } from "../runtime/trace.js";
+import { activeRecorder, allocationHook, traced, traceNote } from "../runtime/trace.js";
 import { add, contiguousCopy, to } from "../ops/elementwise.js";
 import { contiguousData } from "../ops/util.js";
-import { isOpBackward } from "./function.js";
+import { donateGradient, isOpBackward } from "./function.js";
 import { withGradMode } from "./grad-mode.js";
 import type { Node } from "./node.js";
 
@@ -135,6 +135,23 @@ class PassBuffers {
   }
 
   /**
+   * Whether the op consuming `grad` may overwrite its buffer (mayOverwriteGradient): with buffer
+   * reuse on, a whole buffer made in this pass that user code has not seen and that no gradient
+   * still waiting shares. What the op returns in it then shares it, so consumed() does not release it.
+   */
+  donatable(grad: Tensor, pending: Iterable<Tensor>): boolean {
+    const data = grad.storage.data;
+    return (
+      isBufferReuse() &&
+      this.logged(data) &&
+      grad.offset === 0 &&
+      grad.numel() === data.length &&
+      grad.isContiguous() &&
+      this.sharers(grad, pending) === 0
+    );
+  }
+
+  /**
    * Whether a leaf may keep `g` as its .grad without copying it: a buffer made in this pass that
    * user code has not seen. From then on it counts as seen, so nothing releases it; other tensors
    * of the pass that share it are only read.
@@ -220,9 +237,22 @@ function runNode(node: Node, pending: Pending, buffers: PassBuffers, options: Ba
     const t = node.retainTarget;
     t.grad = t.grad ? add(t.grad, grad) : contiguousCopy(grad);
   }
-  const grads = node.backward(node.ctx, grad);
-  if (!options.retainGraph) node.ctx.free();
   const fromOp = isOpBackward(node.backward);
+  // a compiled graph plans its own buffers (and its own in-place kernels): no donation while one is
+  // traced or replayed, when allocate() must hand out the arrays the plan expects
+  const donate =
+    fromOp &&
+    activeRecorder() === null &&
+    allocationHook() === null &&
+    buffers.donatable(grad, waiting(pending));
+  const previousDonation = donateGradient(donate ? grad : null);
+  let grads: readonly (Tensor | null | undefined)[];
+  try {
+    grads = node.backward(node.ctx, grad);
+  } finally {
+    donateGradient(previousDonation);
+  }
+  if (!options.retainGraph) node.ctx.free();
   // a user-defined Function may have kept the gradient it was given
   if (!fromOp) buffers.seen(grad);
   const returned = node.inputs.map((input, i) => {

@@ -39,6 +39,26 @@ export function defineFunction<Args extends unknown[], C extends OpContext = Con
 
 const opBackwards = new WeakSet<BackwardFn>();
 
+/** The gradient the op backward running now was handed to overwrite (see mayOverwriteGradient). */
+let donatedGradient: Tensor | null = null;
+
+/**
+ * Whether the op backward running now may write its result into the buffer of `g`, the gradient it
+ * was given: the engine says so when that buffer was made during this pass, no user code has seen
+ * it and nothing else reads it after this node (engine.ts, PassBuffers.donatable). An elementwise
+ * backward (ReLU's) then returns its result in that buffer instead of a fresh one.
+ */
+export function mayOverwriteGradient(g: Tensor): boolean {
+  return g === donatedGradient;
+}
+
+/** The engine's side of mayOverwriteGradient: hands `g` (or nothing) over; returns the previous one. */
+export function donateGradient(g: Tensor | null): Tensor | null {
+  const previous = donatedGradient;
+  donatedGradient = g;
+  return previous;
+}
+
 /**
  * defineFunction for cnnlab's own ops. Their backward functions keep no reference to the gradient
  * they are given, so once one has run the engine may reuse that gradient's buffer (a user-defined

@@ -1,7 +1,13 @@
 import { backend } from "../backend/index.js";
 import { isFloatArray, reluBackward, reluForward } from "../backend/js/activation.js";
 import { mapBinary, mapTernary, mapUnary, walk3 } from "../backend/js/strided.js";
-import { composite, defineOp, type Ctx, type FunctionDef } from "../autograd/function.js";
+import {
+  composite,
+  defineOp,
+  mayOverwriteGradient,
+  type Ctx,
+  type FunctionDef,
+} from "../autograd/function.js";
 import { activeRecorder, traced } from "../runtime/trace.js";
 import { noGrad } from "../autograd/grad-mode.js";
 import {
@@ -464,8 +470,9 @@ const Relu = defineOp({
   },
   backward(ctx, g) {
     const [x] = ctx.savedTensors;
-    const out = allocateForOverwrite(g.dtype, g.numel());
     const gd = contiguousData(g);
+    // in place when the engine hands g's buffer over (each element is read before it is written)
+    const out = mayOverwriteGradient(g) ? gd : allocateForOverwrite(g.dtype, g.numel());
     const xd = contiguousData(x);
     if (isFloatArray(gd) && isFloatArray(xd) && isFloatArray(out)) backend().reluBackward(gd, xd, out);
     else reluBackward(gd, xd, out);

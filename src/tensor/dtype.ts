@@ -145,6 +145,11 @@ export function pooledBufferBytes(): number {
   return pooledBytes;
 }
 
+/** Whether buffers are reused (setBufferReuse). */
+export function isBufferReuse(): boolean {
+  return reuseEnabled;
+}
+
 /** Empties the pool; `enabled: false` also stops releaseBuffer() from taking arrays. */
 export function setBufferReuse(enabled: boolean): void {
   reuseEnabled = enabled;

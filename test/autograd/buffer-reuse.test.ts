@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { F, Function, manualSeed, nn, ones, randint, randn, Tensor, type Context } from "../../src/index.js";
+import { donateGradient } from "../../src/autograd/function.js";
 import { allocate, POOL_MIN_BYTES, pooledBufferBytes, setBufferReuse } from "../../src/tensor/dtype.js";
 
 // Gradients of these shapes are far above the pool's minimum size.
@@ -150,6 +151,53 @@ describe("buffer reuse in backward", () => {
     expect(new Set(seed.toArray().flat())).toEqual(new Set([1]));
     expect(new Set(h.grad!.toArray().flat())).toEqual(new Set([3]));
     expect(new Set(x.grad!.toArray().flat())).toEqual(new Set([6]));
+  });
+
+  it("lets ReLU's backward write into the gradient it is handed, with the same result", () => {
+    const x = big(13);
+    const y = x.relu();
+    const node = y.gradFn!;
+    const g1 = randn([ROWS, COLS]);
+    const kept = node.backward(node.ctx, g1)[0]!;
+    const g2 = g1.clone();
+    const previous = donateGradient(g2);
+    let inPlace: Tensor;
+    try {
+      inPlace = node.backward(node.ctx, g2)[0]!;
+    } finally {
+      donateGradient(previous);
+    }
+    expect(kept.storage.data).not.toBe(g1.storage.data);
+    expect(inPlace.storage.data).toBe(g2.storage.data);
+    expect(inPlace.data.every((v, i) => Object.is(v, kept.data[i]))).toBe(true);
+    // and through the engine, with reuse on and off
+    const grads = [true, false].map((reuse) => {
+      setBufferReuse(reuse);
+      const x = big(13);
+      x.mul(2).relu().mul(3).sum().backward();
+      return Array.from(x.grad!.data);
+    });
+    expect(grads[0].every((v, i) => v === grads[1][i])).toBe(true);
+  });
+
+  it("never lets ReLU's backward overwrite a gradient a hook saw, one retained, or one shared", () => {
+    const x = big(14);
+    const kept = x.mul(3).relu();
+    kept.retainGrad();
+    const hooked = x.mul(5).relu();
+    const seen: Tensor[] = [];
+    hooked.registerHook((g) => void seen.push(g));
+    // add's backward gives both ReLUs one gradient: the first must leave it for the second
+    const y = kept.add(x.mul(-2).relu()).add(hooked.mul(1));
+    y.mul(7).sum().backward();
+    churn();
+    expect(new Set(kept.grad!.toArray().flat())).toEqual(new Set([7]));
+    expect(new Set(seen[0].toArray().flat())).toEqual(new Set([7]));
+    const xd = x.data;
+    const g = x.grad!.data;
+    expect(
+      Array.from(g, (v, i) => v === (xd[i] > 0 ? 7 * 3 + 7 * 5 : xd[i] < 0 ? 7 * -2 : 0)).every(Boolean),
+    ).toBe(true);
   });
 
   it("can be switched off", () => {
