@@ -31,6 +31,7 @@ import { wasmSumDims } from "./wasm/reduce.js";
 import type { Blas } from "./native/blas.js";
 import { blasGemm } from "./native/gemm.js";
 import { blasConvKernels } from "./native/conv.js";
+import { BLAS_AXPY_MIN, blasSgdUpdate } from "./native/optim.js";
 
 /** What a kernel call is, as far as choosing its implementation goes. */
 export interface KernelQuery {
@@ -249,6 +250,13 @@ export function nativeTable(blas: Blas): Table {
   return {
     ...wasmTable,
     gemm: [{ impl: BLAS, run: gemm }],
+    // decided per parameter inside the kernel (a call's query counts parameters, not elements)
+    sgdUpdate: [
+      {
+        impl: `BLAS axpy for plain descent of parameters of >= ${BLAS_AXPY_MIN} elements, JS loops for the rest`,
+        run: blasSgdUpdate(blas),
+      },
+    ],
     conv2dForward: [
       {
         impl: "BLAS GEMMs on WebAssembly im2col",

@@ -44,6 +44,16 @@ export type CblasGemv<T extends Float32Array | Float64Array> = (
   incy: number,
 ) => void;
 
+/** cblas_?axpy: y += alpha·x. */
+export type CblasAxpy<T extends Float32Array | Float64Array> = (
+  n: number,
+  alpha: number,
+  x: T,
+  incx: number,
+  y: T,
+  incy: number,
+) => void;
+
 export type BlasKind = "openblas" | "mkl" | "blis" | "accelerate" | "reference" | "unknown";
 
 export interface Blas {
@@ -57,6 +67,9 @@ export interface Blas {
   /** Matrix-vector products, where the library has them (every CBLAS does; fakes in tests may not). */
   sgemv?: CblasGemv<Float32Array>;
   dgemv?: CblasGemv<Float64Array>;
+  /** y += alpha·x, where the library has it (plain SGD's update). */
+  saxpy?: CblasAxpy<Float32Array>;
+  daxpy?: CblasAxpy<Float64Array>;
   /** Sets the library's own thread count (a no-op where the library has no such call). */
   setThreads(n: number): void;
   /** GF/s of the identification probe, when one ran. */
@@ -235,6 +248,12 @@ export function loadBlas(path: string): Blas {
   if (sgemv && dgemv) {
     blas.sgemv = sgemv as CblasGemv<Float32Array>;
     blas.dgemv = dgemv as CblasGemv<Float64Array>;
+  }
+  const saxpy = optionalFunc(lib, "void cblas_saxpy(int, float, float *, int, float *, int)");
+  const daxpy = optionalFunc(lib, "void cblas_daxpy(int, double, double *, int, double *, int)");
+  if (saxpy && daxpy) {
+    blas.saxpy = saxpy as CblasAxpy<Float32Array>;
+    blas.daxpy = daxpy as CblasAxpy<Float64Array>;
   }
   if (kind === "unknown") {
     // no version call: time it; the reference BLAS runs a small GEMM far below an optimised one
