@@ -2,7 +2,7 @@ import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { registerGlobalState } from "../../runtime/state.js";
 import { MAX_THREADS, discardRuntime, type WasmRuntime } from "./runtime.js";
-import { OPS, PARAM_OPS } from "./generated/layout.js";
+import { CONV_PARAMS, CONV_PARAM_COUNT, OPS, PARAM_OPS } from "./generated/layout.js";
 
 // Control block (Int32 indices from the runtime's ctrlOffset), shared by the calling thread and workers.
 export const SEQ = 0; // bumped once per job; workers Atomics.wait on it
@@ -50,8 +50,11 @@ export const F = {
  * A job of GEMMs that a worker runs on the system's CBLAS (the native backend's), on matrices in
  * the shared WebAssembly memory: `count` products C_i = alpha·op(A_i)·op(B_i) + beta·C_i with
  * A_i = A + i·aStride elements (B, C alike); byte offsets. When bias >= 0, each C_i's rows are first
- * filled with bias[row] (then beta is 1). The worker loads the FFI and the library named by
- * setWorkerBlas() on its first such job.
+ * filled with bias[row] (then beta is 1). When prm >= 0, it is the byte offset of an im2col
+ * parameter block (one image, [n0, n1) = [0, 1)) whose input pointer advances by xStride bytes per
+ * product: before product i the worker unfolds image i into the block's columns (the convolution's
+ * B, with bStride 0), so that each image's columns are still in cache when the BLAS reads them.
+ * The worker loads the FFI and the library named by setWorkerBlas() on its first such job.
  */
 export const BLAS_GEMMS = 100;
 export const G = {
@@ -73,6 +76,8 @@ export const G = {
   beta: 16,
   count: 17,
   bias: 18,
+  prm: 19,
+  xStride: 20,
 } as const;
 
 // Where workers find the FFI module and the BLAS: a JSON string (length in the first Int32), shared.
@@ -153,7 +158,14 @@ function gemms() {
   const a = f(${G.a}) / es, b = f(${G.b}) / es, c = f(${G.c}) / es;
   const as = f(${G.aStride}), bs = f(${G.bStride}), cs = f(${G.cStride});
   const beta = bias >= 0 ? 1 : f(${G.beta});
+  const prm = f(${G.prm});
+  const P = prm >= 0 ? new Int32Array(memory.buffer, prm, ${CONV_PARAM_COUNT}) : null;
+  const x0 = P === null ? 0 : P[${CONV_PARAMS.x}];
   for (let i = 0; i < f(${G.count}); i++) {
+    if (P !== null) {
+      P[${CONV_PARAMS.x}] = x0 + i * f(${G.xStride});
+      (d ? x.im2colImages64 : x.im2colImages32)(prm);
+    }
     const ci = c + i * cs;
     if (bias >= 0) for (let r = 0; r < m; r++) M.fill(M[bias / es + r], ci + r * ldc, ci + r * ldc + n);
     gemm(101, f(${G.ta}), f(${G.tb}), m, n, k, 1, M.subarray(a + i * as), f(${G.lda}),

@@ -102,9 +102,10 @@ describe.runIf(blas && rt)("native conv2d kernels against the JavaScript loops",
         const refNoBias = new T(outLen);
         conv2dNaiveForward(x, w, null, refNoBias, g);
         close(out, refNoBias, "forward without bias");
-        const dwOnly = new T(w.length);
+        // (the first layer's case: at two threads each half of the batch on its own thread), adding
+        const dwOnly = filled(T, w.length, 8);
+        const refDwOnly = dwOnly.slice();
         blasConvKernels(blas!, () => rt!).backward(x, w, gOut, null, dwOnly, null, g);
-        const refDwOnly = new T(w.length);
         conv2dNaiveBackward(x, w, gOut, null, refDwOnly, null, g);
         close(dwOnly, refDwOnly, "dw alone");
         // a worker took part (no fallback to one thread) where there are two threads and work enough
