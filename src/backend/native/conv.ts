@@ -288,9 +288,11 @@ function split(pool: ThreadPool, blas: Blas, rt: WasmRuntime, job: GemmJob, own:
  */
 interface Halves {
   f64: boolean;
-  es: number;
+  K: number;
   L: number;
-  chw: number;
+  /** Output elements per image. */
+  FL: number;
+  gemm: Gemm;
   /** Images of the calling thread ([0, h)); the worker takes [h, n). */
   h: number;
   /** Byte offsets of the calling thread's and the worker's im2col parameter blocks and columns. */
@@ -301,14 +303,26 @@ interface Halves {
   unfold: (i: number) => void;
   /** Byte offsets of further regions asked for by size (in elements, in order). */
   extra: number[];
+  /** The worker's BLAS_GEMMS job over its images, unfolding each before its product. */
+  job(j: Omit<GemmJob, "f64" | "count" | "prm" | "xStride">): GemmJob;
 }
 
-function halves(rt: WasmRuntime, x: FloatArray, g: ConvGeometry, extra: number[]): Halves {
+/** The shared part of the two-halves kernels; `extra` sizes their own regions (in elements). */
+function halves(
+  blas: Blas,
+  rt: WasmRuntime,
+  x: FloatArray,
+  g: ConvGeometry,
+  extra: (s: { K: number; FL: number; rest: number }) => number[],
+): Halves {
   const f64 = x instanceof Float64Array;
   const es = f64 ? 8 : 4;
   const K = g.c * g.kh * g.kw;
   const L = g.ho * g.wo;
+  const FL = g.cout * L;
   const chw = g.c * g.h * g.w;
+  const h = Math.ceil(g.n / 2);
+  const rest = g.n - h;
   const scr = imageColumnsScratch(g, es);
   let end = rt.arenaOffset;
   const region = (bytes: number): number => {
@@ -320,10 +334,9 @@ function halves(rt: WasmRuntime, x: FloatArray, g: ConvGeometry, extra: number[]
   const prm: [number, number] = [region(CONV_PARAM_COUNT * 4), region(CONV_PARAM_COUNT * 4)];
   const cols: [number, number] = [region(K * L * es), region(K * L * es)];
   const scrs = [region(scr), region(scr)];
-  const more = extra.map((len) => region(len * es));
+  const more = extra({ K, FL, rest }).map((len) => region(len * es));
   rt.ensureArena(end - rt.arenaOffset);
   const xAt = rt.place(imgOff, x);
-  const h = Math.ceil(g.n / 2);
   const I = new Int32Array(rt.memory.buffer);
   for (const t of [0, 1]) {
     writeParams(I, prm[t] / 4 - 1, g, {
@@ -339,7 +352,20 @@ function halves(rt: WasmRuntime, x: FloatArray, g: ConvGeometry, extra: number[]
     I[prm[0] / 4 + CONV_PARAMS.x] = xAt + i * chw * es;
     kernel(prm[0]);
   };
-  return { f64, es, L, chw, h, prm, cols, ownCols: view(rt, f64, cols[0], K * L), unfold, extra: more };
+  return {
+    f64,
+    K,
+    L,
+    FL,
+    gemm: gemmOf(blas, f64),
+    h,
+    prm,
+    cols,
+    ownCols: view(rt, f64, cols[0], K * L),
+    unfold,
+    extra: more,
+    job: (j) => ({ ...j, f64: f64 ? 1 : 0, count: rest, prm: prm[1], xStride: chw * es }),
+  };
 }
 
 /**
@@ -357,17 +383,12 @@ function convForwardHalves(
   out: FloatArray,
   g: ConvGeometry,
 ): void {
-  const K = g.c * g.kh * g.kw;
-  const FL = g.cout * g.ho * g.wo;
-  const rest = g.n - Math.ceil(g.n / 2);
-  const s = halves(rt, x, g, [g.cout * K, g.cout, rest * FL]);
+  const s = halves(blas, rt, x, g, ({ K, FL, rest }) => [g.cout * K, g.cout, rest * FL]);
   const [wOff, bOff, cOff] = s.extra;
-  const { L, h } = s;
-  const gemm = gemmOf(blas, s.f64);
+  const { K, L, FL, h, gemm } = s;
   rt.write(wOff, w);
   if (b) rt.write(bOff, b);
-  const job: GemmJob = {
-    f64: s.f64 ? 1 : 0,
+  const job = s.job({
     ta: NO_TRANS,
     tb: NO_TRANS,
     m: g.cout,
@@ -383,11 +404,8 @@ function convForwardHalves(
     ldc: L,
     cStride: FL,
     beta: 0,
-    count: rest,
     bias: b ? bOff : -1,
-    prm: s.prm[1],
-    xStride: s.chw * s.es,
-  };
+  });
   split(pool, blas, rt, job, () => {
     for (let i = 0; i < h; i++) {
       s.unfold(i);
@@ -409,20 +427,15 @@ function convWeightGradHalves(
   dw: FloatArray,
   g: ConvGeometry,
 ): void {
-  const K = g.c * g.kh * g.kw;
-  const FL = g.cout * g.ho * g.wo;
-  const rest = g.n - Math.ceil(g.n / 2);
-  const s = halves(rt, x, g, [rest * FL, g.cout * K, g.cout * K]);
+  const s = halves(blas, rt, x, g, ({ K, FL, rest }) => [rest * FL, g.cout * K, g.cout * K]);
   const [gOff, ownOff, partOff] = s.extra;
-  const { L, h } = s;
-  const gemm = gemmOf(blas, s.f64);
+  const { K, L, FL, h, gemm } = s;
   const gAt = rt.place(gOff, gOut.subarray(h * FL, g.n * FL));
   const dwT = view(rt, s.f64, ownOff, g.cout * K);
   const dwPart = view(rt, s.f64, partOff, g.cout * K);
   dwT.fill(0);
   dwPart.fill(0);
-  const job: GemmJob = {
-    f64: s.f64 ? 1 : 0,
+  const job = s.job({
     ta: NO_TRANS,
     tb: TRANS,
     m: K,
@@ -438,11 +451,8 @@ function convWeightGradHalves(
     ldc: g.cout,
     cStride: 0,
     beta: 1,
-    count: rest,
     bias: -1,
-    prm: s.prm[1],
-    xStride: s.chw * s.es,
-  };
+  });
   split(pool, blas, rt, job, () => {
     for (let i = 0; i < h; i++) {
       s.unfold(i);
