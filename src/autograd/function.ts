@@ -3,6 +3,7 @@ import { Tensor } from "../tensor/tensor.js";
 import { isFloating } from "../tensor/dtype.js";
 import { isGradEnabled, withGradMode } from "./grad-mode.js";
 import { Context, Node, recordedNodes, type BackwardFn, type Ctx, type OpContext } from "./node.js";
+import { registerGlobalState } from "../runtime/state.js";
 
 export { Context, type Ctx } from "./node.js";
 
@@ -41,6 +42,16 @@ const opBackwards = new WeakSet<BackwardFn>();
 
 /** The gradient the op backward running now was handed to overwrite (see mayOverwriteGradient). */
 let donatedGradient: Tensor | null = null;
+
+// A backward cut short by an interrupt leaves its donation behind (termination skips the engine's
+// finally); between cells there is none.
+registerGlobalState<null>({
+  name: "autograd/function: donatedGradient",
+  save: () => null,
+  restore: () => {
+    donatedGradient = null;
+  },
+});
 
 /**
  * Whether the op backward running now may write its result into the buffer of `g`, the gradient it

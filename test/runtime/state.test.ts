@@ -15,6 +15,8 @@ import { runtime } from "../../src/backend/wasm/runtime.js";
 import { getPool } from "../../src/backend/wasm/threads.js";
 import "../../src/nn/layers.js";
 import { checkpointGlobalState, globalStateNames, restoreGlobalState } from "../../src/runtime/state.js";
+import { donateGradient, mayOverwriteGradient } from "../../src/autograd/function.js";
+import { tensor } from "../../src/tensor/creation.js";
 import {
   pooledBufferBytes,
   POOL_MIN_BYTES,
@@ -28,6 +30,7 @@ describe("global state registry", () => {
     expect(globalStateNames()).toEqual(
       expect.arrayContaining([
         "autograd/grad-mode: gradEnabled",
+        "autograd/function: donatedGradient",
         "nn/layers: initEnabled",
         "tensor/random: defaultGenerator",
         "tensor/dtype: buffer pool, reuseEnabled, allocationLog",
@@ -75,5 +78,14 @@ describe("global state registry", () => {
     restoreGlobalState(checkpointGlobalState()); // an idle pool is kept
     expect(runtime()).not.toBe(rt);
     await shutdownThreads();
+  });
+
+  it("a donation left by a backward cut short is withdrawn", () => {
+    const checkpoint = checkpointGlobalState();
+    const g = tensor([1, -2, 3]);
+    donateGradient(g); // what a termination inside the engine's runNode leaves behind
+    expect(mayOverwriteGradient(g)).toBe(true);
+    expect(restoreGlobalState(checkpoint)).toEqual([]);
+    expect(mayOverwriteGradient(g)).toBe(false);
   });
 });
