@@ -119,10 +119,20 @@ export function consoleClass(fromModule: ConsoleClass | undefined): ConsoleClass
 let adopted: KernelSnapshot | undefined;
 let fromSnapshot = false;
 
-/** Whether this process started from a start-up snapshot whose documents it can use. */
+/**
+ * Whether this process started from a start-up snapshot it can use whole: its format, the installed
+ * TypeScript and every document as they were when it was built.
+ */
 export function startedFromSnapshot(): boolean {
   const snap = startupSnapshot();
-  return snap !== undefined && snap.format === KERNEL_SNAPSHOT_FORMAT && !changed(snap.files);
+  if (!snap || snap.format !== KERNEL_SNAPSHOT_FORMAT) return false;
+  try {
+    if (require.resolve("typescript") !== snap.typescriptFile) return false;
+  } catch {
+    return false;
+  }
+  const ts = { fileName: snap.typescriptFile, size: snap.typescriptSize, mtimeMs: snap.typescriptMtimeMs };
+  return !changed([ts, ...snap.files]);
 }
 
 /**
