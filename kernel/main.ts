@@ -116,6 +116,8 @@ class LazyEngine implements Engine {
   #loaded: TsEngine | undefined;
 
   #created: Promise<TsEngine> | undefined;
+  /** The engine once made (prepareEarly may make it before the handler gives this its IO). */
+  #made: TsEngine | undefined;
   /** TypeScript loaded and the engine made, its library not loaded yet. */
   #create(): Promise<TsEngine> {
     this.#created ??= Promise.resolve()
@@ -137,6 +139,7 @@ class LazyEngine implements Engine {
           log,
           grading: process.env.CNNLAB_GRADING === "1",
         });
+        this.#made = e;
         if (this.#io) e.setIO(this.#io);
         return e;
       });
@@ -183,6 +186,7 @@ class LazyEngine implements Engine {
   }
   setIO(io: EngineIO): void {
     this.#io = io;
+    this.#made?.setIO(io);
     captureProcessOutput(io);
     installStdinGlobals({
       request: (prompt, password, source) =>
