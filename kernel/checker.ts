@@ -372,12 +372,16 @@ export class Checker {
    */
   withScratch<T>(text: string, fn: (file: string, ls: ts.LanguageService) => T): T {
     const before = this.#current;
+    // the scratch file sees every committed cell, also those the last check (maybe failed) replaced
+    const superseded = [...this.#superseded];
+    this.#superseded.clear();
     this.#setVirtual(this.#scratchFile, text);
     this.#current = this.#scratchFile;
     try {
       return fn(this.#scratchFile, this.ls);
     } finally {
       this.#current = before;
+      for (const f of superseded) this.#superseded.add(f);
     }
   }
 

@@ -277,5 +277,12 @@ describe("TsEngine", () => {
       /^ERROR TypeScriptError/,
     );
     expect(value(await run("neverKept"))).toMatch(/Cannot find name 'neverKept'/);
+    // A failed run of a cell that would replace tallyG leaves the committed one, for checks and
+    // completion alike.
+    expect(value(await run("declare global {\n  var tallyG: boolean;\n}\nconst zz: string = 1;"))).toMatch(
+      /^ERROR TypeScriptError/,
+    );
+    expect((await engine.complete("tally", 5)).matches).toContain("tallyG");
+    expect(value(await run("tallyG.length"))).toBe("3");
   });
 });
