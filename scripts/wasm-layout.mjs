@@ -60,6 +60,8 @@ export const OPS = [
   "col2imImages64",
   "maxPoolPlanes32",
   "maxPoolPlanes64",
+  "reluMaxPoolPlanes32",
+  "reluMaxPoolPlanes64",
 ];
 
 /** The AssemblyScript module "./layout". */

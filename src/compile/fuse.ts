@@ -3,6 +3,9 @@
  * The backward follows by itself, since a replay's ops build their own graph nodes.
  *
  * - maxPool2d runs the same kernels on the arena's arrays where they are (pool.ts, in-place.ts).
+ * - ReLU whose only use is a max-pool with windows that tile its input becomes part of the pool:
+ *   applied to each value the pool reads, never stored; the backward writes the input gradient in
+ *   one pass (pool.ts). This comes before the conv/linear epilogue below, which it saves more than.
  * - ReLU after a linear or conv2d op (through a reshape) becomes the op's epilogue: applied in
  *   place to the op's output, its backward masks the incoming gradient with that output before the
  *   op's own backward runs.
@@ -21,7 +24,9 @@ import { pointwiseOf } from "../ops/elementwise.js";
 import { contiguousData } from "../ops/util.js";
 import type { FusedMeta } from "../optim/optimizer.js";
 import type { Ref, Unit } from "./graph.js";
-import { MaxPoolInPlace } from "./pool.js";
+import { MaxPoolInPlace, ReluMaxPoolInPlace } from "./pool.js";
+import { windowsTile } from "../backend/js/pool.js";
+import type { Window2d } from "../backend/backend.js";
 
 /** Ops whose backward reads only their inputs, so their output may be changed in place. */
 const EPILOGUE_OPS = new Set(["linear", "conv2d"]);
@@ -116,6 +121,25 @@ function valueId(ref: Ref | undefined): number | null {
   return ref !== undefined && ref.kind === "value" ? ref.id : null;
 }
 
+/** Whether `ref` is a tensor the graph made, or a view of one (not a parameter, input or gradient). */
+function madeInGraph(ref: Ref | undefined): boolean {
+  return ref?.kind === "value" || (ref?.kind === "alias" && madeInGraph(ref.of));
+}
+
+/**
+ * The maxPool2d unit that ReLU's result `reluId` feeds, if the two can run as one op: the pool is
+ * the result's only use, its windows tile its input, and no unit changes a tensor the graph made in
+ * place (the fused backward reads the pool's output, maybe through a view, where ReLU's backward
+ * would read ReLU's input).
+ */
+function poolAfterRelu(units: readonly Unit[], reluId: number): Unit | null {
+  const pool = units.find((v) => v.kind === "op" && v.name === "maxPool2d" && valueId(v.args[0]) === reluId);
+  const win = pool?.args[1];
+  if (!pool || win?.kind !== "const" || !windowsTile(win.value as Window2d)) return null;
+  const changed = units.some((v) => v.kind === "inplace" && madeInGraph(v.args[0]));
+  return changed ? null : pool;
+}
+
 /** The fused graph and its value count (fusion adds values). */
 export function fuse(
   units: readonly Unit[],
@@ -136,9 +160,36 @@ export function fuse(
     const id = valueId(u.result);
     if (id !== null) producer.set(id, u);
   };
+  /** maxPool2d units that take ReLU into their kernel. */
+  const poolsWithRelu = new Set<Unit>();
   for (const u of units) {
     const input = valueId(u.args[0]);
     const from = input === null ? undefined : producer.get(input);
+    // relu → maxPool2d (windows tiling the input)  ⇒  one op, ReLU applied as the pool reads
+    const reluId = u.kind === "op" && u.name === "relu" ? valueId(u.result) : null;
+    const pool = reluId !== null && usedOnce(reluId) ? poolAfterRelu(units, reluId) : null;
+    if (pool) {
+      poolsWithRelu.add(pool);
+      push({
+        ...u,
+        kind: "fused",
+        name: "relu (in the max-pool)",
+        run: identity,
+        fusedFrom: ["relu", "maxPool2d"],
+      });
+      continue;
+    }
+    if (poolsWithRelu.has(u)) {
+      push({
+        ...u,
+        kind: "fused",
+        name: "relu+maxPool2d",
+        run: (...a: unknown[]) =>
+          ReluMaxPoolInPlace.apply(...(a as Parameters<typeof ReluMaxPoolInPlace.apply>)),
+        fusedFrom: ["relu", "maxPool2d"],
+      });
+      continue;
+    }
     // maxPool2d: the same op on the kernels that work in WebAssembly memory in place (pool.ts)
     if (u.kind === "op" && u.name === "maxPool2d") {
       push({

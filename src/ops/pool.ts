@@ -105,7 +105,15 @@ function finish(out: Tensor, unbatched: boolean): Tensor {
 /** The kernels a max-pool op runs: the backend's, or a compiled graph's (compile/pool.ts). */
 export interface MaxPoolKernels {
   forward(args: MaxPool2dArgs): void;
-  backward(args: MaxPool2dArgs): void;
+  /** Adds the output gradient `out` into `x` (zeros) at `indices`; `pooled` is the forward's output, if readsOutput. */
+  backward(args: MaxPool2dArgs & { pooled: FloatArray }): void;
+  /** backward reads the forward's output (which is then kept until backward runs). */
+  readsOutput?: boolean;
+  /** The op's name (default "maxPool2d") and its backward node's. */
+  name?: string;
+  nodeName?: string;
+  /** backward writes every element of the input gradient, so it need not be zeroed first. */
+  writesEveryGradient?: boolean;
 }
 
 /** The max-pool op (x, window, indices sink) on the given kernels. */
@@ -113,10 +121,10 @@ export function maxPoolOp(
   kernels: MaxPoolKernels,
 ): AppliedFunction<[Tensor, Window2d, { indices?: Tensor }]> {
   return defineOp({
-    name: "maxPool2d",
-    nodeName: "MaxPool2DWithIndicesBackward",
+    name: kernels.name ?? "maxPool2d",
+    nodeName: kernels.nodeName ?? "MaxPool2DWithIndicesBackward",
     forward(
-      ctx: Ctx<{ window: Window2d; indices: Int32Array; dtype: DType }>,
+      ctx: Ctx<{ window: Window2d; indices: Int32Array; dtype: DType; pooled?: FloatArray }>,
       x: Tensor,
       win: Window2d,
       sink: { indices?: Tensor },
@@ -130,18 +138,22 @@ export function maxPoolOp(
       ctx.window = win;
       ctx.indices = indices;
       ctx.dtype = x.dtype;
+      if (kernels.readsOutput) ctx.pooled = out;
       sink.indices = Tensor.fromData(indices, shape);
       return Tensor.fromData(out, shape);
     },
     backward(ctx, grad) {
       const win = ctx.window;
-      const dx = allocate(ctx.dtype, win.n * win.c * win.h * win.w) as FloatArray;
+      const size = win.n * win.c * win.h * win.w;
+      const everyOne = kernels.writesEveryGradient === true;
+      const dx = (everyOne ? allocateForOverwrite(ctx.dtype, size) : allocate(ctx.dtype, size)) as FloatArray;
       kernels.backward({
         ...win,
         x: dx,
         out: contiguousData(grad) as FloatArray,
         indices: ctx.indices,
-        xIsZero: true,
+        pooled: ctx.pooled ?? new Float32Array(0),
+        xIsZero: !everyOne,
       });
       return [Tensor.fromData(dx, [win.n, win.c, win.h, win.w]), null, null];
     },

@@ -289,7 +289,7 @@ describe("compile: nn layers and optimizers, compiled vs eager over several step
       const g = step.graph(0);
       expect(g.lastReplay).toEqual({ served: g.memory!.buffers, fresh: 0 });
       const names = g.units.map((u) => u.name);
-      expect(names).toContain("conv2d+relu");
+      expect(names).toContain("relu+maxPool2d");
       expect(names).toContain("linear+relu");
     });
   }
@@ -411,16 +411,20 @@ describe("compile: fused kernels against the unfused ops", () => {
   for (const backendName of listBackends()) {
     it(`conv2d → relu → maxPool2d: values and input gradient as eager, with ties, odd sizes, overlapping windows, float32/64, 1 and 2 threads (${backendName})`, () => {
       setBackend(backendName);
+      // tiles: the windows cover the input exactly, so ReLU runs inside the pool
       const cases = [
-        { shape: [2, 3, 9, 11], pool: { kernelSize: 2, stride: 2 } },
-        { shape: [2, 3, 9, 11], pool: { kernelSize: 3, stride: 2, padding: 1 } },
+        { shape: [2, 3, 9, 11], pool: { kernelSize: 2, stride: 2 }, tiles: false },
+        { shape: [2, 3, 9, 11], pool: { kernelSize: 3, stride: 2, padding: 1 }, tiles: false },
+        { shape: [2, 3, 8, 12], pool: { kernelSize: 2 }, tiles: true },
+        { shape: [2, 3, 9, 12], pool: { kernelSize: 3 }, tiles: true },
+        { shape: [1, 2, 8, 9], pool: { kernelSize: [2, 3] as [number, number] }, tiles: true },
         // large enough for the WebAssembly kernels to split the planes across threads
-        { shape: [8, 16, 32, 32], pool: { kernelSize: 2, stride: 2 } },
+        { shape: [8, 16, 32, 32], pool: { kernelSize: 2, stride: 2 }, tiles: true },
       ];
       for (const threads of [1, 2]) {
         setNumThreads(threads);
         for (const dtype of ["float32", "float64"] as const) {
-          for (const { shape, pool } of cases) {
+          for (const { shape, pool, tiles } of cases) {
             manualSeed(3);
             // halves in [-2, 2]: many ties, zeros and negative windows
             const x = randint(-4, 5, shape).to(dtype).div(2).requiresGrad_();
@@ -443,7 +447,10 @@ describe("compile: fused kernels against the unfused ops", () => {
               expectSame(x.grad, expectedGrad, `${what}: input gradient`);
             }
             const names = step.graph(0).units.map((u) => u.name);
-            expect(names).toEqual(expect.arrayContaining(["conv2d+relu", "maxPool2d (in place)"]));
+            expect(names).toEqual(
+              expect.arrayContaining(tiles ? ["relu+maxPool2d"] : ["conv2d+relu", "maxPool2d (in place)"]),
+            );
+            expect(names.includes("maxPool2d (in place)")).toBe(!tiles);
           }
         }
       }
@@ -496,8 +503,59 @@ describe("compile: fused kernels against the unfused ops", () => {
         expectSame(p.grad, pe[i].grad, `grad ${i}`);
       });
       const names = fusedStep.graph(0).units.map((u) => u.name);
-      expect(names).toEqual(expect.arrayContaining(["conv2d+relu", "maxPool2d (in place)", "linear+relu"]));
+      expect(names).toEqual(expect.arrayContaining(["conv2d+relu", "relu+maxPool2d", "linear+relu"]));
       expect(unfusedStep.graph(0).units.some((u) => u.fusedFrom)).toBe(false);
+    });
+
+    it(`relu → maxPool2d stays two ops when ReLU's output has another use or a graph tensor changes in place (${backendName})`, () => {
+      setBackend(backendName);
+      const cases: [string, (x: Tensor) => Tensor, boolean][] = [
+        ["fused", (x) => F.maxPool2d(F.relu(x), { kernelSize: 2 }), true],
+        [
+          "ReLU's output used twice",
+          (x) => {
+            const r = F.relu(x);
+            return F.maxPool2d(r, { kernelSize: 2 }).sum().add(r.mul(r).sum());
+          },
+          false,
+        ],
+        [
+          "the pool's output scaled in place through a detached view",
+          (x) => {
+            const p = F.maxPool2d(F.relu(x), { kernelSize: 2 });
+            p.detach().mul_(-2);
+            return p.mul(1);
+          },
+          false,
+        ],
+        [
+          "returnIndices",
+          (x) => {
+            const { output, indices } = F.maxPool2d(F.relu(x), { kernelSize: 2, returnIndices: true });
+            return output.add(indices.to("float32"));
+          },
+          true,
+        ],
+      ];
+      for (const [label, body] of cases) {
+        manualSeed(5);
+        const x = randint(-3, 4, [2, 3, 4, 8]).to("float32").requiresGrad_();
+        const f = (x: Tensor) => {
+          const y = body(x.mul(1));
+          y.sum().backward();
+          return y;
+        };
+        const expected = f(x);
+        const expectedGrad = x.grad!.clone();
+        const step = compile(f);
+        for (let i = 0; i < 3; i++) {
+          x.grad = null;
+          expectSame(step(x), expected, `${label}: output, call ${i}`);
+          expectSame(x.grad, expectedGrad, `${label}: input gradient, call ${i}`);
+        }
+        const names = step.graph(0).units.map((u) => u.name);
+        expect(names.includes("relu+maxPool2d"), label).toBe(label === "fused" || label === "returnIndices");
+      }
     });
   }
 });

@@ -43,7 +43,7 @@ describe("showGraph(compiled): the static graph", () => {
     expect(text).toContain("compile(trainStep) graph 0: ");
     expect(text).toMatch(/arena [\d.]+ MB for \d+ buffers \(an eager step allocates [\d.]+ MB/);
     expect(text).toContain("fused linear+relu [fused: linear + relu]");
-    expect(text).toContain("fused maxPool2d (in place) [fused: maxPool2d]");
+    expect(text).toContain("fused relu+maxPool2d [fused: relu + maxPool2d]");
     expect(text).toContain("optimizer SGD.step");
     expect(text).toMatch(/backward nodes: NllLossBackward, LogSoftmaxBackward, \w+Backward/);
     expect(text).toContain("eager step:\nautograd graph: ");

@@ -2,7 +2,7 @@
  * Reference pooling kernels on typed arrays. Every plane (image, channel) is pooled on its own;
  * padding is implicit (never a maximum; counted or not for averages).
  */
-import type { MaxPool2dArgs, Pool2dArgs } from "../backend.js";
+import type { MaxPool2dArgs, Pool2dArgs, Window2d } from "../backend.js";
 import type { FloatArray } from "../../tensor/dtype.js";
 
 /**
@@ -167,6 +167,104 @@ export function adaptiveAvgPool2d(
           let s = 0;
           for (let iy = ys; iy < ye; iy++) for (let ix = xs; ix < xe; ix++) s += x[xBase + iy * w + ix];
           out[o] = s / div;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Whether max pooling's windows tile its input: stride equal to the kernel, no padding or
+ * dilation, and the windows covering every row and column, so that each input element lies in
+ * exactly one window (what the fused ReLU + max-pool kernels need).
+ */
+export function windowsTile(a: Window2d): boolean {
+  return (
+    a.sh === a.kh &&
+    a.sw === a.kw &&
+    a.ph === 0 &&
+    a.pw === 0 &&
+    a.dh === 1 &&
+    a.dw === 1 &&
+    a.ho * a.kh === a.h &&
+    a.wo * a.kw === a.w
+  );
+}
+
+/** Whether the sign bit of element i of a float array is set (also for NaN). */
+function signBitReader(x: FloatArray): (i: number) => boolean {
+  if (x instanceof Float32Array) {
+    const bits = new Int32Array(x.buffer, x.byteOffset, x.length);
+    return (i) => bits[i] < 0;
+  }
+  const bits = new Int32Array(x.buffer, x.byteOffset, 2 * x.length);
+  const high = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+  return (i) => bits[2 * i + high] < 0;
+}
+
+/**
+ * Max pooling of relu(x) without storing relu(x), for windows that tile the input (windowsTile):
+ * the outputs and indices maxPool2d gives on the ReLU kernels' output (a value whose sign bit is
+ * set counts as +0).
+ */
+export function reluMaxPool2d(a: MaxPool2dArgs): void {
+  if (!windowsTile(a)) throw new RangeError("reluMaxPool2d: the windows must tile the input");
+  const { x, out, indices, n, c, h, w, kh, kw, ho, wo } = a;
+  const negative = signBitReader(x);
+  const plane = h * w;
+  for (let p = 0; p < n * c; p++) {
+    const xBase = p * plane;
+    const oBase = p * ho * wo;
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++) {
+        let best = -Infinity;
+        let bestIdx = -1;
+        for (let ki = 0; ki < kh && !Number.isNaN(best); ki++) {
+          for (let kj = 0; kj < kw; kj++) {
+            const i = (oy * kh + ki) * w + ox * kw + kj;
+            const v = negative(xBase + i) ? 0 : x[xBase + i];
+            if (v > best || Number.isNaN(v) || bestIdx < 0) {
+              best = v;
+              bestIdx = i;
+              if (Number.isNaN(v)) break;
+            }
+          }
+        }
+        out[oBase + oy * wo + ox] = best;
+        indices[oBase + oy * wo + ox] = bestIdx;
+      }
+    }
+  }
+}
+
+/**
+ * The input gradient of reluMaxPool2d, written to every element of `x` (the gradient): (0 + g) ·
+ * [pooled > 0] at each window's maximum and +0 elsewhere, as maxPool2dBackward into zeros followed
+ * by ReLU's backward gives. `out` is the output gradient g, `pooled` the forward's output.
+ */
+export function reluMaxPool2dBackward(a: MaxPool2dArgs & { pooled: FloatArray }): void {
+  if (!windowsTile(a)) throw new RangeError("reluMaxPool2d backward: the windows must tile the input");
+  const { x, out, pooled, indices, n, c, h, w, kh, kw, ho, wo } = a;
+  const plane = h * w;
+  for (let p = 0; p < n * c; p++) {
+    const xBase = p * plane;
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++) {
+        const q = p * ho * wo + oy * wo + ox;
+        const at = indices[q];
+        const v = (0 + out[q]) * (pooled[q] > 0 ? 1 : 0);
+        let hit = false;
+        for (let ki = 0; ki < kh; ki++) {
+          for (let kj = 0; kj < kw; kj++) {
+            const i = (oy * kh + ki) * w + ox * kw + kj;
+            hit ||= i === at;
+            x[xBase + i] = i === at ? v : 0;
+          }
+        }
+        if (!hit) {
+          throw new RangeError(
+            `reluMaxPool2d backward: index ${at} at ${q} is outside its ${kh}x${kw} window of a ${h}x${w} plane`,
+          );
         }
       }
     }

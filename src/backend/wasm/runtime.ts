@@ -3,6 +3,19 @@ import type { FloatArray } from "../../tensor/dtype.js";
 import { WASM_BASE64, WASM_FMA_BASE64, WASM_MAX_PAGES } from "./generated/kernels.js";
 
 /** dx += scatter of g at idx, plane by plane; returns -1 or the position of the first bad index. */
+/** dx, g, pooled, idx (byte offsets), planes, h, w, kh, kw; returns -1 or a bad index's position. */
+type ReluMaxPoolBackwardKernel = (
+  dx: number,
+  g: number,
+  pooled: number,
+  idx: number,
+  planes: number,
+  h: number,
+  w: number,
+  kh: number,
+  kw: number,
+) => number;
+
 type MaxPoolBackwardKernel = (
   dx: number,
   g: number,
@@ -77,6 +90,11 @@ export interface KernelExports {
   maxPoolPlanes64(params: number): void;
   maxPoolBackward32: MaxPoolBackwardKernel;
   maxPoolBackward64: MaxPoolBackwardKernel;
+  /** Max pooling of relu(x), planes [n0, n1) of a conv-layout parameter block. */
+  reluMaxPoolPlanes32(params: number): void;
+  reluMaxPoolPlanes64(params: number): void;
+  reluMaxPoolBackward32: ReluMaxPoolBackwardKernel;
+  reluMaxPoolBackward64: ReluMaxPoolBackwardKernel;
   relu32(x: number, out: number, n: number): void;
   relu64(x: number, out: number, n: number): void;
   reluBackward32(g: number, x: number, out: number, n: number): void;
