@@ -8,6 +8,7 @@ import {
 } from "./wasm/index.js";
 import { describeTable, jsBackend, makeBackend, nativeTable, wasmBackend, type Table } from "./dispatch.js";
 import { blasCandidates, findBlas, type BlasSearch } from "./native/blas.js";
+import { tuneMalloc } from "./native/malloc.js";
 import { chooseBackend, type BackendChoice, type BackendName } from "./select.js";
 
 export type { Backend, GemmArgs, Kernels, KernelName } from "./backend.js";
@@ -42,6 +43,7 @@ function blasSearch(): BlasSearch {
   if (!search) {
     search = findBlas(blasCandidates(process.env, process.platform));
     if (search.blas) {
+      tuneMalloc();
       search.blas.setThreads(getNumThreads());
       backends.set("native", makeBackend("native", nativeTable(search.blas)));
     }

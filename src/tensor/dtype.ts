@@ -41,6 +41,34 @@ function fresh(dtype: DType, length: number): TypedArray {
   }
 }
 
+/**
+ * A new array whose contents are whatever the allocator had there, for kernels that write every
+ * element: zero-filling a large array costs a pass over its memory (debug mode fills it with NaN
+ * instead, as it does released buffers, so that an element left unwritten shows).
+ */
+function unfilled(dtype: DType, length: number): TypedArray {
+  const bytes = length * bytesPerElement(dtype);
+  const Alloc = globalThis.Buffer;
+  if (bytes < POOL_MIN_BYTES || Alloc === undefined) return fresh(dtype, length);
+  const buffer = Alloc.allocUnsafeSlow(bytes).buffer;
+  const a = viewOf(dtype, buffer, length);
+  if (debugBuffers) poison(a);
+  return a;
+}
+
+function viewOf(dtype: DType, buffer: ArrayBuffer, length: number): TypedArray {
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(buffer, 0, length);
+    case "float64":
+      return new Float64Array(buffer, 0, length);
+    case "int32":
+      return new Int32Array(buffer, 0, length);
+    case "bool":
+      return new Uint8Array(buffer, 0, length);
+  }
+}
+
 /** A zero-filled array of `length` elements: a reused one from the pool when there is one of that size. */
 export function allocate(dtype: DType, length: number): TypedArray {
   return take(dtype, length, true);
@@ -65,7 +93,7 @@ function take(dtype: DType, length: number, zero: boolean): TypedArray {
       if (zero) a.fill(0);
     }
   }
-  a ??= fresh(dtype, length);
+  a ??= zero ? fresh(dtype, length) : unfilled(dtype, length);
   // a whole buffer is logged by its buffer (views of it count as the same memory); a slice of a
   // larger buffer (an arena's) by itself
   allocationLog?.add(a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a.buffer : a);

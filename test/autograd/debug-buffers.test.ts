@@ -7,7 +7,14 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { defineOp } from "../../src/autograd/function.js";
 import { randn, Tensor } from "../../src/index.js";
-import { isBufferDebug, POOL_MIN_BYTES, releaseBuffer, setBufferDebug } from "../../src/tensor/dtype.js";
+import {
+  allocate,
+  allocateForOverwrite,
+  isBufferDebug,
+  POOL_MIN_BYTES,
+  releaseBuffer,
+  setBufferDebug,
+} from "../../src/tensor/dtype.js";
 
 let previous = isBufferDebug();
 afterEach(() => {
@@ -58,5 +65,34 @@ describe("CNNLAB_DEBUG_BUFFERS", () => {
   it("leaves released buffers alone when off (the retained gradient then looks fine, which is the danger)", () => {
     previous = setBufferDebug(false);
     expect(run().toArray()).toEqual(new Array(8).fill(3));
+  });
+});
+
+describe("arrays for kernels that write every element", () => {
+  it("a new large one is not zeroed, but in debug mode it is NaN (int32: -2^31) so an unwritten element shows", () => {
+    const elements = POOL_MIN_BYTES; // 4 or more bytes each: above the pooling size
+    setBufferDebug(true);
+    const f = allocateForOverwrite("float32", elements + 1);
+    expect(f).toBeInstanceOf(Float32Array);
+    expect(f.length).toBe(elements + 1);
+    expect(f.byteOffset).toBe(0);
+    expect(f.buffer.byteLength).toBe(f.byteLength);
+    expect(f.every((v) => Number.isNaN(v))).toBe(true);
+    const i = allocateForOverwrite("int32", elements + 3);
+    expect(i).toBeInstanceOf(Int32Array);
+    expect(i.every((v) => v === -0x80000000)).toBe(true);
+    const d = allocateForOverwrite("float64", elements);
+    expect(d).toBeInstanceOf(Float64Array);
+    expect(d.every((v) => Number.isNaN(v))).toBe(true);
+    // a whole buffer, so that it can be pooled once released
+    setBufferDebug(false);
+    expect(releaseBuffer(d)).toBe(true);
+    expect(allocate("float64", elements).every((v) => v === 0)).toBe(true);
+  });
+
+  it("allocate() still zero-fills, also a new large array", () => {
+    setBufferDebug(false);
+    const a = allocate("float32", POOL_MIN_BYTES + 5);
+    expect(a.every((v) => v === 0)).toBe(true);
   });
 });
