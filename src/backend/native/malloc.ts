@@ -27,10 +27,17 @@ const IDLE_CHECK_MS = 1000;
 /** What the free amount may move by between two looks of an idle process (its own small allocations). */
 const IDLE_CHANGE_BYTES = 2 ** 20;
 
+/** Counts from glibc's mallinfo2 (bytes, except hblks). */
+export interface MallocInfo {
+  /** Blocks that have an mmap of their own. */
+  hblks: number;
+  /** Bytes free in malloc's heaps. */
+  fordblks: number;
+}
+
 interface Glibc {
   mallopt(param: number, value: number): number;
-  /** Bytes free in malloc's heaps (mallinfo2's fordblks). */
-  freeBytes(): number;
+  info(): MallocInfo;
   trim(): void;
 }
 
@@ -55,17 +62,25 @@ function loadGlibc(): Glibc | null {
       fordblks: "size_t",
       keepcost: "size_t",
     });
-    const mallinfo2 = lib.func("mallinfo2", info, []) as () => { fordblks: number | bigint };
+    const mallinfo2 = lib.func("mallinfo2", info, []) as () => Record<keyof MallocInfo, number | bigint>;
     const mallocTrim = lib.func("int malloc_trim(size_t)") as (pad: number) => number;
     glibc = {
       mallopt: lib.func("int mallopt(int, int)") as Glibc["mallopt"],
-      freeBytes: () => Number(mallinfo2().fordblks),
+      info: () => {
+        const m = mallinfo2();
+        return { hblks: Number(m.hblks), fordblks: Number(m.fordblks) };
+      },
       trim: () => void mallocTrim(0),
     };
   } catch {
     glibc = null;
   }
   return glibc;
+}
+
+/** glibc's malloc counts, or null without glibc and the FFI. */
+export function mallocInfo(): MallocInfo | null {
+  return loadGlibc()?.info() ?? null;
 }
 
 let tuned: string | undefined;
@@ -115,7 +130,7 @@ registerGlobalState({
 export function trimIfIdle(): boolean {
   const c = loadGlibc();
   if (c === null) return false;
-  const free = c.freeBytes();
+  const free = c.info().fordblks;
   const moved = Math.abs(free - lastFree) >= IDLE_CHANGE_BYTES;
   lastFree = free;
   if (moved) activeSinceTrim = true;

@@ -9,6 +9,7 @@ import { koffi } from "../../../src/backend/native/blas.js";
 import {
   applyMallocTuning,
   IDLE_TRIM_MIN_BYTES,
+  mallocInfo,
   MMAP_THRESHOLD_BYTES,
   trimIfIdle,
   tuneMalloc,
@@ -16,23 +17,10 @@ import {
 
 const ffi = koffi();
 const glibc = (() => {
-  if (process.platform !== "linux" || ffi === null) return null;
+  if (process.platform !== "linux" || ffi === null || mallocInfo() === null) return null;
   try {
     const lib = ffi.load("libc.so.6");
-    const info = ffi.struct("cnnlab_mallinfo2", {
-      arena: "size_t",
-      ordblks: "size_t",
-      smblks: "size_t",
-      hblks: "size_t",
-      hblkhd: "size_t",
-      usmblks: "size_t",
-      fsmblks: "size_t",
-      uordblks: "size_t",
-      fordblks: "size_t",
-      keepcost: "size_t",
-    });
     return {
-      mallinfo2: lib.func("mallinfo2", info, []) as () => { hblks: number | bigint },
       malloc: lib.func("void *malloc(size_t)") as (n: number) => unknown,
       free: lib.func("void free(void *)") as (p: unknown) => void,
       memset: lib.func("void *memset(void *, int, size_t)") as (p: unknown, c: number, n: number) => unknown,
@@ -54,7 +42,7 @@ describe("malloc tuning", () => {
     () => {
       if (!glibc) throw new Error(`malloc tuning: ${why} (required in CI)`);
       expect(tuneMalloc({})).toMatch(/^glibc malloc keeps freed blocks up to 32 MB/);
-      const mapped = () => Number(glibc.mallinfo2().hblks);
+      const mapped = () => mallocInfo()!.hblks;
       const before = mapped();
       const blocks = [8, 16, 30].map((mb) => glibc.malloc(mb * 2 ** 20));
       expect(mapped()).toBe(before);
